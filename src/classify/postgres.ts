@@ -1,0 +1,135 @@
+import { errorLayers, type ConnectFailure, type DialectClassifier, type ErrorFields, type QueryFailure } from './types';
+
+/**
+ * PostgreSQL (node-postgres, pgbouncer, HAProxy in front): which errors mean the connection is
+ * gone, and whether the statement may have run. When unsure, "may have run".
+ */
+
+/** pg refuses these before writing a byte: the statement never left the client. */
+const NEVER_SENT_MESSAGES = [
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'Connection is not queryable',
+];
+
+/**
+ * The server or pgbouncer closed a session it considered idle, so no statement of ours was
+ * running there: 57P05 idle_session_timeout, pgbouncer's client_idle_timeout and query_wait_timeout,
+ * and pgbouncer failing to reach a server for us.
+ */
+const NEVER_RAN_CODES = new Set(['57P05', '57P03', '53300']);
+const NEVER_RAN_MESSAGES = [
+  'client_idle_timeout',
+  'query_wait_timeout',
+  'pgbouncer cannot connect to server',
+  'server login has been failing',
+  'no more connections allowed',
+];
+
+/** The session ended while a statement may have been running: its outcome is unknown. */
+const LOST_CODES = new Set([
+  '57P01', // admin_shutdown: pg_terminate_backend, fast shutdown
+  '57P02', // crash_shutdown
+  '25P03', // idle_in_transaction_session_timeout: the transaction is gone with the session
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+]);
+const LOST_MESSAGES = [
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'server conn crashed',
+  'server closed the connection unexpectedly',
+  'SSL SYSCALL error: EOF detected',
+  'terminating connection',
+];
+
+/** Worth another try: the server is unreachable, starting, restarting or full. */
+const TRANSIENT_CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'ENOTFOUND', // DNS during a failover
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  '57P01',
+  '57P02',
+  '57P03', // the database system is starting up / shutting down
+  '53300', // too many connections
+  '53400', // configuration limit exceeded
+]);
+const TRANSIENT_CONNECT_MESSAGES = [
+  'Connection terminated',
+  'timeout expired',
+  'Connection timed out',
+  'connection timeout',
+  'the database system is starting up',
+  'the database system is shutting down',
+  'pgbouncer cannot connect to server',
+  'server login has been failing',
+  'no more connections allowed',
+];
+const AUTH_CODES = new Set(['28P01', '28000']);
+
+function sqlState(layer: ErrorFields): string | undefined {
+  return typeof layer.code === 'string' ? layer.code : undefined;
+}
+
+function mentions(layer: ErrorFields, fragments: readonly string[]): boolean {
+  return fragments.some((f) => layer.message.includes(f));
+}
+
+export function classifyQueryError(error: unknown): QueryFailure {
+  const layers = errorLayers(error);
+  if (layers.some((l) => mentions(l, NEVER_SENT_MESSAGES))) return { lost: true, mayHaveRun: false };
+  for (const layer of layers) {
+    const code = sqlState(layer);
+    if ((code !== undefined && NEVER_RAN_CODES.has(code)) || mentions(layer, NEVER_RAN_MESSAGES)) {
+      return { lost: true, mayHaveRun: false };
+    }
+  }
+  for (const layer of layers) {
+    const code = sqlState(layer);
+    if (code !== undefined && (LOST_CODES.has(code) || code.startsWith('08'))) return { lost: true, mayHaveRun: true };
+    if (layer.severity === 'FATAL' || layer.severity === 'PANIC') return { lost: true, mayHaveRun: true };
+    if (mentions(layer, LOST_MESSAGES)) return { lost: true, mayHaveRun: true };
+  }
+  return { lost: false };
+}
+
+export function classifyConnectError(error: unknown): ConnectFailure {
+  const layers = errorLayers(error);
+  for (const layer of layers) {
+    const code = sqlState(layer);
+    if (code !== undefined && AUTH_CODES.has(code)) return 'auth';
+  }
+  for (const layer of layers) {
+    const code = sqlState(layer);
+    if (code !== undefined && (TRANSIENT_CONNECT_CODES.has(code) || code.startsWith('08'))) return 'transient';
+    if (mentions(layer, TRANSIENT_CONNECT_MESSAGES)) return 'transient';
+  }
+  return 'fatal';
+}
+
+const START = /^\s*(START\s+TRANSACTION|BEGIN)\b/i;
+const COMMIT = /^\s*(COMMIT|END)\b/i;
+const ROLLBACK = /^\s*(ROLLBACK|ABORT)\b/i;
+
+export const postgres: DialectClassifier = {
+  dialect: 'postgres',
+  classifyQueryError,
+  classifyConnectError,
+  isTransactionStart: (sql) => START.test(sql),
+  isCommit: (sql) => COMMIT.test(sql),
+  isRollback: (sql) => ROLLBACK.test(sql),
+};

@@ -1,0 +1,46 @@
+/** What a failed statement says about its connection. */
+export type QueryFailure =
+  /** The connection is fine (or irrelevant): a constraint, a syntax error, a cancel. Not ours. */
+  | { readonly lost: false }
+  /** The connection is gone. `mayHaveRun`: the statement may have reached the server. */
+  | { readonly lost: true; readonly mayHaveRun: boolean };
+
+/**
+ * What a failure to open a connection means.
+ * - `transient`: the server is unreachable, starting, full or restarting; trying again may work.
+ * - `auth`: credentials were refused; only worth retrying after something refreshed them.
+ * - `fatal`: a configuration error or something not about the connection; do not retry.
+ */
+export type ConnectFailure = 'transient' | 'auth' | 'fatal';
+
+/** One per database dialect: pure functions over errors and SQL text. */
+export interface DialectClassifier {
+  readonly dialect: string;
+  classifyQueryError(error: unknown): QueryFailure;
+  classifyConnectError(error: unknown): ConnectFailure;
+  /** The statement that opens a transaction (safe to replay on a new connection when it failed). */
+  isTransactionStart(sql: string): boolean;
+  isCommit(sql: string): boolean;
+  isRollback(sql: string): boolean;
+}
+
+/** The fields drivers put on errors; Sequelize wraps them as `parent` / `original`. */
+export interface ErrorFields {
+  readonly message: string;
+  readonly code?: unknown;
+  readonly severity?: unknown;
+}
+
+/** The driver's error under Sequelize's wrapper, and the wrapper itself. */
+export function errorLayers(error: unknown): ErrorFields[] {
+  const layers: ErrorFields[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const e = current as { message?: unknown; code?: unknown; severity?: unknown; original?: unknown; parent?: unknown };
+    layers.push({ message: typeof e.message === 'string' ? e.message : '', code: e.code, severity: e.severity });
+    const next = e.original ?? e.parent;
+    if (next === current) break;
+    current = next;
+  }
+  return layers;
+}

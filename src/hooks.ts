@@ -1,0 +1,88 @@
+import type { ModelStatic, Model, Sequelize, Transaction } from 'sequelize';
+import type { HookReturn } from 'sequelize/types/hooks';
+
+/**
+ * The connection settings the next connection will be made with. Changing a field here (say
+ * `password`, freshly fetched from Vault or signed by AWS RDS IAM) changes it for the connections
+ * made from then on.
+ */
+export interface ReconnectConfig {
+  host?: string;
+  port?: number | string;
+  username?: string;
+  password?: string | null;
+  database?: string;
+  dialectOptions?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** What `beforeReconnect` hooks receive. */
+export interface ReconnectContext {
+  /** The failure that made a reconnect necessary. */
+  readonly error: Error;
+  /** Which retry this is: 1 for the first. */
+  readonly attempt: number;
+  /** `'connect'`: opening a connection failed; `'query'`: a statement's connection was lost. */
+  readonly phase: 'connect' | 'query';
+  /** The connection settings the next connection will use; mutable. */
+  readonly config: ReconnectConfig;
+  readonly sql?: string | undefined;
+  readonly model?: ModelStatic<Model> | undefined;
+  readonly transaction?: Transaction | undefined;
+}
+
+/** What `afterReconnect` hooks receive. */
+export interface AfterReconnectContext extends ReconnectContext {
+  /** A new connection was obtained. */
+  readonly reconnected: boolean;
+  /** Why not, when `reconnected` is false. */
+  readonly reconnectError?: Error | undefined;
+}
+
+declare module 'sequelize/types/hooks' {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any
+  interface ModelHooks<M extends Model = Model, TAttributes = any> {
+    /** Runs, and is awaited, before the plugin opens a connection to replace a lost one. Throwing aborts the retry. */
+    beforeReconnect(context: ReconnectContext): HookReturn;
+    /** Runs after the plugin tried to replace a lost connection; `context.reconnected` tells whether it worked. */
+    afterReconnect(context: AfterReconnectContext): HookReturn;
+  }
+}
+
+export const HOOK_NAMES = ['beforeReconnect', 'afterReconnect'] as const;
+export type ReconnectHookName = (typeof HOOK_NAMES)[number];
+
+interface HookTypeTable {
+  [name: string]: { params: number; sync?: boolean; noModel?: boolean; proxies?: string[] };
+}
+
+/**
+ * Sequelize v6 has a fixed table of hook names; `addHook` and the constructor's `hooks`
+ * option throw for names missing from it. Adding ours is the one shared change we make.
+ */
+export function registerHookNames(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const table = (require('sequelize/lib/hooks') as { hooks: HookTypeTable }).hooks;
+  for (const name of HOOK_NAMES) table[name] ??= { params: 1 };
+}
+
+interface Hookable {
+  hasHook(name: string): boolean;
+  runHooks(name: string, ...args: unknown[]): Promise<unknown>;
+}
+
+/** Are there hooks of this name for this model (or, without one, the instance)? */
+export function hasReconnectHook(sequelize: Sequelize, model: ModelStatic<Model> | undefined, name: ReconnectHookName): boolean {
+  return !!((sequelize as unknown as Hookable).hasHook(name) || (model && (model as unknown as Hookable).hasHook(name)));
+}
+
+/** Runs the model's hooks, then the instance's, awaiting each, as Sequelize orders them. */
+export async function runReconnectHook(
+  sequelize: Sequelize,
+  name: ReconnectHookName,
+  context: ReconnectContext | AfterReconnectContext,
+): Promise<void> {
+  if (!hasReconnectHook(sequelize, context.model, name)) return;
+  const target = (context.model ?? sequelize) as unknown as Hookable;
+  await target.runHooks(name, context);
+}

@@ -1,0 +1,120 @@
+import { backoffDelay } from '../backoff';
+import { budgetAllows, type GiveUpReason } from '../decide';
+import { ConnectionLostError } from '../errors';
+import { hasReconnectHook, runReconnectHook, type ReconnectContext } from '../hooks';
+import { debug } from '../log';
+import { operationOf, remainingMs, type Operation } from '../operation';
+import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
+import { DeadlineError, sleep, withDeadline } from '../timing';
+import type { Model, ModelStatic } from 'sequelize';
+
+/**
+ * Wraps this instance's `connectionManager.getConnection`: failures to open a connection that
+ * may pass (refused, starting up, too many connections, reset) are retried with backoff within
+ * the operation's budget. The success path adds one promise and nothing else.
+ */
+export function patchConnectionManager(state: PluginState): void {
+  const cm = state.connectionManager;
+  cm.getConnection = function getConnection(options: AcquireOptions = {}): Promise<Connection> {
+    // Sequelize copies these options into the Query, which shares this record of the operation.
+    const op = operationOf(options);
+    if (op.final) return Promise.reject(op.final);
+    return state.acquireOnce(options).catch((error: unknown) => retryConnect(state, options, error));
+  };
+}
+
+async function retryConnect(state: PluginState, options: AcquireOptions, firstError: unknown): Promise<Connection> {
+  const { sequelize, options: settings, stats, classifier } = state;
+  const op = operationOf(options);
+  const model = options.model as ModelStatic<Model> | undefined;
+  let error = firstError;
+  for (;;) {
+    const kind = classifier.classifyConnectError(error);
+    if (kind === 'fatal' || (kind === 'auth' && !hasReconnectHook(sequelize, model, 'beforeReconnect'))) {
+      throw giveUp(state, op, error, 'retries-exhausted');
+    }
+    stats.connectFailures++;
+    const remaining = remainingMs(op, settings.deadlineMs);
+    const allowed = budgetAllows({ retriesMade: op.retriesMade, retries: settings.retries, remainingMs: remaining });
+    if (allowed !== true) throw giveUp(state, op, error, allowed);
+
+    op.retriesMade++;
+    stats.retries++;
+    const context: ReconnectContext = {
+      error: asError(error),
+      attempt: op.retriesMade,
+      phase: 'connect',
+      config: configFor(state, options),
+      model,
+      transaction: options.transaction ?? undefined,
+    };
+    debug(`connect failed (${kind}): ${state.redact(context.error.message)}; retry ${op.retriesMade} of ${settings.retries}`);
+    try {
+      await runReconnectHook(sequelize, 'beforeReconnect', context);
+    } catch (hookError) {
+      throw giveUp(state, op, error, 'hook-failed', hookError);
+    }
+    await sleep(Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs))));
+
+    let connection: Connection;
+    try {
+      connection = await withDeadline(
+        state.acquireOnce(options),
+        remainingMs(op, settings.deadlineMs),
+        () => new DeadlineError(settings.deadlineMs),
+        (late) => state.connectionManager.releaseConnection(late),
+      );
+    } catch (reconnectError) {
+      stats.reconnectFailures++;
+      await afterReconnect(state, op, context, reconnectError);
+      if (reconnectError instanceof DeadlineError) throw giveUp(state, op, reconnectError, 'deadline-exceeded');
+      error = reconnectError;
+      continue;
+    }
+    stats.reconnects++;
+    try {
+      await afterReconnect(state, op, context);
+    } catch (hookFailure) {
+      state.connectionManager.releaseConnection(connection);
+      throw hookFailure;
+    }
+    if (!op.recovering) stats.retriesSucceeded++;
+    debug(`reconnected after ${op.retriesMade} ${op.retriesMade === 1 ? 'retry' : 'retries'}`);
+    return connection;
+  }
+}
+
+/** Runs `afterReconnect`; a hook that throws ends the operation like a failed `beforeReconnect`. */
+async function afterReconnect(state: PluginState, op: Operation, context: ReconnectContext, reconnectError?: unknown): Promise<void> {
+  try {
+    await runReconnectHook(state.sequelize, 'afterReconnect', {
+      ...context,
+      reconnected: reconnectError === undefined,
+      reconnectError: reconnectError === undefined ? undefined : asError(reconnectError),
+    });
+  } catch (hookError) {
+    throw giveUp(state, op, reconnectError ?? context.error, 'hook-failed', hookError);
+  }
+}
+
+/**
+ * The error for a caller we stop retrying for. Without any retry the driver's error passes
+ * through unchanged: the plugin had nothing to add.
+ */
+function giveUp(state: PluginState, op: Operation, error: unknown, reason: GiveUpReason, hookError?: unknown): unknown {
+  if (op.final) return op.final;
+  if (op.retriesMade === 0) return error;
+  if (!op.recovering) state.stats.retriesFailed++;
+  const final = new ConnectionLostError(
+    asError(error),
+    { phase: 'connect', mayHaveExecuted: false, transactionLost: false, attempts: op.retriesMade + 1, reason, hookError },
+    state.redact,
+  );
+  debug(`giving up: ${final.message}`);
+  op.final = final;
+  return final;
+}
+
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

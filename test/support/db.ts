@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { Sequelize, type Options } from 'sequelize';
+import { autoreconnect, type AutoReconnectOptions } from '../../src';
+
+/** The superuser URL of the server under test: test/run.ts starts one, or DATABASE_URL names one. */
+export function adminUrl(): string {
+  const url = process.env['DATABASE_URL'];
+  if (!url) throw new Error('DATABASE_URL is not set: run the suite with `npm test` (test/run.ts starts PostgreSQL)');
+  return url;
+}
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export function withHostPort(url: string, host: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = host;
+  u.port = String(port);
+  return u.toString();
+}
+
+export async function admin<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh database for one test file, so files can run side by side. */
+export async function createDatabase(serverUrl = adminUrl()): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `sar_${randomBytes(5).toString('hex')}`;
+  await admin(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  return {
+    name,
+    url: withDatabase(serverUrl, name),
+    drop: () => admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}),
+  };
+}
+
+export function uniqueAppName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+export interface TestSequelizeOptions extends Options {
+  /** Plugin options, or false for bare Sequelize. */
+  plugin?: AutoReconnectOptions | false;
+  appName: string;
+}
+
+/** A Sequelize instance on `url`, its connections tagged with `appName` so tests can kill exactly them. */
+export function testSequelize(url: string, { plugin = {}, appName, ...options }: TestSequelizeOptions): Sequelize {
+  const sequelize = new Sequelize(url, {
+    dialect: 'postgres',
+    logging: false,
+    ...options,
+    pool: { max: 5, acquire: 10_000, ...options.pool },
+    dialectOptions: { application_name: appName, ...options.dialectOptions },
+  });
+  if (plugin !== false) sequelize.use(autoreconnect(plugin));
+  return sequelize;
+}
+
+/** pg_terminate_backend for every session of `appName`; returns how many were killed. */
+export async function terminateBackends(serverUrl: string, appName: string): Promise<number> {
+  return admin(serverUrl, async (c) => {
+    const { rows } = await c.query<{ killed: boolean }>(
+      'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      [appName],
+    );
+    return rows.filter((r) => r.killed).length;
+  });
+}
+
+export async function backendCount(serverUrl: string, appName: string): Promise<number> {
+  return admin(serverUrl, async (c) => {
+    const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [appName]);
+    return rows[0]!.n;
+  });
+}
+
+interface PoolLike {
+  size: number;
+  available: number;
+  using: number;
+  waiting: number;
+}
+
+export function poolState(sequelize: Sequelize): PoolLike {
+  const pool = (sequelize as unknown as { connectionManager: { pool: PoolLike } }).connectionManager.pool;
+  return { size: pool.size, available: pool.available, using: pool.using, waiting: pool.waiting };
+}
+
+/**
+ * No connection borrowed and not returned, none counted twice: every connection the pool
+ * counts is idle in it. Destroys finish asynchronously, so allow them a moment.
+ */
+export async function assertPoolIntact(sequelize: Sequelize): Promise<void> {
+  let state = poolState(sequelize);
+  for (let i = 0; i < 50 && (state.using !== 0 || state.size !== state.available || state.waiting !== 0); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    state = poolState(sequelize);
+  }
+  assert.deepEqual(
+    { using: state.using, waiting: state.waiting, idleIsAll: state.size === state.available },
+    { using: 0, waiting: 0, idleIsAll: true },
+    `pool not intact: ${JSON.stringify(state)}`,
+  );
+  const max = (sequelize as unknown as { connectionManager: { config: { pool: { max: number } } } }).connectionManager.config.pool.max;
+  assert.ok(state.size <= max, `pool holds ${state.size} connections, more than max ${max}`);
+}

