@@ -57,9 +57,9 @@ const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
 export function resolveOptions(input: unknown): ResolvedOptions {
-  const options = plainObject(input ?? {}, 'options');
+  const options = plainObject(input === undefined ? {} : input, 'options');
   rejectUnknownKeys(options, TOP_KEYS, '');
-  const backoff = plainObject(options['backoff'] ?? {}, 'backoff');
+  const backoff = plainObject(options['backoff'] === undefined ? {} : options['backoff'], 'backoff');
   rejectUnknownKeys(backoff, BACKOFF_KEYS, 'backoff.');
 
   const baseMs = number(backoff['baseMs'], 'backoff.baseMs', 0, MAX_MS) ?? 100;

