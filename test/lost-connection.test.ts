@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
+import { ConnectionLostError, getReconnectStats } from '../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { defineItem, fixture, outcome, waitForActiveQuery, type Fixture } from './support/fixture';
+
+const SLOW_READ = 'SELECT pg_sleep(0.3) AS slept, 42 AS answer';
+
+/** Runs a slow read and kills its backend while it runs. */
+async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: string) {
+  const read = outcome(sequelize.query(SLOW_READ, { type: QueryTypes.SELECT }));
+  await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
+  assert.equal(await terminateBackends(adminUrl(), appName), 1);
+  return read;
+}
+
+describe('a connection lost under a statement', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('fails a read in bare Sequelize, and the plugin retries it on a new connection', async () => {
+    const bareApp = f.appName('bare');
+    const bare = testSequelize(f.url, { appName: bareApp, plugin: false });
+    const bareResult = await readKilledMidway(f, bare, bareApp);
+    assert.equal(bareResult.ok, false);
+    assert.ok(!bareResult.ok && bareResult.error instanceof DatabaseError, 'bare Sequelize surfaces a DatabaseError');
+
+    const app = f.appName();
+    const sequelize = testSequelize(f.url, { appName: app });
+    const result = await readKilledMidway(f, sequelize, app);
+    assert.deepEqual(result.ok && result.value, [{ slept: '', answer: 42 }]);
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.disconnects, 1);
+    assert.equal(stats.retriesSucceeded, 1);
+    assert.equal(stats.reconnects, 1);
+    await assertPoolIntact(sequelize);
+    await Promise.all([bare.close(), sequelize.close()]);
+  });
+
+  it('never hands the dead connection out again: the next statement gets a new backend', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.url, { appName: app, plugin: { retries: 0 }, pool: { max: 1 } });
+    const [{ pid: before }] = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
+    const result = await readKilledMidway(f, sequelize, app);
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error['reason'], 'retry-disabled');
+    assert.equal(result.error['attempts'], 1);
+    const [{ pid: afterKill }] = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
+    assert.notEqual(afterKill, before);
+    assert.equal(getReconnectStats(sequelize).notRetried, 1);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it('retries a read on a connection a load balancer forgot (RST on next send)', async () => {
+    const bare = testSequelize(f.proxiedUrl, { appName: f.appName('bare'), plugin: false });
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
+    const Item = defineItem(sequelize);
+    const BareItem = defineItem(bare);
+    await Promise.all([Item.count(), BareItem.count()]);
+    f.proxy.forgetAll();
+    const bareResult = await outcome(BareItem.count());
+    assert.ok(!bareResult.ok && /ECONNRESET/.test(bareResult.error.message), 'bare Sequelize gets read ECONNRESET');
+    assert.equal(await Item.count(), 0);
+    assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
+    await assertPoolIntact(sequelize);
+    await Promise.all([bare.close(), sequelize.close()]);
+  });
+
+  it('retries a read whose connection is cut mid-query', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
+    f.proxy.arm('pg_sleep(0.05)', 'cut-after-send');
+    const rows = await sequelize.query('SELECT pg_sleep(0.05) AS slept, 7 AS n', { type: QueryTypes.SELECT });
+    assert.deepEqual(rows, [{ slept: '', n: 7 }]);
+    assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it('reports a write whose reply was lost instead of repeating it: exactly one row', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
+    const Item = defineItem(sequelize);
+    f.proxy.arm('INSERT INTO "items"', 'swallow-reply');
+    const result = await outcome(Item.create({ tag: 'ambiguous-default' }));
+    assert.ok(!result.ok);
+    const error = result.error;
+    assert.ok(error instanceof ConnectionLostError, `got ${error.name}: ${error.message}`);
+    assert.equal(error.mayHaveExecuted, true);
+    assert.equal(error.reason, 'write-may-have-executed');
+    assert.equal(error.transactionLost, false);
+    assert.equal(error.phase, 'query');
+    assert.match(error.sql ?? '', /^INSERT INTO "items"/);
+    assert.match(error.message, /may have run/);
+    assert.ok(error.parent instanceof DatabaseError && error.cause === error.parent);
+    assert.equal(await f.count('ambiguous-default'), 1, 'the write ran once, and only once');
+    assert.equal(getReconnectStats(sequelize).notRetried, 1);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it("repeats an ambiguous write with retryWrites: 'always' (at-least-once: here, twice)", async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { retryWrites: 'always' } });
+    const Item = defineItem(sequelize);
+    f.proxy.arm('INSERT INTO "items"', 'swallow-reply');
+    const item = await Item.create({ tag: 'ambiguous-always' });
+    assert.equal(item.get('tag'), 'ambiguous-always');
+    assert.equal(await f.count('ambiguous-always'), 2);
+    await sequelize.close();
+  });
+
+  it('does not retry a write sent on a forgotten connection; it reached nothing, so no row', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
+    const Item = defineItem(sequelize);
+    await Item.count();
+    f.proxy.forgetAll();
+    const result = await outcome(Item.create({ tag: 'forgotten-write' }));
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error.mayHaveExecuted, true, 'the client cannot know the RST came from a middle box');
+    assert.equal(await f.count('forgotten-write'), 0);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it("with retryWrites: 'never' still retries reads but reports every lost write as not retried", async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { retryWrites: 'never' } });
+    const Item = defineItem(sequelize);
+    await Item.count();
+    f.proxy.forgetAll();
+    assert.equal(await Item.count(), 0);
+    f.proxy.forgetAll();
+    const result = await outcome(Item.create({ tag: 'never-retried' }));
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error.reason, 'writes-not-retried');
+    assert.equal(await f.count('never-retried'), 0);
+    await sequelize.close();
+  });
+
+  it('only the instance with the plugin retries; another instance in the process is untouched', async () => {
+    const bareApp = f.appName('bare');
+    const pluginApp = f.appName('plugin');
+    const bare = testSequelize(f.url, { appName: bareApp, plugin: false });
+    const withPlugin = testSequelize(f.url, { appName: pluginApp });
+    const [bareResult, pluginResult] = await Promise.all([readKilledMidway(f, bare, bareApp), readKilledMidway(f, withPlugin, pluginApp)]);
+    assert.equal(bareResult.ok, false);
+    assert.equal(pluginResult.ok, true);
+    assert.notEqual(
+      (bare as unknown as { dialect: { Query: unknown } }).dialect.Query,
+      (withPlugin as unknown as { dialect: { Query: unknown } }).dialect.Query,
+    );
+    assert.throws(() => getReconnectStats(bare), /not installed/);
+    await Promise.all([bare.close(), withPlugin.close()]);
+  });
+
+  it('a burst of concurrent reads survives every backend being killed at once', async () => {
+    const app = f.appName('burst');
+    const sequelize = testSequelize(f.url, { appName: app, pool: { max: 8 } });
+    const reads = Array.from({ length: 32 }, (_, n) =>
+      sequelize.query<{ n: number }>(`SELECT pg_sleep(0.2), ${n} AS n`, { type: QueryTypes.SELECT }),
+    );
+    await waitForActiveQuery(f.url, app, 'pg_sleep(0.2)');
+    const killed = await terminateBackends(adminUrl(), app);
+    assert.ok(killed >= 1);
+    const results = await Promise.allSettled(reads);
+    const failures = results.filter((r) => r.status === 'rejected');
+    assert.deepEqual(failures, []);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? r.value[0]!.n : -1)),
+      Array.from({ length: 32 }, (_, n) => n),
+    );
+    const stats = getReconnectStats(sequelize);
+    assert.ok(stats.disconnects >= 1 && stats.retriesSucceeded === stats.disconnects, JSON.stringify(stats));
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+});

@@ -1,0 +1,72 @@
+import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import { admin, adminUrl, createDatabase, uniqueAppName, withHostPort } from './db';
+import { FaultProxy } from './fault-proxy';
+
+/** A database of its own with an `items` table, and a fault proxy in front of its server. */
+export interface Fixture {
+  /** Direct superuser URL of the test database. */
+  readonly url: string;
+  /** The same database through the fault proxy. */
+  readonly proxiedUrl: string;
+  readonly proxy: FaultProxy;
+  /** Rows with this tag, counted directly (not through the proxy). */
+  count(tag: string): Promise<number>;
+  appName(prefix?: string): string;
+  /** Closes the given instances, the proxy, and drops the database. */
+  close(...instances: Sequelize[]): Promise<void>;
+}
+
+export async function fixture(): Promise<Fixture> {
+  const db = await createDatabase();
+  await admin(db.url, (c) => c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)'));
+  const server = new URL(adminUrl());
+  const proxy = await FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) } });
+  return {
+    url: db.url,
+    proxiedUrl: withHostPort(db.url, proxy.host, proxy.port),
+    proxy,
+    count: (tag) =>
+      admin(db.url, async (c) => {
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM items WHERE tag = $1', [tag]);
+        return rows[0]!.n;
+      }),
+    appName: (prefix = 'app') => uniqueAppName(prefix),
+    close: async (...instances) => {
+      await Promise.all(instances.map((s) => s.close().catch(() => {})));
+      await proxy.close();
+      await db.drop();
+    },
+  };
+}
+
+/** Settles a promise into a value or an error, for assertions on either. */
+export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: Error & Record<string, unknown> }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error: error as Error & Record<string, unknown> };
+  }
+}
+
+export type ItemModel = ModelStatic<Model<{ id: number; tag: string }, { tag: string }>>;
+
+/** The `items` table as a model on this instance. */
+export function defineItem(sequelize: Sequelize): ItemModel {
+  return sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' }) as ItemModel;
+}
+
+/** Resolves when `appName` has a statement running on the server, so a kill lands mid-query. */
+export async function waitForActiveQuery(serverUrl: string, appName: string, fragment: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const running = await admin(serverUrl, async (c) => {
+      const { rows } = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE $2",
+        [appName, `%${fragment}%`],
+      );
+      return rows[0]!.n;
+    });
+    if (running > 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no active query like ${fragment} for ${appName}`);
+}
