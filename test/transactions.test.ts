@@ -6,7 +6,7 @@ import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './
 import { defineItem, fixture, outcome, type Fixture } from './support/fixture';
 
 function appNameOf(sequelize: Sequelize): string {
-  return (sequelize.options.dialectOptions as { application_name: string }).application_name;
+  return (sequelize as unknown as { options: { dialectOptions: { application_name: string } } }).options.dialectOptions.application_name;
 }
 
 /** Records console.warn calls (Sequelize warns when a rollback fails) during `fn`. */

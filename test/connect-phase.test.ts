@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
+import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withDatabase } from './support/db';
+import { fixture, outcome, type Fixture } from './support/fixture';
+import { TestServer } from './support/postgres';
+
+async function readLoop(sequelize: Sequelize, until: () => boolean) {
+  let ok = 0;
+  const errors: Error[] = [];
+  while (!until()) {
+    try {
+      const [row] = await sequelize.query<{ n: number }>('SELECT 1 AS n', { type: QueryTypes.SELECT });
+      assert.equal(row?.n, 1);
+      ok++;
+    } catch (error) {
+      errors.push(error as Error);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { ok, errors };
+}
+
+describe('a server that restarts', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start();
+  });
+  after(async () => {
+    await server.destroy();
+  });
+
+  it('costs bare Sequelize failed reads; with the plugin every read waits it out within the deadline', async () => {
+    const opts = { plugin: { retries: 100, deadlineMs: 20_000, backoff: { baseMs: 20, maxMs: 200 } } } as const;
+    const sequelize = testSequelize(server.url, { appName: 'restart', ...opts, pool: { max: 10 } });
+    const bare = testSequelize(server.url, { appName: 'restart_bare', plugin: false, pool: { max: 10 } });
+    let done = false;
+    const workers = Array.from({ length: 10 }, () => readLoop(sequelize, () => done));
+    const bareWorkers = Array.from({ length: 5 }, () => readLoop(bare, () => done));
+    await new Promise((r) => setTimeout(r, 300));
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 700));
+    await server.start();
+    await new Promise((r) => setTimeout(r, 500));
+    done = true;
+    const results = await Promise.all(workers);
+    const bareResults = await Promise.all(bareWorkers);
+    assert.deepEqual(results.flatMap((r) => r.errors.map((e) => e.message)), []);
+    assert.ok(results.every((r) => r.ok > 0));
+    assert.ok(bareResults.flatMap((r) => r.errors).length > 0, 'bare Sequelize fails during the outage');
+    const stats = getReconnectStats(sequelize);
+    assert.ok(stats.connectFailures > 0, JSON.stringify(stats));
+    assert.equal(stats.retriesFailed, 0);
+    await assertPoolIntact(sequelize);
+    await Promise.all([sequelize.close(), bare.close()]);
+  });
+
+  it('with a deadline shorter than the outage, every caller gets a clear error by the deadline', async () => {
+    const sequelize = testSequelize(server.url, { appName: 'deadline', plugin: { retries: 1000, deadlineMs: 300, backoff: { baseMs: 10, maxMs: 50 } } });
+    await sequelize.query('SELECT 1');
+    await server.stop();
+    try {
+      const started = Date.now();
+      const results = await Promise.all(Array.from({ length: 5 }, () => outcome(sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT }))));
+      const elapsed = Date.now() - started;
+      for (const r of results) {
+        assert.ok(!r.ok && r.error instanceof ConnectionLostError, !r.ok ? `${r.error.name}: ${r.error.message}` : 'resolved');
+        assert.ok(r.error instanceof ConnectionError);
+        assert.equal(r.error.reason, 'deadline-exceeded');
+        assert.equal(r.error.mayHaveExecuted, false);
+        assert.ok(r.error.attempts < 1000);
+      }
+      // Not a timing benchmark: a guard that nothing hangs far past a 300 ms deadline.
+      assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+    } finally {
+      await server.start();
+    }
+    assert.deepEqual(await sequelize.query('SELECT 2 AS n', { type: QueryTypes.SELECT }), [{ n: 2 }]);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+});
+
+describe('refused and rejected connections', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('retries connections refused for a while (a proxy or pgbouncer that turns clients away)', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { retries: 30, backoff: { baseMs: 20, maxMs: 60 } } });
+    const bare = testSequelize(f.proxiedUrl, { appName: f.appName('bare'), plugin: false });
+    f.proxy.refuse(400);
+    const [withPlugin, withoutPlugin] = await Promise.all([
+      outcome(sequelize.query('SELECT 5 AS n', { type: QueryTypes.SELECT })),
+      outcome(bare.query('SELECT 5 AS n', { type: QueryTypes.SELECT })),
+    ]);
+    assert.deepEqual(withPlugin.ok && withPlugin.value, [{ n: 5 }]);
+    assert.ok(!withoutPlugin.ok && withoutPlugin.error instanceof ConnectionError);
+    assert.ok(getReconnectStats(sequelize).connectFailures >= 1);
+    await assertPoolIntact(sequelize);
+    await Promise.all([sequelize.close(), bare.close()]);
+  });
+
+  it('does not retry an error that is not about the connection (unknown database)', async () => {
+    const sequelize = testSequelize(withDatabase(f.url, 'no_such_database'), { appName: f.appName(), plugin: { retries: 5 } });
+    const result = await outcome(sequelize.query('SELECT 1'));
+    assert.ok(!result.ok && result.error instanceof ConnectionError && !(result.error instanceof ConnectionLostError));
+    assert.match(result.error.message, /does not exist/);
+    assert.equal(getReconnectStats(sequelize).retries, 0);
+    await sequelize.close();
+  });
+});
+
+describe('rotated credentials (28P01)', () => {
+  let f: Fixture;
+  const role = `rotating_${process.pid}`;
+  const secrets = { current: 'first-secret-value-1' };
+  before(async () => {
+    f = await fixture();
+    await admin(f.url, async (c) => {
+      await c.query(`CREATE ROLE ${role} LOGIN PASSWORD '${secrets.current}'`);
+      await c.query(`GRANT ALL ON TABLE items TO ${role}`);
+    });
+  });
+  after(async () => {
+    await f.close();
+    await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+  });
+
+  function appUrl(password: string): string {
+    const u = new URL(f.url);
+    u.username = role;
+    u.password = password;
+    return u.toString();
+  }
+
+  async function rotate(appName: string): Promise<void> {
+    secrets.current = `rotated-secret-${Math.random().toString(36).slice(2)}`;
+    await admin(f.url, (c) => c.query(`ALTER ROLE ${role} PASSWORD '${secrets.current}'`));
+    await terminateBackends(adminUrl(), appName);
+  }
+
+  function assertNoSecret(value: unknown, ...secretValues: string[]): void {
+    const e = value as Error & { parent?: Error };
+    const text = [e.message, e.stack, JSON.stringify(e), e.parent?.message, e.parent?.stack].join('\n');
+    for (const secret of secretValues) assert.ok(!text.includes(secret), 'a password appears in the error');
+  }
+
+  it('fails at once without a beforeReconnect hook: nothing could have refreshed the password', async () => {
+    const app = f.appName();
+    const first = secrets.current;
+    const sequelize = testSequelize(appUrl(first), { appName: app, plugin: { retries: 5 } });
+    await sequelize.query('SELECT 1');
+    await rotate(app);
+    const result = await outcome(sequelize.query('SELECT 1', { type: QueryTypes.SELECT }));
+    assert.ok(!result.ok && result.error instanceof ConnectionError);
+    assert.equal((result.error.parent as { code?: string } | undefined)?.code, '28P01');
+    assert.equal(getReconnectStats(sequelize).retries, 0);
+    assertNoSecret(result.error, first, secrets.current);
+    await sequelize.close();
+  });
+
+  it('reconnects with the password a beforeReconnect hook fetched, and keeps using it', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(appUrl(secrets.current), { appName: app });
+    const contexts: ReconnectContext[] = [];
+    sequelize.addHook('beforeReconnect', async (ctx) => {
+      contexts.push(ctx);
+      ctx.config.password = await Promise.resolve(secrets.current); // a stand-in for Vault
+    });
+    await sequelize.query('SELECT 1');
+    await rotate(app);
+    assert.deepEqual(await sequelize.query('SELECT 3 AS n', { type: QueryTypes.SELECT }), [{ n: 3 }]);
+    assert.equal(contexts.length, 1);
+    assert.equal(contexts[0]!.phase, 'connect');
+    assert.equal((contexts[0]!.error as ConnectionError & { parent: { code: string } }).parent.code, '28P01');
+    // The new password sticks: later connections need no hook.
+    await terminateBackends(adminUrl(), app);
+    assert.deepEqual(await sequelize.query('SELECT 4 AS n', { type: QueryTypes.SELECT }), [{ n: 4 }]);
+    assert.equal(contexts.length, 1);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it('keeps every password out of the error when the refreshed one is wrong too', async () => {
+    const app = f.appName();
+    const stale = secrets.current;
+    const sequelize = testSequelize(appUrl(stale), { appName: app, plugin: { retries: 2, backoff: { baseMs: 1, maxMs: 2 } } });
+    sequelize.addHook('beforeReconnect', (ctx) => {
+      ctx.config.password = 'also-wrong-password-x';
+    });
+    await sequelize.query('SELECT 1');
+    await rotate(app);
+    const result = await outcome(sequelize.query(`SELECT 'x' AS x`, { type: QueryTypes.SELECT }));
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error.phase, 'connect');
+    assert.equal(result.error.reason, 'retries-exhausted');
+    assertNoSecret(result.error, stale, 'also-wrong-password-x', secrets.current);
+    await sequelize.close();
+  });
+});

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { QueryTypes, Sequelize } from 'sequelize';
+import { autoreconnect, ConnectionLostError, getReconnectStats, type AfterReconnectContext, type ReconnectContext } from '../src';
+import { adminUrl, assertPoolIntact, terminateBackends } from './support/db';
+import { defineItem, fixture, outcome, waitForActiveQuery, type Fixture } from './support/fixture';
+
+describe('beforeReconnect / afterReconnect hooks', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  function make(appName: string, hooks: Record<string, unknown> = {}, plugin = {}): Sequelize {
+    const sequelize = new Sequelize(f.url, { logging: false, hooks, dialectOptions: { application_name: appName } });
+    return sequelize.use(autoreconnect(plugin));
+  }
+
+  async function killMidRead(sequelize: Sequelize, appName: string, model?: ReturnType<typeof defineItem>) {
+    const sql = 'SELECT pg_sleep(0.3) AS slept';
+    const read = outcome(model ? model.findAll({ attributes: [[sequelize.literal('pg_sleep(0.3)'), 'slept']] }) : sequelize.query(sql, { type: QueryTypes.SELECT }));
+    await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
+    await terminateBackends(adminUrl(), appName);
+    return read;
+  }
+
+  it('are real Sequelize hooks: constructor option, addHook, named addHook and removeHook', async () => {
+    const app = f.appName();
+    const calls: string[] = [];
+    const sequelize = make(app, { beforeReconnect: () => void calls.push('constructor') });
+    sequelize.addHook('beforeReconnect', () => void calls.push('added'));
+    sequelize.addHook('beforeReconnect', 'named', () => void calls.push('named'));
+    sequelize.addHook('afterReconnect', 'gone', () => void calls.push('removed-one'));
+    sequelize.removeHook('afterReconnect', 'gone');
+    assert.equal(sequelize.hasHook('beforeReconnect'), true);
+    assert.equal(sequelize.hasHook('afterReconnect'), false);
+    const result = await killMidRead(sequelize, app);
+    assert.equal(result.ok, true);
+    assert.deepEqual(calls, ['constructor', 'added', 'named']);
+    await sequelize.close();
+  });
+
+  it('run in order with the documented context, model hooks before instance hooks', async () => {
+    const app = f.appName();
+    const sequelize = make(app);
+    const Item = defineItem(sequelize);
+    const seen: Array<{ hook: string; ctx: ReconnectContext | AfterReconnectContext }> = [];
+    sequelize.addHook('beforeReconnect', async (ctx) => {
+      await new Promise((r) => setTimeout(r, 20)); // awaited before the reconnect
+      seen.push({ hook: 'sequelize:before', ctx });
+    });
+    sequelize.addHook('afterReconnect', (ctx) => void seen.push({ hook: 'sequelize:after', ctx }));
+    Item.addHook('beforeReconnect', (ctx) => void seen.push({ hook: 'model:before', ctx }));
+    await Item.create({ tag: 'one-row-to-sleep-on' });
+    const result = await killMidRead(sequelize, app, Item);
+    assert.equal(result.ok, true);
+    assert.deepEqual(
+      seen.map((s) => s.hook),
+      ['model:before', 'sequelize:before', 'sequelize:after'],
+    );
+    const before = seen[0]!.ctx;
+    assert.equal(before.phase, 'query');
+    assert.equal(before.attempt, 1);
+    assert.equal(before.model, Item);
+    assert.match(before.sql ?? '', /pg_sleep\(0\.3\)/);
+    assert.match(before.error.message, /terminating connection due to administrator command/);
+    assert.equal(String(before.config.port), new URL(f.url).port);
+    assert.equal(before.transaction, undefined);
+    const afterCtx = seen[2]!.ctx as AfterReconnectContext;
+    assert.equal(afterCtx.reconnected, true);
+    assert.equal(afterCtx.reconnectError, undefined);
+    await sequelize.close();
+  });
+
+  it('a beforeReconnect hook that throws aborts the retry; the caller gets ConnectionLostError with hookError', async () => {
+    const app = f.appName();
+    const sequelize = make(app);
+    const vaultDown = new Error('vault unreachable');
+    sequelize.addHook('beforeReconnect', () => {
+      throw vaultDown;
+    });
+    const result = await killMidRead(sequelize, app);
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error.reason, 'hook-failed');
+    assert.equal(result.error.hookError, vaultDown);
+    assert.match(result.error.message, /vault unreachable/);
+    assert.equal(getReconnectStats(sequelize).reconnects, 0, 'no reconnect was attempted');
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it('afterReconnect says when the reconnect failed, with the error', async () => {
+    const app = f.appName();
+    const sequelize = new Sequelize(f.proxiedUrl, { logging: false, dialectOptions: { application_name: app } }).use(
+      autoreconnect({ retries: 2, backoff: { baseMs: 1, maxMs: 5 } }),
+    );
+    const afters: AfterReconnectContext[] = [];
+    sequelize.addHook('afterReconnect', (ctx) => void afters.push(ctx));
+    await sequelize.query('SELECT 1');
+    f.proxy.refuse();
+    f.proxy.forgetAll();
+    const result = await outcome(sequelize.query('SELECT 1 AS one', { type: QueryTypes.SELECT }));
+    f.proxy.accept();
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error.attempts, 3);
+    assert.ok(afters.length >= 1);
+    assert.ok(afters.every((a) => a.reconnected === false && a.reconnectError instanceof Error));
+    assert.deepEqual(
+      afters.map((a) => a.phase),
+      ['connect', 'query'],
+    );
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+});
