@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
@@ -104,6 +105,29 @@ describe('refused and rejected connections', () => {
     assert.ok(getReconnectStats(sequelize).connectFailures >= 1);
     await assertPoolIntact(sequelize);
     await Promise.all([sequelize.close(), bare.close()]);
+  });
+
+  it('never waits for a replacement connection past the deadline, even from a server that never answers', async () => {
+    const held: Socket[] = [];
+    const blackHole = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const address = blackHole.address() as { port: number };
+    // The pool would wait 10 s for a connection; the plugin's 300 ms deadline must win.
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { acquire: 10_000 }, plugin: { retries: 5, deadlineMs: 300 } });
+    await sequelize.query('SELECT 1');
+    const server = new URL(f.url);
+    f.proxy.setTarget({ host: '127.0.0.1', port: address.port });
+    f.proxy.forgetAll();
+    const started = Date.now();
+    const result = await outcome(sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT }));
+    const elapsed = Date.now() - started;
+    f.proxy.setTarget({ host: server.hostname, port: Number(server.port) });
+    held.forEach((s) => s.destroy());
+    blackHole.close();
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
+    assert.equal(result.error.reason, 'deadline-exceeded');
+    assert.ok(elapsed < 5000, `waited ${elapsed} ms`);
+    await sequelize.close();
   });
 
   it('does not retry an error that is not about the connection (unknown database)', async () => {

@@ -19,8 +19,20 @@ export function patchConnectionManager(state: PluginState): void {
     // Sequelize copies these options into the Query, which shares this record of the operation.
     const op = operationOf(options);
     if (op.final) return Promise.reject(op.final);
-    return state.acquireOnce(options).catch((error: unknown) => retryConnect(state, options, error));
+    // Once the operation has failed, every wait for a connection is bounded by its deadline.
+    const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
+    return attempt.catch((error: unknown) => retryConnect(state, options, error));
   };
+}
+
+function acquireWithinDeadline(state: PluginState, op: Operation, options: AcquireOptions): Promise<Connection> {
+  const { deadlineMs } = state.options;
+  return withDeadline(
+    state.acquireOnce(options),
+    remainingMs(op, deadlineMs),
+    () => new DeadlineError(deadlineMs),
+    (late) => state.connectionManager.releaseConnection(late),
+  );
 }
 
 async function retryConnect(state: PluginState, options: AcquireOptions, firstError: unknown): Promise<Connection> {
@@ -29,6 +41,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
   const model = options.model as ModelStatic<Model> | undefined;
   let error = firstError;
   for (;;) {
+    if (error instanceof DeadlineError) throw giveUp(state, op, error, 'deadline-exceeded');
     const kind = classifier.classifyConnectError(error);
     if (kind === 'fatal' || (kind === 'auth' && !hasReconnectHook(sequelize, model, 'beforeReconnect'))) {
       throw giveUp(state, op, error, 'retries-exhausted');
@@ -58,16 +71,10 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
 
     let connection: Connection;
     try {
-      connection = await withDeadline(
-        state.acquireOnce(options),
-        remainingMs(op, settings.deadlineMs),
-        () => new DeadlineError(settings.deadlineMs),
-        (late) => state.connectionManager.releaseConnection(late),
-      );
+      connection = await acquireWithinDeadline(state, op, options);
     } catch (reconnectError) {
       stats.reconnectFailures++;
       await afterReconnect(state, op, context, reconnectError);
-      if (reconnectError instanceof DeadlineError) throw giveUp(state, op, reconnectError, 'deadline-exceeded');
       error = reconnectError;
       continue;
     }
