@@ -59,6 +59,20 @@ describe('a connection lost under a statement', () => {
     await sequelize.close();
   });
 
+  it('replaces connections killed or reset while idle without the caller noticing', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.proxiedUrl, { appName: app, pool: { max: 3 } });
+    await Promise.all([1, 2, 3].map((n) => sequelize.query(`SELECT pg_sleep(0.05), ${n}`)));
+    assert.ok((await terminateBackends(adminUrl(), app)) >= 1);
+    assert.deepEqual(await sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT }), [{ n: 1 }]);
+    f.proxy.resetAll();
+    assert.deepEqual(await sequelize.query('SELECT 2 AS n', { type: QueryTypes.SELECT }), [{ n: 2 }]);
+    f.proxy.cutAll();
+    assert.deepEqual(await sequelize.query('SELECT 3 AS n', { type: QueryTypes.SELECT }), [{ n: 3 }]);
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
   it('retries a read on a connection a load balancer forgot (RST on next send)', async () => {
     const bare = testSequelize(f.proxiedUrl, { appName: f.appName('bare'), plugin: false });
     const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
