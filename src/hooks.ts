@@ -1,5 +1,6 @@
 import type { ModelStatic, Model, Sequelize, Transaction } from 'sequelize';
 import type { HookReturn } from 'sequelize/types/hooks';
+import { decoratedHooks } from './decorators';
 
 /**
  * The connection settings the next connection will be made with. Changing a field here (say
@@ -71,18 +72,25 @@ interface Hookable {
   runHooks(name: string, ...args: unknown[]): Promise<unknown>;
 }
 
-/** Are there hooks of this name for this model (or, without one, the instance)? */
+/** Are there hooks of this name for this model (decorated or added) or the instance? */
 export function hasReconnectHook(sequelize: Sequelize, model: ModelStatic<Model> | undefined, name: ReconnectHookName): boolean {
-  return !!((sequelize as unknown as Hookable).hasHook(name) || (model && (model as unknown as Hookable).hasHook(name)));
+  if ((sequelize as unknown as Hookable).hasHook(name)) return true;
+  return !!model && (decoratedHooks(model, name).length > 0 || !!(model as unknown as Hookable).hasHook(name));
 }
 
-/** Runs the model's hooks, then the instance's, awaiting each, as Sequelize orders them. */
+/**
+ * Runs the model's hooks (decorated methods first, then added ones), then the instance's,
+ * awaiting each, as Sequelize orders model and instance hooks.
+ */
 export async function runReconnectHook(
   sequelize: Sequelize,
   name: ReconnectHookName,
   context: ReconnectContext | AfterReconnectContext,
 ): Promise<void> {
-  if (!hasReconnectHook(sequelize, context.model, name)) return;
-  const target = (context.model ?? sequelize) as unknown as Hookable;
-  await target.runHooks(name, context);
+  const { model } = context;
+  if (model) {
+    for (const hook of decoratedHooks(model, name)) await hook.call(model, context);
+  }
+  const target = (model ?? sequelize) as unknown as Hookable;
+  if (target.hasHook(name) || (sequelize as unknown as Hookable).hasHook(name)) await target.runHooks(name, context);
 }

@@ -1,5 +1,6 @@
 // Registers the hook names and `Sequelize.prototype.use`, and carries their type augmentations.
 import './use';
+import './augment';
 
 export { autoreconnect, getReconnectStats, type SequelizePlugin } from './plugin';
 export { ConnectionLostError, type ConnectionLostDetails } from './errors';
@@ -7,4 +8,5 @@ export type { AutoReconnectOptions, BackoffOptions, RetryWrites } from './option
 export type { ReconnectContext, AfterReconnectContext, ReconnectConfig } from './hooks';
 export type { ReconnectStats } from './stats';
 export type { GiveUpReason } from './decide';
-export type { ReconnectQueryOption } from './patches/query';
+export type { ReconnectQueryOption } from './options';
+export { AutoReconnect, BeforeReconnect, AfterReconnect, type ModelReconnectOptions } from './decorators';

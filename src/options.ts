@@ -57,64 +57,112 @@ const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
 export function resolveOptions(input: unknown): ResolvedOptions {
-  const options = plainObject(input === undefined ? {} : input, 'options');
-  rejectUnknownKeys(options, TOP_KEYS, '');
-  const backoff = plainObject(options['backoff'] === undefined ? {} : options['backoff'], 'backoff');
-  rejectUnknownKeys(backoff, BACKOFF_KEYS, 'backoff.');
+  return mergeOptions(DEFAULTS, validateOptions(input, 'option'));
+}
 
-  const baseMs = number(backoff['baseMs'], 'backoff.baseMs', 0, MAX_MS) ?? 100;
-  const maxMs = number(backoff['maxMs'], 'backoff.maxMs', 0, MAX_MS) ?? Math.max(2000, baseMs);
+const DEFAULTS: ResolvedOptions = Object.freeze({
+  retries: 1,
+  backoff: Object.freeze({ baseMs: 100, maxMs: 2000 }),
+  deadlineMs: 10_000,
+  retryWrites: 'unsent',
+});
+
+/**
+ * Checks types, ranges and keys without filling anything in. `label` names the source in
+ * messages: `option` for the plugin, `@AutoReconnect option` for a model.
+ */
+export function validateOptions(input: unknown, label: string): AutoReconnectOptions {
+  const options = plainObject(input === undefined ? {} : input, `${label} \`options\``);
+  rejectUnknownKeys(options, TOP_KEYS, '', label);
+  const backoffInput = options['backoff'] === undefined ? {} : options['backoff'];
+  const backoff = plainObject(backoffInput, `${label} \`backoff\``);
+  rejectUnknownKeys(backoff, BACKOFF_KEYS, 'backoff.', label);
+  const retryWrites = options['retryWrites'];
+  if (retryWrites !== undefined && !RETRY_WRITES.includes(retryWrites as RetryWrites)) {
+    throw new TypeError(
+      `sequelize-autoreconnect: ${label} \`retryWrites\` must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(retryWrites)}`,
+    );
+  }
+  const result: AutoReconnectOptions = {
+    retries: integer(options['retries'], 'retries', 0, MAX_RETRIES, label),
+    deadlineMs: number(options['deadlineMs'], 'deadlineMs', 1, MAX_MS, label),
+    retryWrites: retryWrites as RetryWrites | undefined,
+    backoff:
+      options['backoff'] === undefined
+        ? undefined
+        : { baseMs: number(backoff['baseMs'], 'backoff.baseMs', 0, MAX_MS, label), maxMs: number(backoff['maxMs'], 'backoff.maxMs', 0, MAX_MS, label) },
+  };
+  const { baseMs, maxMs } = result.backoff ?? {};
+  if (baseMs !== undefined && maxMs !== undefined && maxMs < baseMs) {
+    throw new TypeError(`sequelize-autoreconnect: ${label} \`backoff.maxMs\` (${maxMs}) must not be smaller than \`backoff.baseMs\` (${baseMs})`);
+  }
+  return result;
+}
+
+/** `base` with the options given in `override` (already validated) laid over it. */
+export function mergeOptions(base: ResolvedOptions, override: AutoReconnectOptions): ResolvedOptions {
+  const baseMs = override.backoff?.baseMs ?? base.backoff.baseMs;
+  // A larger base without a cap raises the cap with it rather than failing.
+  const maxMs = override.backoff?.maxMs ?? Math.max(base.backoff.maxMs, baseMs);
   if (maxMs < baseMs) {
     throw new TypeError(`sequelize-autoreconnect: option \`backoff.maxMs\` (${maxMs}) must not be smaller than \`backoff.baseMs\` (${baseMs})`);
   }
-  const retryWrites = options['retryWrites'] ?? 'unsent';
-  if (!RETRY_WRITES.includes(retryWrites as RetryWrites)) {
-    throw new TypeError(
-      `sequelize-autoreconnect: option \`retryWrites\` must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(retryWrites)}`,
-    );
-  }
   return Object.freeze({
-    retries: integer(options['retries'], 'retries', 0, MAX_RETRIES) ?? 1,
+    retries: override.retries ?? base.retries,
     backoff: Object.freeze({ baseMs, maxMs }),
-    deadlineMs: number(options['deadlineMs'], 'deadlineMs', 1, MAX_MS) ?? 10_000,
-    retryWrites: retryWrites as RetryWrites,
+    deadlineMs: override.deadlineMs ?? base.deadlineMs,
+    retryWrites: override.retryWrites ?? base.retryWrites,
   });
 }
 
 function plainObject(value: unknown, name: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`sequelize-autoreconnect: option \`${name}\` must be an object, got ${describe(value)}`);
+    throw new TypeError(`sequelize-autoreconnect: ${name} must be an object, got ${describe(value)}`);
   }
   return value as Record<string, unknown>;
 }
 
-function rejectUnknownKeys(value: Record<string, unknown>, known: readonly string[], prefix: string): void {
+function rejectUnknownKeys(value: Record<string, unknown>, known: readonly string[], prefix: string, label: string): void {
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
     const hint = closest(key, known);
     throw new TypeError(
-      `sequelize-autoreconnect: unknown option \`${prefix}${key}\`${hint ? ` (did you mean \`${prefix}${hint}\`?)` : ''}; known options: ${known.join(', ')}`,
+      `sequelize-autoreconnect: unknown ${label} \`${prefix}${key}\`${hint ? ` (did you mean \`${prefix}${hint}\`?)` : ''}; known options: ${known.join(', ')}`,
     );
   }
 }
 
-function number(value: unknown, name: string, min: number, max: number): number | undefined {
+function number(value: unknown, name: string, min: number, max: number, label: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`sequelize-autoreconnect: option \`${name}\` must be a number, got ${describe(value)}`);
+    throw new TypeError(`sequelize-autoreconnect: ${label} \`${name}\` must be a number, got ${describe(value)}`);
   }
   if (value < min || value > max) {
-    throw new TypeError(`sequelize-autoreconnect: option \`${name}\` must be between ${min} and ${max}, got ${value}`);
+    throw new TypeError(`sequelize-autoreconnect: ${label} \`${name}\` must be between ${min} and ${max}, got ${value}`);
   }
   return value;
 }
 
-function integer(value: unknown, name: string, min: number, max: number): number | undefined {
-  const n = number(value, name, min, max);
+function integer(value: unknown, name: string, min: number, max: number, label: string): number | undefined {
+  const n = number(value, name, min, max, label);
   if (n !== undefined && !Number.isInteger(n)) {
-    throw new TypeError(`sequelize-autoreconnect: option \`${name}\` must be a whole number, got ${n}`);
+    throw new TypeError(`sequelize-autoreconnect: ${label} \`${name}\` must be a whole number, got ${n}`);
   }
   return n;
+}
+
+/** Per-call option, on every Sequelize method that runs SQL: `{ reconnect: false }` or `{ reconnect: { retries, idempotent } }`. */
+export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean };
+
+export function validateQueryOption(value: unknown): ReconnectQueryOption {
+  if (value === false) return false;
+  const option = plainObject(value, 'query option `reconnect`');
+  rejectUnknownKeys(option, ['retries', 'idempotent'], 'reconnect.', 'query option');
+  const idempotent = option['idempotent'];
+  if (idempotent !== undefined && typeof idempotent !== 'boolean') {
+    throw new TypeError(`sequelize-autoreconnect: query option \`reconnect.idempotent\` must be a boolean, got ${describe(idempotent)}`);
+  }
+  return { retries: integer(option['retries'], 'reconnect.retries', 0, MAX_RETRIES, 'query option'), idempotent };
 }
 
 function describe(value: unknown): string {

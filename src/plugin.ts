@@ -3,6 +3,8 @@ import { classifierFor } from './classify';
 import { resolveOptions, type AutoReconnectOptions } from './options';
 import { patchConnectionManager } from './patches/connection-manager';
 import { patchQuery } from './patches/query';
+import { patchQueryInterface } from './patches/query-interface';
+import { modelOptionsOf } from './policy';
 import { redactor } from './redact';
 import type { ConnectionManagerLike, PluginState } from './state';
 import { emptyStats, type ReconnectStats } from './stats';
@@ -36,14 +38,17 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       const state: PluginState = {
         sequelize,
         options: resolved,
+        modelPolicies: new WeakMap(),
         classifier,
         stats: emptyStats(),
         connectionManager,
         acquireOnce,
         redact: redactor(() => passwords(connectionManager)),
       };
+      validateModelOptions(sequelize);
       patchConnectionManager(state);
       patchQuery(state);
+      patchQueryInterface(state);
       installed.set(sequelize, state);
     },
   };
@@ -54,6 +59,11 @@ export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
   const state = installed.get(sequelize);
   if (!state) throw new Error('sequelize-autoreconnect is not installed on this Sequelize instance');
   return { ...state.stats };
+}
+
+/** Models defined before `use()` are checked now; later ones at their first query. */
+function validateModelOptions(sequelize: Sequelize): void {
+  for (const model of Object.values(sequelize.models)) modelOptionsOf(model as never);
 }
 
 function* passwords(cm: ConnectionManagerLike): Iterable<string> {

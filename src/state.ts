@@ -2,7 +2,7 @@ import type { Sequelize, Transaction } from 'sequelize';
 import type { DialectClassifier } from './classify';
 import type { ReconnectConfig } from './hooks';
 import type { CarriesOperation } from './operation';
-import type { ResolvedOptions } from './options';
+import type { CarriesModel, PolicySource } from './policy';
 import type { ReconnectStats } from './stats';
 
 /** A driver connection as Sequelize's pool holds it. */
@@ -13,11 +13,10 @@ export interface Connection {
 }
 
 /** What Sequelize passes to `connectionManager.getConnection`. */
-export interface AcquireOptions extends CarriesOperation {
+export interface AcquireOptions extends CarriesOperation, CarriesModel {
   type?: string;
   useMaster?: boolean;
   uuid?: string;
-  model?: unknown;
   transaction?: Transaction | null;
 }
 
@@ -30,9 +29,8 @@ export interface ConnectionManagerLike {
 }
 
 /** Everything the patches of one Sequelize instance share. */
-export interface PluginState {
+export interface PluginState extends PolicySource {
   readonly sequelize: Sequelize;
-  readonly options: ResolvedOptions;
   readonly classifier: DialectClassifier;
   readonly stats: ReconnectStats;
   readonly connectionManager: ConnectionManagerLike;

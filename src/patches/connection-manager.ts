@@ -4,6 +4,7 @@ import { ConnectionLostError } from '../errors';
 import { hasReconnectHook, runReconnectHook, type ReconnectContext } from '../hooks';
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
+import { checkOptions, modelOf, policyFor } from '../policy';
 import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
 import { DeadlineError, sleep, withDeadline } from '../timing';
 import type { Model, ModelStatic } from 'sequelize';
@@ -19,6 +20,11 @@ export function patchConnectionManager(state: PluginState): void {
     // Sequelize copies these options into the Query, which shares this record of the operation.
     const op = operationOf(options);
     if (op.final) return Promise.reject(op.final);
+    try {
+      checkOptions(state, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     // Once the operation has failed, every wait for a connection is bounded by its deadline.
     const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
     return attempt.catch((error: unknown) => retryConnect(state, options, error));
@@ -26,7 +32,7 @@ export function patchConnectionManager(state: PluginState): void {
 }
 
 function acquireWithinDeadline(state: PluginState, op: Operation, options: AcquireOptions): Promise<Connection> {
-  const { deadlineMs } = state.options;
+  const { deadlineMs } = policyFor(state, options);
   return withDeadline(
     state.acquireOnce(options),
     remainingMs(op, deadlineMs),
@@ -36,9 +42,10 @@ function acquireWithinDeadline(state: PluginState, op: Operation, options: Acqui
 }
 
 async function retryConnect(state: PluginState, options: AcquireOptions, firstError: unknown): Promise<Connection> {
-  const { sequelize, options: settings, stats, classifier } = state;
+  const { sequelize, stats, classifier } = state;
+  const settings = policyFor(state, options);
   const op = operationOf(options);
-  const model = options.model as ModelStatic<Model> | undefined;
+  const model = modelOf(options) as ModelStatic<Model> | undefined;
   let error = firstError;
   for (;;) {
     if (error instanceof DeadlineError) throw giveUp(state, op, error, 'deadline-exceeded');

@@ -5,6 +5,7 @@ import { ConnectionLostError } from '../errors';
 import { runReconnectHook, type AfterReconnectContext, type ReconnectContext } from '../hooks';
 import { debug } from '../log';
 import { kOperation, operationOf, remainingMs, type Operation } from '../operation';
+import { modelOf, policyFor } from '../policy';
 import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
 import { sleep } from '../timing';
 import { asError } from './connection-manager';
@@ -12,12 +13,8 @@ import { asError } from './connection-manager';
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
 const READ_TYPES = new Set(['SELECT', 'SHOWTABLES', 'SHOWINDEXES', 'DESCRIBE', 'VERSION', 'FOREIGNKEYS', 'SHOWCONSTRAINTS']);
 
-/** Per-call option, `sequelize.query(sql, { reconnect })` and every model method. */
-export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean };
-
 interface QueryOptions extends AcquireOptions {
   transaction?: (Transaction & { parent?: Transaction; id: string; connection: Connection; options: { readOnly?: boolean } }) | null;
-  reconnect?: ReconnectQueryOption;
 }
 
 /** The dialect Query instance, as far as the plugin touches it. */
@@ -86,14 +83,14 @@ async function retryStatement(
   runAgain: () => Promise<unknown>,
   harmless: boolean,
 ): Promise<unknown> {
-  const { options: settings, stats, connectionManager: cm } = state;
+  const { stats, connectionManager: cm } = state;
   const { options } = query;
+  const settings = policyFor(state, options);
+  const { retries } = settings;
   const transaction = options.transaction ?? undefined;
-  const perCall = options.reconnect;
-  const retries = perCall === false ? 0 : (perCall?.retries ?? settings.retries);
   const isRead = READ_TYPES.has(options.type ?? '');
-  const idempotent = harmless || (perCall !== false && perCall?.idempotent === true);
-  const model = options.model as ModelStatic<Model> | undefined;
+  const idempotent = harmless || settings.idempotent;
+  const model = modelOf(options) as ModelStatic<Model> | undefined;
   let error = firstError;
   let owned: Connection | undefined;
   op.recovering = true;

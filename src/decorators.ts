@@ -1,0 +1,83 @@
+import { validateOptions, type AutoReconnectOptions } from './options';
+import type { AfterReconnectContext, ReconnectContext, ReconnectHookName } from './hooks';
+
+/**
+ * Model-level decorators. They work with TypeScript's `experimentalDecorators` and with standard
+ * (TC39) decorators, on sequelize-typescript models and on plain `Model.init` models, in any
+ * order relative to `@Table`: they only store what they are given on the class; the plugin
+ * reads it when a query of that model loses its connection.
+ */
+
+/** Per-model policy: options laid over the plugin's, or `false` for no retries at all. */
+export type ModelReconnectOptions = AutoReconnectOptions | false;
+
+const kModelOptions = Symbol.for('sequelize-autoreconnect.model-options');
+const kModelHooks = Symbol.for('sequelize-autoreconnect.model-hooks');
+
+type HookFunction = (context: ReconnectContext | AfterReconnectContext) => unknown;
+type DecoratedHooks = Partial<Record<ReconnectHookName, HookFunction[]>>;
+
+interface Decorated {
+  [kModelOptions]?: ModelReconnectOptions;
+  [kModelHooks]?: DecoratedHooks;
+}
+
+/** The policy `@AutoReconnect` gave this model class (or a class it extends). */
+export function decoratedOptions(model: object): ModelReconnectOptions | undefined {
+  return (model as Decorated)[kModelOptions];
+}
+
+/** The methods `@BeforeReconnect` / `@AfterReconnect` registered on this model class. */
+export function decoratedHooks(model: object, name: ReconnectHookName): readonly HookFunction[] {
+  return (model as Decorated)[kModelHooks]?.[name] ?? [];
+}
+
+/**
+ * Class decorator: this model's queries use these options over the plugin's; `false` turns
+ * retries off for the model. `@AutoReconnect({ retryWrites: 'never' })`, `@AutoReconnect(false)`.
+ */
+export function AutoReconnect(options: ModelReconnectOptions): <T extends abstract new (...args: never[]) => unknown>(
+  target: T,
+  context?: ClassDecoratorContext<T>,
+) => void {
+  const validated = options === false ? false : validateOptions(options, '@AutoReconnect option');
+  return (target) => {
+    Object.defineProperty(target, kModelOptions, { value: validated, configurable: true, enumerable: false, writable: true });
+  };
+}
+
+function hookDecorator(name: ReconnectHookName) {
+  function decorator(target: object, propertyKey: string | symbol, descriptor?: PropertyDescriptor): void;
+  function decorator<F extends (context: never) => unknown>(value: F, context: ClassMethodDecoratorContext): void;
+  function decorator(target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor): void {
+    const decoratorName = name === 'beforeReconnect' ? '@BeforeReconnect' : '@AfterReconnect';
+    if (typeof keyOrContext === 'object' && keyOrContext !== null) {
+      // Standard decorators: (method, context); the class is `this` in a static initializer.
+      const context = keyOrContext as ClassMethodDecoratorContext;
+      if (context.kind !== 'method' || !context.static) throw new TypeError(`${decoratorName} decorates a static method of a model class`);
+      context.addInitializer(function (this: unknown) {
+        register(this as object, name, target as HookFunction);
+      });
+      return;
+    }
+    // experimentalDecorators: (class, key, descriptor) for a static method.
+    if (typeof target !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
+    const method = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
+    if (typeof method !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
+    register(target, name, method as HookFunction);
+  }
+  return decorator;
+}
+
+/** Static-method decorator: runs the method as this model's `beforeReconnect` hook. */
+export const BeforeReconnect = hookDecorator('beforeReconnect');
+/** Static-method decorator: runs the method as this model's `afterReconnect` hook. */
+export const AfterReconnect = hookDecorator('afterReconnect');
+
+function register(model: object, name: ReconnectHookName, fn: HookFunction): void {
+  const own = Object.prototype.hasOwnProperty.call(model, kModelHooks) ? (model as Decorated)[kModelHooks]! : undefined;
+  // Copy what a parent class registered so that the subclass adds to it without changing it.
+  const hooks: DecoratedHooks = own ?? { ...(model as Decorated)[kModelHooks] };
+  hooks[name] = [...(hooks[name] ?? []), fn];
+  if (!own) Object.defineProperty(model, kModelHooks, { value: hooks, configurable: true, enumerable: false, writable: true });
+}
