@@ -1,4 +1,4 @@
-import { validateOptions, type AutoReconnectOptions } from './options';
+import { validateOptions, type RetryOptions } from './options';
 import type { AfterReconnectContext, ReconnectContext, ReconnectHookName } from './hooks';
 
 /**
@@ -9,7 +9,7 @@ import type { AfterReconnectContext, ReconnectContext, ReconnectHookName } from 
  */
 
 /** Per-model policy: options laid over the plugin's, or `false` for no retries at all. */
-export type ModelReconnectOptions = AutoReconnectOptions | false;
+export type ModelReconnectOptions = RetryOptions | false;
 
 const kModelOptions = Symbol.for('sequelize-autoreconnect.model-options');
 const kModelHooks = Symbol.for('sequelize-autoreconnect.model-hooks');

@@ -25,8 +25,15 @@ export interface ReconnectContext {
   readonly attempt: number;
   /** `'connect'`: opening a connection failed; `'query'`: a statement's connection was lost. */
   readonly phase: 'connect' | 'query';
-  /** The connection settings the next connection will use; mutable. */
+  /**
+   * The connection settings the next connection will use; mutable. With replication, the
+   * settings of the host that failed (the write config, or that read replica's).
+   */
   readonly config: ReconnectConfig;
+  /** With replication: which of Sequelize's pools the connection is for. */
+  readonly pool?: 'read' | 'write' | undefined;
+  /** The host of `config`. */
+  readonly host?: string | undefined;
   readonly sql?: string | undefined;
   readonly model?: ModelStatic<Model> | undefined;
   readonly transaction?: Transaction | undefined;

@@ -4,7 +4,7 @@ import './augment';
 
 export { autoreconnect, getReconnectStats, type SequelizePlugin } from './plugin';
 export { ConnectionLostError, type ConnectionLostDetails } from './errors';
-export type { AutoReconnectOptions, BackoffOptions, RetryWrites } from './options';
+export type { AutoReconnectOptions, BackoffOptions, PoolHygieneOptions, RetryOptions, RetryWrites } from './options';
 export type { ReconnectContext, AfterReconnectContext, ReconnectConfig } from './hooks';
 export type { ReconnectStats } from './stats';
 export type { GiveUpReason } from './decide';

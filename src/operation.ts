@@ -10,6 +10,8 @@ export interface Operation {
   mayHaveRun: boolean;
   /** A statement is being recovered: the connect phase is part of it and leaves the counting to it. */
   recovering: boolean;
+  /** Pooled connections replaced at checkout (retired or failed validation) for this operation. */
+  replacements: number;
   /** Once the plugin gave up, Sequelize's own `retry` gets this at once instead of trying again. */
   final: Error | undefined;
 }
@@ -25,7 +27,7 @@ export interface CarriesOperation {
 }
 
 export function operationOf(options: CarriesOperation): Operation {
-  return (options[kOperation] ??= { retriesMade: 0, firstFailureAt: 0, mayHaveRun: false, recovering: false, final: undefined });
+  return (options[kOperation] ??= { retriesMade: 0, firstFailureAt: 0, mayHaveRun: false, recovering: false, replacements: 0, final: undefined });
 }
 
 /** Marks the first failure and returns the milliseconds left of the deadline. */

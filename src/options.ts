@@ -19,7 +19,8 @@ export interface BackoffOptions {
   maxMs?: number;
 }
 
-export interface AutoReconnectOptions {
+/** The retry rules; a model's `@AutoReconnect` takes these. */
+export interface RetryOptions {
   /**
    * How many times one operation (a query, or acquiring a connection) is retried after a
    * lost or refused connection. `0` still evicts dead connections and reports typed errors.
@@ -41,6 +42,50 @@ export interface AutoReconnectOptions {
   retryWrites?: RetryWrites;
 }
 
+/** Keeping the pool free of dead connections before a statement meets one. Per instance only. */
+export interface PoolHygieneOptions {
+  /**
+   * A connection idle longer than this (ms) is checked with a round trip before a statement
+   * gets it; a dead one is replaced, so even a write after a silent drop runs once. `0` checks
+   * every checkout (SQLAlchemy's `pool_pre_ping`); `false` never.
+   * @default 500
+   */
+  validateIdleMs?: number | false;
+  /**
+   * How long that check may take before the connection counts as dead.
+   * @default 1000
+   */
+  validateTimeoutMs?: number;
+  /**
+   * When one connection is found dead, check the idle connections opened before that moment
+   * before they are reused (one outage, one failure); when one is found pointing at a
+   * read-only server after a failover, drop them.
+   * @default true
+   */
+  sweep?: boolean;
+  /**
+   * Retire connections older than this (ms), less up to 10% random jitter so that they do not
+   * all go at once; set it below any infrastructure timeout or credential lease. `false` keeps
+   * connections for as long as the pool does.
+   * @default 1800000 (30 minutes)
+   */
+  maxLifetimeMs?: number | false;
+}
+
+/** Options of `autoreconnect()`. */
+export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {}
+
+export interface ResolvedHygiene {
+  readonly validateIdleMs: number | false;
+  readonly validateTimeoutMs: number;
+  readonly sweep: boolean;
+  readonly maxLifetimeMs: number | false;
+}
+
+export interface ResolvedPluginOptions extends ResolvedOptions {
+  readonly hygiene: ResolvedHygiene;
+}
+
 export interface ResolvedOptions {
   readonly retries: number;
   readonly backoff: { readonly baseMs: number; readonly maxMs: number };
@@ -52,12 +97,32 @@ export interface ResolvedOptions {
 const MAX_MS = 2 ** 31 - 1;
 const MAX_RETRIES = 1000;
 const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'always', 'never'];
-const TOP_KEYS = ['retries', 'backoff', 'deadlineMs', 'retryWrites'] as const;
+const RETRY_KEYS = ['retries', 'backoff', 'deadlineMs', 'retryWrites'] as const;
+const HYGIENE_KEYS = ['validateIdleMs', 'validateTimeoutMs', 'sweep', 'maxLifetimeMs'] as const;
 const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
-export function resolveOptions(input: unknown): ResolvedOptions {
-  return mergeOptions(DEFAULTS, validateOptions(input, 'option'));
+export function resolveOptions(input: unknown): ResolvedPluginOptions {
+  const retry = mergeOptions(DEFAULTS, validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS]));
+  const options = input as PoolHygieneOptions | undefined;
+  return Object.freeze({
+    ...retry,
+    hygiene: Object.freeze({
+      validateIdleMs: numberOrFalse(options?.validateIdleMs, 'validateIdleMs', 0, MAX_MS) ?? 500,
+      validateTimeoutMs: number(options?.validateTimeoutMs, 'validateTimeoutMs', 1, MAX_MS, 'option') ?? 1000,
+      sweep: boolean(options?.sweep, 'sweep') ?? true,
+      maxLifetimeMs: numberOrFalse(options?.maxLifetimeMs, 'maxLifetimeMs', 1, MAX_MS) ?? 1_800_000,
+    }),
+  });
+}
+
+function numberOrFalse(value: unknown, name: string, min: number, max: number): number | false | undefined {
+  return value === false ? false : number(value, name, min, max, 'option');
+}
+
+function boolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new TypeError(`sequelize-autoreconnect: option \`${name}\` must be a boolean, got ${describe(value)}`);
 }
 
 const DEFAULTS: ResolvedOptions = Object.freeze({
@@ -71,9 +136,9 @@ const DEFAULTS: ResolvedOptions = Object.freeze({
  * Checks types, ranges and keys without filling anything in. `label` names the source in
  * messages: `option` for the plugin, `@AutoReconnect option` for a model.
  */
-export function validateOptions(input: unknown, label: string): AutoReconnectOptions {
+export function validateOptions(input: unknown, label: string, keys: readonly string[] = RETRY_KEYS): RetryOptions {
   const options = plainObject(input === undefined ? {} : input, `${label} \`options\``);
-  rejectUnknownKeys(options, TOP_KEYS, '', label);
+  rejectUnknownKeys(options, keys, '', label);
   const backoffInput = options['backoff'] === undefined ? {} : options['backoff'];
   const backoff = plainObject(backoffInput, `${label} \`backoff\``);
   rejectUnknownKeys(backoff, BACKOFF_KEYS, 'backoff.', label);
@@ -83,7 +148,7 @@ export function validateOptions(input: unknown, label: string): AutoReconnectOpt
       `sequelize-autoreconnect: ${label} \`retryWrites\` must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(retryWrites)}`,
     );
   }
-  const result: AutoReconnectOptions = {
+  const result: RetryOptions = {
     retries: integer(options['retries'], 'retries', 0, MAX_RETRIES, label),
     deadlineMs: number(options['deadlineMs'], 'deadlineMs', 1, MAX_MS, label),
     retryWrites: retryWrites as RetryWrites | undefined,
@@ -100,7 +165,7 @@ export function validateOptions(input: unknown, label: string): AutoReconnectOpt
 }
 
 /** `base` with the options given in `override` (already validated) laid over it. */
-export function mergeOptions(base: ResolvedOptions, override: AutoReconnectOptions): ResolvedOptions {
+export function mergeOptions(base: ResolvedOptions, override: RetryOptions): ResolvedOptions {
   const baseMs = override.backoff?.baseMs ?? base.backoff.baseMs;
   // A larger base without a cap raises the cap with it rather than failing.
   const maxMs = override.backoff?.maxMs ?? Math.max(base.backoff.maxMs, baseMs);

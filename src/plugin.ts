@@ -1,7 +1,8 @@
 import type { Sequelize } from 'sequelize';
-import { classifierFor } from './classify';
+import { dialectFor } from './dialects';
 import { resolveOptions, type AutoReconnectOptions } from './options';
 import { patchConnectionManager } from './patches/connection-manager';
+import { patchPool } from './patches/pool';
 import { patchQuery } from './patches/query';
 import { patchQueryInterface } from './patches/query-interface';
 import { modelOptionsOf } from './policy';
@@ -32,20 +33,25 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       if (installed.has(sequelize)) {
         throw new Error('sequelize-autoreconnect is already installed on this Sequelize instance');
       }
-      const classifier = classifierFor(sequelize.getDialect());
+      const dialect = dialectFor(sequelize.getDialect());
       const connectionManager = (sequelize as unknown as { connectionManager: ConnectionManagerLike }).connectionManager;
       const acquireOnce = connectionManager.getConnection.bind(connectionManager);
       const state: PluginState = {
         sequelize,
         options: resolved,
         modelPolicies: new WeakMap(),
-        classifier,
+        classifier: dialect.classifier,
+        ping: dialect.ping,
+        records: new WeakMap(),
+        failedConfigs: new WeakMap(),
+        marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
         stats: emptyStats(),
         connectionManager,
         acquireOnce,
         redact: redactor(() => passwords(connectionManager)),
       };
       validateModelOptions(sequelize);
+      patchPool(state);
       patchConnectionManager(state);
       patchQuery(state);
       patchQueryInterface(state);

@@ -1,8 +1,10 @@
 import type { Sequelize, Transaction } from 'sequelize';
-import type { DialectClassifier } from './classify';
+import type { DialectClassifier } from './classify/types';
+import type { ConnectionStamps, PoolMarks } from './hygiene';
 import type { ReconnectConfig } from './hooks';
 import type { CarriesOperation } from './operation';
 import type { CarriesModel, PolicySource } from './policy';
+import type { ResolvedPluginOptions } from './options';
 import type { ReconnectStats } from './stats';
 
 /** A driver connection as Sequelize's pool holds it. */
@@ -26,12 +28,29 @@ export interface ConnectionManagerLike {
   getConnection(options?: AcquireOptions): Promise<Connection>;
   releaseConnection(connection: Connection): void;
   destroyConnection(connection: Connection): Promise<void>;
+  _connect(config: ReconnectConfig): Promise<Connection>;
+  pool: { maxSize?: number; read?: { maxSize: number }; write?: { maxSize: number } };
 }
 
 /** Everything the patches of one Sequelize instance share. */
+/** What the plugin knows of one connection. */
+export interface ConnectionRecord extends ConnectionStamps {
+  /** The settings it was opened with: the write config or one read replica's. */
+  readonly config: ReconnectConfig;
+}
+
+export type PoolName = 'read' | 'write';
+
 export interface PluginState extends PolicySource {
+  readonly options: ResolvedPluginOptions;
   readonly sequelize: Sequelize;
   readonly classifier: DialectClassifier;
+  readonly ping: (connection: Connection) => Promise<void>;
+  readonly records: WeakMap<Connection, ConnectionRecord>;
+  /** Which settings a failed connection attempt used, by its error. */
+  readonly failedConfigs: WeakMap<object, ReconnectConfig>;
+  /** Without replication everything is the `write` pool. */
+  readonly marks: Record<PoolName, PoolMarks>;
   readonly stats: ReconnectStats;
   readonly connectionManager: ConnectionManagerLike;
   /** Sequelize's own `getConnection`, unpatched. */
@@ -39,12 +58,24 @@ export interface PluginState extends PolicySource {
   readonly redact: (text: string) => string;
 }
 
-/** The config the next connection for these acquire options will be made with. */
-export function configFor(state: PluginState, options: AcquireOptions): ReconnectConfig {
+/** Which of Sequelize's pools these acquire options draw from (Sequelize's own rule). */
+export function poolFor(state: PluginState, options: AcquireOptions): PoolName {
+  return state.connectionManager.config.replication && options.type === 'SELECT' && !options.useMaster ? 'read' : 'write';
+}
+
+/** Which pool a connection belongs to. */
+export function poolOf(connection: Connection): PoolName {
+  return connection.queryType ?? 'write';
+}
+
+/**
+ * The settings the next connection will be made with: the failed connection's own (one
+ * replica's, with replication), else the pool's. A hook that changes them changes that host's.
+ */
+export function configFor(state: PluginState, pool: PoolName, connection?: Connection): ReconnectConfig {
+  const known = connection && state.records.get(connection)?.config;
+  if (known) return known;
   const { config } = state.connectionManager;
   if (!config.replication) return config;
-  const read = options.type === 'SELECT' && !options.useMaster;
-  // Sequelize rotates among read replicas when it connects; the first stands for them until
-  // per-pool hooks exist.
-  return read && config.replication.read[0] ? config.replication.read[0] : config.replication.write;
+  return pool === 'read' && config.replication.read[0] ? config.replication.read[0] : config.replication.write;
 }

@@ -16,6 +16,12 @@ export interface ReconnectStats {
   retriesFailed: number;
   /** Lost connections reported to the caller without any retry (transaction, a write that may have run, ...). */
   notRetried: number;
+  /** Idle connections checked with a round trip before reuse. */
+  validations: number;
+  /** Of those, the ones found dead and replaced before a statement met them. */
+  validationFailures: number;
+  /** Healthy connections closed for their age, or because a failover made them point at a read-only server. */
+  retired: number;
 }
 
 export function emptyStats(): ReconnectStats {
@@ -28,5 +34,8 @@ export function emptyStats(): ReconnectStats {
     retriesSucceeded: 0,
     retriesFailed: 0,
     notRetried: 0,
+    validations: 0,
+    validationFailures: 0,
+    retired: 0,
   };
 }

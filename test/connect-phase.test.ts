@@ -113,7 +113,7 @@ describe('refused and rejected connections', () => {
     await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
     const address = blackHole.address() as { port: number };
     // The pool would wait 10 s for a connection; the plugin's 300 ms deadline must win.
-    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { acquire: 10_000 }, plugin: { retries: 5, deadlineMs: 300 } });
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { acquire: 10_000 }, plugin: { retries: 5, deadlineMs: 300, validateIdleMs: false } });
     await sequelize.query('SELECT 1');
     const server = new URL(f.url);
     f.proxy.setTarget({ host: '127.0.0.1', port: address.port });

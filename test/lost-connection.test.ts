@@ -75,7 +75,8 @@ describe('a connection lost under a statement', () => {
 
   it('retries a read on a connection a load balancer forgot (RST on next send)', async () => {
     const bare = testSequelize(f.proxiedUrl, { appName: f.appName('bare'), plugin: false });
-    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
+    // Without validation at checkout, so that the read meets the dead connection.
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { validateIdleMs: false } });
     const Item = defineItem(sequelize);
     const BareItem = defineItem(bare);
     await Promise.all([Item.count(), BareItem.count()]);
@@ -130,7 +131,7 @@ describe('a connection lost under a statement', () => {
   });
 
   it('does not retry a write sent on a forgotten connection; it reached nothing, so no row', async () => {
-    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { validateIdleMs: false } });
     const Item = defineItem(sequelize);
     await Item.count();
     f.proxy.forgetAll();
@@ -143,7 +144,7 @@ describe('a connection lost under a statement', () => {
   });
 
   it("with retryWrites: 'never' still retries reads but reports every lost write as not retried", async () => {
-    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { retryWrites: 'never' } });
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { retryWrites: 'never', validateIdleMs: false } });
     const Item = defineItem(sequelize);
     await Item.count();
     f.proxy.forgetAll();

@@ -36,6 +36,9 @@ describe('the package', () => {
       retriesSucceeded: 0,
       retriesFailed: 0,
       notRetried: 0,
+      validations: 0,
+      validationFailures: 0,
+      retired: 0,
     });
     await sequelize.close();
   });

@@ -115,7 +115,7 @@ describe('a connection lost inside a transaction', () => {
 
   it('starts a transaction on a new connection when the pooled one was dead before BEGIN', async () => {
     const bare = testSequelize(f.proxiedUrl, { appName: f.appName('bare'), plugin: false, pool: { max: 1 } });
-    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { max: 1 } });
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { max: 1 }, plugin: { validateIdleMs: false } });
     const Item = defineItem(sequelize);
     const BareItem = defineItem(bare);
     await Promise.all([Item.count(), BareItem.count()]);

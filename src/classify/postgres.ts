@@ -91,6 +91,9 @@ function mentions(layer: ErrorFields, fragments: readonly string[]): boolean {
 
 export function classifyQueryError(error: unknown): QueryFailure {
   const layers = errorLayers(error);
+  // 25006 read_only_sql_transaction: refused before running. Outside a READ ONLY transaction
+  // it means the server is a standby, which is what a failed-over primary becomes.
+  if (layers.some((l) => sqlState(l) === '25006')) return { lost: true, mayHaveRun: false, readOnlyServer: true };
   if (layers.some((l) => mentions(l, NEVER_SENT_MESSAGES))) return { lost: true, mayHaveRun: false };
   for (const layer of layers) {
     const code = sqlState(layer);

@@ -2,8 +2,12 @@
 export type QueryFailure =
   /** The connection is fine (or irrelevant): a constraint, a syntax error, a cancel. Not ours. */
   | { readonly lost: false }
-  /** The connection is gone. `mayHaveRun`: the statement may have reached the server. */
-  | { readonly lost: true; readonly mayHaveRun: boolean };
+  /**
+   * The connection is gone, or no use for this statement. `mayHaveRun`: the statement may have
+   * reached the server. `readOnlyServer`: the server refused a write because it is (now) a
+   * read-only standby: after a failover the connection points at the old primary.
+   */
+  | { readonly lost: true; readonly mayHaveRun: boolean; readonly readOnlyServer?: boolean };
 
 /**
  * What a failure to open a connection means.

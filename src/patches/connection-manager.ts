@@ -1,3 +1,4 @@
+import type { Model, ModelStatic } from 'sequelize';
 import { backoffDelay } from '../backoff';
 import { budgetAllows, type GiveUpReason } from '../decide';
 import { ConnectionLostError } from '../errors';
@@ -5,18 +6,18 @@ import { hasReconnectHook, runReconnectHook, type ReconnectContext } from '../ho
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
 import { checkOptions, modelOf, policyFor } from '../policy';
-import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
+import { configFor, poolFor, type AcquireOptions, type Connection, type PluginState } from '../state';
 import { DeadlineError, sleep, withDeadline } from '../timing';
-import type { Model, ModelStatic } from 'sequelize';
+import { checkedOut, markPool } from './pool';
 
 /**
- * Wraps this instance's `connectionManager.getConnection`: failures to open a connection that
- * may pass (refused, starting up, too many connections, reset) are retried with backoff within
- * the operation's budget. The success path adds one promise and nothing else.
+ * Wraps this instance's `connectionManager.getConnection`: the connection handed out is checked
+ * (lifetime, validation after idling), and failures to open one that may pass (refused,
+ * starting up, too many connections, reset) are retried with backoff within the operation's
+ * budget. The success path adds a promise step and a WeakMap lookup.
  */
 export function patchConnectionManager(state: PluginState): void {
-  const cm = state.connectionManager;
-  cm.getConnection = function getConnection(options: AcquireOptions = {}): Promise<Connection> {
+  state.connectionManager.getConnection = function getConnection(options: AcquireOptions = {}): Promise<Connection> {
     // Sequelize copies these options into the Query, which shares this record of the operation.
     const op = operationOf(options);
     if (op.final) return Promise.reject(op.final);
@@ -25,10 +26,14 @@ export function patchConnectionManager(state: PluginState): void {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Once the operation has failed, every wait for a connection is bounded by its deadline.
-    const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
-    return attempt.catch((error: unknown) => retryConnect(state, options, error));
+    return acquire(state, op, options).catch((error: unknown) => retryConnect(state, options, error));
   };
+}
+
+/** One attempt at a usable connection. Once the operation has failed, bounded by its deadline. */
+function acquire(state: PluginState, op: Operation, options: AcquireOptions): Promise<Connection> {
+  const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
+  return attempt.then((connection) => checkedOut(state, op, connection, () => acquire(state, op, options)));
 }
 
 function acquireWithinDeadline(state: PluginState, op: Operation, options: AcquireOptions): Promise<Connection> {
@@ -46,6 +51,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
   const settings = policyFor(state, options);
   const op = operationOf(options);
   const model = modelOf(options) as ModelStatic<Model> | undefined;
+  const pool = poolFor(state, options);
   let error = firstError;
   for (;;) {
     if (error instanceof DeadlineError) throw giveUp(state, op, error, 'deadline-exceeded');
@@ -54,17 +60,22 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
       throw giveUp(state, op, error, 'retries-exhausted');
     }
     stats.connectFailures++;
+    // The server was unreachable: idle connections to it may be dead too.
+    if (kind === 'transient') markPool(state, pool, 'dead');
     const remaining = remainingMs(op, settings.deadlineMs);
     const allowed = budgetAllows({ retriesMade: op.retriesMade, retries: settings.retries, remainingMs: remaining });
     if (allowed !== true) throw giveUp(state, op, error, allowed);
 
     op.retriesMade++;
     stats.retries++;
+    const config = (typeof error === 'object' && error !== null && state.failedConfigs.get(error)) || configFor(state, pool);
     const context: ReconnectContext = {
       error: asError(error),
       attempt: op.retriesMade,
       phase: 'connect',
-      config: configFor(state, options),
+      config,
+      pool: state.connectionManager.config.replication ? pool : undefined,
+      host: config.host,
       model,
       transaction: options.transaction ?? undefined,
     };
@@ -78,7 +89,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
 
     let connection: Connection;
     try {
-      connection = await acquireWithinDeadline(state, op, options);
+      connection = await acquire(state, op, options);
     } catch (reconnectError) {
       stats.reconnectFailures++;
       await afterReconnect(state, op, context, reconnectError);

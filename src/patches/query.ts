@@ -6,9 +6,10 @@ import { runReconnectHook, type AfterReconnectContext, type ReconnectContext } f
 import { debug } from '../log';
 import { kOperation, operationOf, remainingMs, type Operation } from '../operation';
 import { modelOf, policyFor } from '../policy';
-import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
+import { configFor, poolOf, type AcquireOptions, type Connection, type PluginState } from '../state';
 import { sleep } from '../timing';
 import { asError } from './connection-manager';
+import { discard } from './pool';
 
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
 const READ_TYPES = new Set(['SELECT', 'SHOWTABLES', 'SHOWINDEXES', 'DESCRIBE', 'VERSION', 'FOREIGNKEYS', 'SHOWCONSTRAINTS']);
@@ -51,7 +52,8 @@ async function recover(state: PluginState, query: QueryLike, sql: string, error:
   const failure = state.classifier.classifyQueryError(error);
   if (!failure.lost) throw error;
   state.stats.disconnects++;
-  evict(state, query.connection);
+  const lost = query.connection;
+  discard(state, lost, failure.readOnlyServer ? 'read-only' : 'dead');
   const { transaction } = query.options;
   if (transaction) {
     if (state.classifier.isRollback(sql)) {
@@ -71,7 +73,7 @@ async function recover(state: PluginState, query: QueryLike, sql: string, error:
   const op = operationOf(query.options);
   op.mayHaveRun ||= failure.mayHaveRun;
   // A BEGIN that may have reached a session that is now gone left nothing behind.
-  return retryStatement(state, query, op, sql, error, runAgain, !!transaction);
+  return retryStatement(state, query, op, sql, error, lost, runAgain, !!transaction);
 }
 
 async function retryStatement(
@@ -80,6 +82,7 @@ async function retryStatement(
   op: Operation,
   sql: string,
   firstError: unknown,
+  firstLost: Connection,
   runAgain: () => Promise<unknown>,
   harmless: boolean,
 ): Promise<unknown> {
@@ -92,6 +95,7 @@ async function retryStatement(
   const idempotent = harmless || settings.idempotent;
   const model = modelOf(options) as ModelStatic<Model> | undefined;
   let error = firstError;
+  let lost = firstLost;
   let owned: Connection | undefined;
   op.recovering = true;
   try {
@@ -108,11 +112,15 @@ async function retryStatement(
       const acquireOptions: AcquireOptions = transaction
         ? { uuid: transaction.id, type: transaction.options.readOnly ? 'SELECT' : undefined, [kOperation]: op }
         : options;
+      const pool = poolOf(lost);
+      const config = configFor(state, pool, lost);
       const context: ReconnectContext = {
         error: asError(error),
         attempt: op.retriesMade,
         phase: 'query',
-        config: configFor(state, acquireOptions),
+        config,
+        pool: cm.config.replication ? pool : undefined,
+        host: config.host,
         sql,
         model,
         transaction,
@@ -149,7 +157,8 @@ async function retryStatement(
         const failure = state.classifier.classifyQueryError(retryError);
         if (!failure.lost) throw retryError;
         stats.disconnects++;
-        evict(state, connection);
+        discard(state, connection, failure.readOnlyServer ? 'read-only' : 'dead');
+        lost = connection;
         owned = undefined;
         op.mayHaveRun ||= failure.mayHaveRun;
         error = retryError;
@@ -204,13 +213,4 @@ function giveUp(state: PluginState, op: Operation, error: unknown, sql: string, 
   debug(`giving up: ${final.message}`);
   op.final = final;
   return final;
-}
-
-/**
- * A connection found dead is never handed out again: marked invalid (Sequelize's pool validates
- * idle connections with this flag) and destroyed now, so the caller's later release is a no-op.
- */
-export function evict(state: PluginState, connection: Connection): void {
-  connection._invalid = true;
-  state.connectionManager.destroyConnection(connection).catch(() => {});
 }

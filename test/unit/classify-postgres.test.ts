@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionError, ConnectionRefusedError, DatabaseError } from 'sequelize';
-import { classifierFor } from '../../src/classify';
+import { dialectFor } from '../../src/dialects';
 import { classifyConnectError, classifyQueryError, postgres } from '../../src/classify/postgres';
 
 /** A pg error as node-postgres builds it, wrapped by Sequelize the way Query.formatError does. */
@@ -103,7 +103,7 @@ describe('PostgreSQL transaction statements', () => {
 
 describe('dialect support', () => {
   it('names the dialect it does not support yet', () => {
-    assert.throws(() => classifierFor('mysql'), /does not support the 'mysql' dialect yet \(supported: postgres\)/);
-    assert.throws(() => classifierFor('toString'), /does not support the 'toString' dialect/);
+    assert.throws(() => dialectFor('mysql'), /does not support the 'mysql' dialect yet \(supported: postgres\)/);
+    assert.throws(() => dialectFor('toString'), /does not support the 'toString' dialect/);
   });
 });

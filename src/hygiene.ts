@@ -1,0 +1,42 @@
+import type { ResolvedHygiene } from './options';
+
+/** What the plugin notes on each connection. */
+export interface ConnectionStamps {
+  /** When the connection was opened. */
+  createdAt: number;
+  /** When it should be retired (max lifetime, jittered); Infinity for never. */
+  retireAt: number;
+  /** When it was last returned to the pool; undefined until its first use ends. */
+  releasedAt: number | undefined;
+  /** When it was last known alive: opened, or passed a validation round trip. */
+  checkedAt: number;
+}
+
+/** Per pool: connections opened (or checked) before these moments are suspect. */
+export interface PoolMarks {
+  /** A connection of this pool was found dead: check older idle ones before reuse. */
+  sweptAt: number;
+  /** A connection of this pool was found on a read-only server (failover): retire older ones. */
+  droppedAt: number;
+}
+
+export type CheckoutAction = 'use' | 'retire' | 'validate';
+
+/**
+ * What to do with an idle connection the pool is about to hand out. Pure: `now` and the marks
+ * come from the caller.
+ */
+export function checkoutAction(stamps: ConnectionStamps, marks: PoolMarks, hygiene: ResolvedHygiene, now: number): CheckoutAction {
+  if (now >= stamps.retireAt || stamps.createdAt < marks.droppedAt) return 'retire';
+  // Never used yet: just opened, nothing to suspect.
+  if (stamps.releasedAt === undefined) return 'use';
+  if (hygiene.sweep && stamps.checkedAt < marks.sweptAt) return 'validate';
+  if (hygiene.validateIdleMs !== false && now - stamps.releasedAt >= hygiene.validateIdleMs) return 'validate';
+  return 'use';
+}
+
+/** A connection's retirement time: `maxLifetimeMs` less up to 10% jitter, so a pool opened at once does not close at once. */
+export function retireAt(createdAt: number, maxLifetimeMs: number | false, random: () => number = Math.random): number {
+  if (maxLifetimeMs === false) return Infinity;
+  return createdAt + Math.round(maxLifetimeMs * (1 - 0.1 * random()));
+}
