@@ -132,6 +132,8 @@ class Link {
   dropReplies = false;
   /** swallow-reply armed: the first reply byte tears the link down. */
   killOnReply = false;
+  /** Set by muteAll(): nothing passes either way, nothing closes; a black hole. */
+  muted = false;
   private upstreamConnected = false;
   private readonly toServer: DelayLine;
   private readonly toClient: DelayLine;
@@ -218,7 +220,7 @@ class Link {
       this.destroy();
       return;
     }
-    if (this.dropReplies || this.forgotten) return;
+    if (this.dropReplies || this.forgotten || this.muted) return;
     this.toClient.push({ kind: 'data', chunk });
   }
 
@@ -339,6 +341,14 @@ export class FaultProxy {
   }
 
   /**
+   * Mute every open connection: from now on nothing passes in either direction and nothing is
+   * closed, like a network path that died without a word. Only a timeout notices.
+   */
+  muteAll(): void {
+    for (const link of this.links) link.muted = true;
+  }
+
+  /**
    * The next `times` client→server chunks (on any connection) whose latin1
    * text contains / matches `match` trigger `action` on their connection.
    */
@@ -400,6 +410,7 @@ export class FaultProxy {
   }
 
   private onClientData(link: Link, chunk: Buffer): void {
+    if (link.muted) return;
     if (link.forgotten) {
       link.reset();
       return;

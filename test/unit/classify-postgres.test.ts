@@ -50,6 +50,14 @@ describe('PostgreSQL classification of a failed statement', () => {
     });
   }
 
+  it('25006 read-only transaction (a primary that failed over to standby): never ran, and the server is read-only', () => {
+    assert.deepEqual(classifyQueryError(pgError('cannot execute INSERT in a read-only transaction', { code: '25006', severity: 'ERROR' })), {
+      lost: true,
+      mayHaveRun: false,
+      readOnlyServer: true,
+    });
+  });
+
   const notLost: Array<[string, unknown]> = [
     ['57014 query cancelled (the connection lives)', pgError('canceling statement due to statement timeout', { code: '57014', severity: 'ERROR' })],
     ['40001 serialization failure', pgError('could not serialize access', { code: '40001', severity: 'ERROR' })],
