@@ -4,7 +4,7 @@ import type { ResolvedHygiene } from './options';
 export interface ConnectionStamps {
   /** When the connection was opened. */
   createdAt: number;
-  /** When it should be retired (max lifetime, jittered); Infinity for never. */
+  /** When it should be retired (max lifetime, jittered; 0 at once); Infinity for never. */
   retireAt: number;
   /** When it was last returned to the pool; undefined until its first use ends. */
   releasedAt: number | undefined;

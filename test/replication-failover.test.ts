@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, getReconnectStats, type ReconnectContext } from '../src';
+import { autoreconnect, ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
 import { admin, assertPoolIntact, createDatabase, uniqueAppName } from './support/db';
 import { FaultProxy } from './support/fault-proxy';
 import { outcome } from './support/fixture';
@@ -148,6 +148,26 @@ describe('failover: the primary becomes a read-only standby', () => {
     assert.ok(stats.retired >= 1, JSON.stringify(stats));
     await assertPoolIntact(sequelize);
     await Promise.all([bare.close(), sequelize.close()]);
+  });
+
+  it('passes on a write refused inside a read-only transaction unchanged, and does not pool that connection again', async () => {
+    const sequelize = new Sequelize(newPrimary.url, { logging: false, pool: { max: 1 } }).use(autoreconnect());
+    let pid = 0;
+    const result = await outcome(
+      sequelize.transaction(async (transaction) => {
+        const rows = await sequelize.query<{ pid: number }>('SET TRANSACTION READ ONLY; SELECT pg_backend_pid() AS pid', { transaction, type: QueryTypes.SELECT });
+        pid = rows[0]!.pid;
+        await sequelize.query("INSERT INTO orders (tag) VALUES ('ro')", { transaction });
+      }),
+    );
+    assert.ok(!result.ok && result.error instanceof DatabaseError && !(result.error instanceof ConnectionLostError));
+    assert.equal((result.error['parent'] as { code?: string }).code, '25006');
+    const [next] = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
+    assert.notEqual(next!.pid, pid);
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.disconnects, 0);
+    assert.equal(stats.retired, 1);
+    await sequelize.close();
   });
 });
 

@@ -124,6 +124,12 @@ function maxPoolSize(state: PluginState): number {
   return Math.max(pool.maxSize ?? 0, pool.read?.maxSize ?? 0, pool.write?.maxSize ?? 0);
 }
 
+/** Closes this connection when it is next released, instead of pooling it again. */
+export function retireOnRelease(state: PluginState, connection: Connection): void {
+  const record = state.records.get(connection);
+  if (record) record.retireAt = 0;
+}
+
 /** A healthy connection we no longer want: closed, not counted as a disconnect. */
 function retire(state: PluginState, connection: Connection, why: string): void {
   state.stats.retired++;

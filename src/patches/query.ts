@@ -9,7 +9,7 @@ import { modelOf, policyFor } from '../policy';
 import { configFor, poolOf, type AcquireOptions, type Connection, type PluginState } from '../state';
 import { sleep } from '../timing';
 import { asError } from './connection-manager';
-import { discard } from './pool';
+import { discard, retireOnRelease } from './pool';
 
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
 const READ_TYPES = new Set(['SELECT', 'SHOWTABLES', 'SHOWINDEXES', 'DESCRIBE', 'VERSION', 'FOREIGNKEYS', 'SHOWCONSTRAINTS']);
@@ -50,11 +50,17 @@ const ROLLED_BACK_WITH_SESSION: unknown = [[], 0];
 
 async function recover(state: PluginState, query: QueryLike, sql: string, error: unknown, runAgain: () => Promise<unknown>): Promise<unknown> {
   const failure = state.classifier.classifyQueryError(error);
+  const { transaction } = query.options;
   if (!failure.lost) throw error;
+  if (failure.readOnlyServer && transaction) {
+    // In a transaction 25006 may be the caller's own `SET TRANSACTION READ ONLY`: not a lost
+    // connection. It may also be a standby after a failover, so the connection is not reused.
+    retireOnRelease(state, query.connection);
+    throw error;
+  }
   state.stats.disconnects++;
   const lost = query.connection;
   discard(state, lost, failure.readOnlyServer ? 'read-only' : 'dead');
-  const { transaction } = query.options;
   if (transaction) {
     if (state.classifier.isRollback(sql)) {
       // PostgreSQL aborts an open transaction when its session ends: the rollback has happened.
