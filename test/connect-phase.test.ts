@@ -130,6 +130,31 @@ describe('refused and rejected connections', () => {
     await sequelize.close();
   });
 
+  it('waits out "too many connections" (53300) until a slot frees up', async () => {
+    const role = `limited_${process.pid}`;
+    await admin(f.url, (c) => c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'limited-secret' CONNECTION LIMIT 1`));
+    const u = new URL(f.url);
+    u.username = role;
+    u.password = 'limited-secret';
+    const { Client } = await import('pg');
+    const holder = new Client({ connectionString: u.toString() });
+    await holder.connect();
+    try {
+      const sequelize = testSequelize(u.toString(), { appName: f.appName(), plugin: { retries: 50, backoff: { baseMs: 20, maxMs: 50 } } });
+      const bare = testSequelize(u.toString(), { appName: f.appName('bare'), plugin: false });
+      const bareResult = await outcome(bare.query('SELECT 1'));
+      assert.ok(!bareResult.ok && (bareResult.error['parent'] as { code?: string }).code === '53300');
+      const query = sequelize.query('SELECT 6 AS n', { type: QueryTypes.SELECT });
+      setTimeout(() => void holder.end(), 300);
+      assert.deepEqual(await query, [{ n: 6 }]);
+      assert.ok(getReconnectStats(sequelize).connectFailures >= 1);
+      await Promise.all([sequelize.close(), bare.close()]);
+    } finally {
+      await holder.end().catch(() => {});
+      await admin(f.url, (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+    }
+  });
+
   it('does not retry an error that is not about the connection (unknown database)', async () => {
     const sequelize = testSequelize(withDatabase(f.url, 'no_such_database'), { appName: f.appName(), plugin: { retries: 5 } });
     const result = await outcome(sequelize.query('SELECT 1'));
