@@ -26,14 +26,20 @@ export function patchConnectionManager(state: PluginState): void {
     } catch (error) {
       return Promise.reject(error);
     }
-    return acquire(state, op, options).catch((error: unknown) => retryConnect(state, options, error));
+    return acquire(state, op, options, (error) => retryConnect(state, options, error));
   };
 }
 
-/** One attempt at a usable connection. Once the operation has failed, bounded by its deadline. */
-function acquire(state: PluginState, op: Operation, options: AcquireOptions): Promise<Connection> {
+/**
+ * One attempt at a usable connection (once the operation has failed, bounded by its deadline);
+ * failures go to `onError`. One promise step on the common path.
+ */
+function acquire(state: PluginState, op: Operation, options: AcquireOptions, onError: (error: unknown) => Promise<Connection>): Promise<Connection> {
   const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
-  return attempt.then((connection) => checkedOut(state, op, connection, () => acquire(state, op, options)));
+  return attempt.then((connection) => {
+    const ready = checkedOut(state, op, connection, () => acquire(state, op, options, (error) => Promise.reject(error)));
+    return ready instanceof Promise ? ready.catch(onError) : ready;
+  }, onError);
 }
 
 function acquireWithinDeadline(state: PluginState, op: Operation, options: AcquireOptions): Promise<Connection> {
@@ -89,7 +95,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
 
     let connection: Connection;
     try {
-      connection = await acquire(state, op, options);
+      connection = await acquire(state, op, options, (e) => Promise.reject(e));
     } catch (reconnectError) {
       stats.reconnectFailures++;
       await afterReconnect(state, op, context, reconnectError);
