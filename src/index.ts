@@ -8,3 +8,4 @@ export type { ReconnectContext, AfterReconnectContext, ReconnectConfig } from '.
 export type { ReconnectStats } from './stats';
 export type { GiveUpReason } from './decide';
 export type { ReconnectQueryOption } from './patches/query';
+export { cachedCredentials, refreshCredentials, type Credentials, type CredentialsProvider, type CachedCredentialsOptions } from './credentials';
