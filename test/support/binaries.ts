@@ -44,7 +44,6 @@ export function requireBinary(name: string, debianPackage = name): BinaryRequire
   if (path) return { path, skip: false, failure: undefined };
   const message = `${name} is not installed (apt-get update && apt-get install -y ${debianPackage})`;
   if (isCI()) return { path, skip: false, failure: `${message}: CI must run the ${name} scenarios` };
-  process.stderr.write(`\n*** SKIPPING the ${name} scenarios: ${message} ***\n\n`);
   return { path, skip: `${message}; skipped locally, required under CI=true`, failure: undefined };
 }
 
@@ -60,5 +59,6 @@ export function describeWith(requirement: BinaryRequirement, name: string, fn: (
     });
     return;
   }
+  if (requirement.skip) process.stderr.write(`\n*** SKIPPING "${name}": ${requirement.skip} ***\n\n`);
   describe(name, { skip: requirement.skip }, fn);
 }
