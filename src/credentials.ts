@@ -28,9 +28,12 @@ export interface CredentialsProvider {
   get(): Promise<Credentials>;
   /**
    * The credentials were rejected: fetch anew, unless a fetch is under way, or an earlier
-   * `refresh()` fetched less than `minRefreshMs` ago; then that result is returned instead.
+   * `refresh()` fetched new credentials less than `minRefreshMs` ago; then that result is
+   * returned instead. `rejectedPassword`, the password that was refused, lets a fetch that
+   * returns that same password (a store that has not published the rotation yet) count as
+   * nothing new, so that the next refresh fetches again.
    */
-  refresh(): Promise<Credentials>;
+  refresh(rejectedPassword?: string): Promise<Credentials>;
   /** How many times the fetch function has been called. */
   readonly fetches: number;
 }
@@ -45,16 +48,17 @@ export function cachedCredentials(fetch: () => Credentials | Promise<Credentials
   if (typeof fetch !== 'function') throw new TypeError('cachedCredentials: `fetch` must be a function returning { username?, password }');
   const ttlMs = nonNegative(options.ttlMs, 'ttlMs') ?? Number.POSITIVE_INFINITY;
   const minRefreshMs = nonNegative(options.minRefreshMs, 'minRefreshMs') ?? 1000;
-  let cached: { value: Credentials; at: number; refreshed: boolean } | undefined;
+  /** `fresh`: fetched by a refresh and different from what was rejected, so worth sharing. */
+  let cached: { value: Credentials; at: number; fresh: boolean } | undefined;
   let inflight: Promise<Credentials> | undefined;
   let fetches = 0;
 
-  const load = (refreshed: boolean): Promise<Credentials> => {
+  const load = (refresh: boolean, rejectedPassword?: string): Promise<Credentials> => {
     inflight ??= (async () => {
       fetches++;
       try {
         const value = checked(await fetch());
-        cached = { value, at: Date.now(), refreshed };
+        cached = { value, at: Date.now(), fresh: refresh && value.password !== rejectedPassword };
         return value;
       } finally {
         inflight = undefined;
@@ -68,12 +72,12 @@ export function cachedCredentials(fetch: () => Credentials | Promise<Credentials
       if (cached && Date.now() - cached.at < ttlMs) return Promise.resolve(cached.value);
       return load(false);
     },
-    refresh() {
+    refresh(rejectedPassword?: string) {
       if (inflight) return inflight;
-      // Only a refresh's own result is fresh enough to answer a rejection: a value that get()
+      // Only a refresh that brought something new answers a rejection: a value that get()
       // cached a moment ago may be exactly the one just rotated away.
-      if (cached?.refreshed && Date.now() - cached.at < minRefreshMs) return Promise.resolve(cached.value);
-      return load(true);
+      if (cached?.fresh && Date.now() - cached.at < minRefreshMs) return Promise.resolve(cached.value);
+      return load(true, rejectedPassword);
     },
     get fetches() {
       return fetches;
@@ -97,7 +101,8 @@ export function refreshCredentials(source: CredentialsProvider | (() => Credenti
   if (typeof provider?.refresh !== 'function') throw new TypeError('refreshCredentials: expected cachedCredentials(...) or a fetch function');
   return async (context) => {
     if (context.phase !== 'connect' || classifyConnectError(context.error) !== 'auth') return;
-    const { username, password } = await provider.refresh();
+    const rejected = typeof context.config.password === 'string' ? context.config.password : undefined;
+    const { username, password } = await provider.refresh(rejected);
     if (username !== undefined) context.config.username = username;
     context.config.password = password;
   };

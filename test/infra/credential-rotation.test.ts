@@ -23,7 +23,7 @@ class SecretsStore {
     readonly role: string,
   ) {}
 
-  get initialPassword(): string {
+  get currentPassword(): string {
     return this.password;
   }
 
@@ -41,12 +41,16 @@ class SecretsStore {
     return { username: this.role, password: this.password };
   }
 
-  /** A new password on the server, and every session of the role ended. */
+  /**
+   * A new password, published by the store and then set on the server, and every session of
+   * the role ended. (Published first, so that any login the server refuses finds the new one;
+   * a store lagging behind costs an extra read, see test/unit/credentials.test.ts.)
+   */
   async rotate(): Promise<void> {
     const next = `rotated-${randomBytes(6).toString('hex')}`;
+    this.password = next;
     await admin(this.serverUrl, async (c) => {
       await c.query(`ALTER ROLE ${this.role} PASSWORD '${next}'`);
-      this.password = next;
       await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [this.role]);
     });
   }
@@ -76,7 +80,7 @@ describe('credential rotation', () => {
   function appUrl(): string {
     const u = new URL(f.url);
     u.username = store.role;
-    u.password = store.initialPassword;
+    u.password = store.currentPassword;
     return u.toString();
   }
 

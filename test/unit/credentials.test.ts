@@ -70,6 +70,17 @@ describe('cachedCredentials', () => {
     assert.equal((await provider.refresh()).password, 'secret-3');
   });
 
+  it('a refresh that brings back the rejected password is not shared: the next refresh fetches again', async () => {
+    // A store that has not published the rotation yet hands out the old password once.
+    const answers = ['old', 'new'];
+    let calls = 0;
+    const provider = cachedCredentials(async () => ({ password: answers[Math.min(calls++, answers.length - 1)]! }), { minRefreshMs: 10_000 });
+    assert.equal((await provider.refresh('old')).password, 'old');
+    assert.equal((await provider.refresh('old')).password, 'new', 'not pinned to the rejected value');
+    assert.equal((await provider.refresh('new')).password, 'new', 'a straggler of the same burst: no fetch');
+    assert.equal(calls, 2);
+  });
+
   it('a failed fetch is shared by its waiters, not cached, and the next call fetches again', async () => {
     let calls = 0;
     const provider = cachedCredentials(async () => {
@@ -132,6 +143,20 @@ describe('refreshCredentials (a beforeReconnect hook)', () => {
     await hook(lostQuery);
     assert.equal(s.calls, 0);
     assert.equal(refused.config.password, 'stale');
+  });
+
+  it('passes the refused password to refresh(), so a store lagging behind the rotation is asked again', async () => {
+    const answers = ['stale', 'rotated'];
+    let calls = 0;
+    const hook = refreshCredentials(async () => ({ password: answers[Math.min(calls++, 1)]! }));
+    const first = context(rejectedLogin());
+    first.config.password = 'stale';
+    await hook(first);
+    assert.equal(first.config.password, 'stale');
+    const second = context(rejectedLogin());
+    second.config.password = 'stale';
+    await hook(second);
+    assert.equal(second.config.password, 'rotated');
   });
 
   it('twenty concurrent rejected logins fetch once', async () => {
