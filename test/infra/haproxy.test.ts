@@ -15,9 +15,9 @@ import { HAProxy, haproxyBinary } from '../support/haproxy';
 import { describeErrors, sleep, startWorkers } from '../support/workload';
 
 /** HAProxy's `timeout client` and `timeout server` in the timeout scenarios. */
-const TIMEOUT_MS = 400;
+const TIMEOUT_MS = 600;
 /** One-way latency of the relay between the app and HAProxy. */
-const LATENCY_MS = 100;
+const LATENCY_MS = 150;
 
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 

@@ -181,7 +181,7 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
       const idle = await PgBouncer.start({ target: postgres, users, poolMode: 'transaction', settings: { client_idle_timeout: 0.4 } });
       // Latency between the app and pgbouncer, so that its close is still in flight when the
       // app sends (which is when a real network makes it happen).
-      const relay = await FaultProxy.start({ target: { host: idle.host, port: idle.port }, delayMs: 60 });
+      const relay = await FaultProxy.start({ target: { host: idle.host, port: idle.port }, delayMs: 150 });
       const url = withHostPort(f.url, relay.host, relay.port);
       try {
         const insertAsTheCloseArrives = async (sequelize: Sequelize, tag: string) => {
@@ -222,7 +222,8 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
         target: { host: '127.0.0.1', port: own.port },
         users,
         poolMode: 'transaction',
-        settings: { query_wait_timeout: 2 },
+        // Shorter than the outage, so that every statement waiting for a server gets pgbouncer's error.
+        settings: { query_wait_timeout: 0.5 },
       });
     });
     after(async () => {
@@ -259,7 +260,7 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
       const bareWorkers = startWorkers(3, () => bare.query('SELECT 1 AS n', { type: QueryTypes.SELECT }), 10);
       await sleep(300);
       await own.stop();
-      await sleep(1000);
+      await sleep(1500);
       await own.start();
       await until('pgbouncer to reach the server again', async () => (await outcome(admin(url, (c) => c.query('SELECT 1')))).ok, 10_000);
       await sleep(200);

@@ -11,8 +11,8 @@ import { FaultProxy } from '../support/fault-proxy';
 import { defineItem, fixture, outcome, type Fixture } from '../support/fixture';
 import { sleep } from '../support/workload';
 
-const IDLE_SESSION_MS = 400;
-const LATENCY_MS = 100;
+const IDLE_SESSION_MS = 600;
+const LATENCY_MS = 150;
 const IDLE_IN_TRANSACTION_MS = 300;
 
 describe("PostgreSQL's session timeouts", () => {
