@@ -3,7 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withDatabase } from './support/db';
+import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from './support/db';
 import { fixture, outcome, type Fixture } from './support/fixture';
 import { TestServer } from './support/postgres';
 
@@ -188,10 +188,17 @@ describe('rotated credentials (28P01)', () => {
     return u.toString();
   }
 
-  async function rotate(appName: string): Promise<void> {
+  /** Kills the app's idle sessions and waits until its pool has noticed, so the next statement opens a new connection. */
+  async function killIdle(sequelize: Sequelize, appName: string): Promise<void> {
+    await terminateBackends(adminUrl(), appName);
+    for (let i = 0; i < 200 && poolState(sequelize).size > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(poolState(sequelize).size, 0, 'the pool dropped the killed connection');
+  }
+
+  async function rotate(sequelize: Sequelize, appName: string): Promise<void> {
     secrets.current = `rotated-secret-${Math.random().toString(36).slice(2)}`;
     await admin(f.url, (c) => c.query(`ALTER ROLE ${role} PASSWORD '${secrets.current}'`));
-    await terminateBackends(adminUrl(), appName);
+    await killIdle(sequelize, appName);
   }
 
   function assertNoSecret(value: unknown, ...secretValues: string[]): void {
@@ -205,7 +212,7 @@ describe('rotated credentials (28P01)', () => {
     const first = secrets.current;
     const sequelize = testSequelize(appUrl(first), { appName: app, plugin: { retries: 5 } });
     await sequelize.query('SELECT 1');
-    await rotate(app);
+    await rotate(sequelize, app);
     const result = await outcome(sequelize.query('SELECT 1', { type: QueryTypes.SELECT }));
     assert.ok(!result.ok && result.error instanceof ConnectionError);
     assert.equal((result.error.parent as { code?: string } | undefined)?.code, '28P01');
@@ -223,13 +230,13 @@ describe('rotated credentials (28P01)', () => {
       ctx.config.password = await Promise.resolve(secrets.current); // a stand-in for Vault
     });
     await sequelize.query('SELECT 1');
-    await rotate(app);
+    await rotate(sequelize, app);
     assert.deepEqual(await sequelize.query('SELECT 3 AS n', { type: QueryTypes.SELECT }), [{ n: 3 }]);
     assert.equal(contexts.length, 1);
     assert.equal(contexts[0]!.phase, 'connect');
     assert.equal((contexts[0]!.error as ConnectionError & { parent: { code: string } }).parent.code, '28P01');
     // The new password sticks: later connections need no hook.
-    await terminateBackends(adminUrl(), app);
+    await killIdle(sequelize, app);
     assert.deepEqual(await sequelize.query('SELECT 4 AS n', { type: QueryTypes.SELECT }), [{ n: 4 }]);
     assert.equal(contexts.length, 1);
     await assertPoolIntact(sequelize);
@@ -244,7 +251,7 @@ describe('rotated credentials (28P01)', () => {
       ctx.config.password = 'also-wrong-password-x';
     });
     await sequelize.query('SELECT 1');
-    await rotate(app);
+    await rotate(sequelize, app);
     const result = await outcome(sequelize.query(`SELECT 'x' AS x`, { type: QueryTypes.SELECT }));
     assert.ok(!result.ok && result.error instanceof ConnectionLostError);
     assert.equal(result.error.phase, 'connect');
