@@ -69,7 +69,7 @@ export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
 
 /** Models defined before `use()` are checked now; later ones at their first query. */
 function validateModelOptions(sequelize: Sequelize): void {
-  for (const model of Object.values(sequelize.models)) modelOptionsOf(model as never);
+  for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
 }
 
 function* passwords(cm: ConnectionManagerLike): Iterable<string> {
