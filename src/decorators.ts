@@ -48,7 +48,7 @@ export function AutoReconnect(options: ModelReconnectOptions): <T extends abstra
 
 function hookDecorator(name: ReconnectHookName) {
   function decorator(target: object, propertyKey: string | symbol, descriptor?: PropertyDescriptor): void;
-  function decorator<F extends (context: never) => unknown>(value: F, context: ClassMethodDecoratorContext): void;
+  function decorator(value: (context: never) => unknown, context: ClassMethodDecoratorContext): void;
   function decorator(target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor): void {
     const decoratorName = name === 'beforeReconnect' ? '@BeforeReconnect' : '@AfterReconnect';
     if (typeof keyOrContext === 'object' && keyOrContext !== null) {
@@ -62,7 +62,7 @@ function hookDecorator(name: ReconnectHookName) {
     }
     // experimentalDecorators: (class, key, descriptor) for a static method.
     if (typeof target !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
-    const method = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
+    const method: unknown = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
     if (typeof method !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
     register(target, name, method as HookFunction);
   }
