@@ -53,7 +53,7 @@ function hookDecorator(name: ReconnectHookName) {
     const decoratorName = name === 'beforeReconnect' ? '@BeforeReconnect' : '@AfterReconnect';
     if (typeof keyOrContext === 'object' && keyOrContext !== null) {
       // Standard decorators: (method, context); the class is `this` in a static initializer.
-      const context = keyOrContext as ClassMethodDecoratorContext;
+      const context = keyOrContext as DecoratorContext;
       if (context.kind !== 'method' || !context.static) throw new TypeError(`${decoratorName} decorates a static method of a model class`);
       context.addInitializer(function (this: unknown) {
         register(this as object, name, target as HookFunction);
