@@ -27,6 +27,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
   return {
     name: 'sequelize-autoreconnect',
     install(sequelize: Sequelize): void {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- checked for JavaScript callers
       if (typeof sequelize !== 'object' || sequelize === null || !('connectionManager' in sequelize)) {
         throw new TypeError('sequelize-autoreconnect: install() needs a Sequelize instance');
       }
