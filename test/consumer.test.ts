@@ -43,7 +43,11 @@ describe('a fresh project installing the packed tarball', { concurrency: true },
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'sar-consumer-'));
     app = join(dir, 'app');
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     packed = (JSON.parse(out) as PackResult[])[0]!;
     cpSync(join(root, 'test/consumer'), app, { recursive: true });
     execFileSync(
@@ -98,7 +102,14 @@ describe('a fresh project installing the packed tarball', { concurrency: true },
     const out = await report('index.cjs');
     assert.equal(out.resolved, join(app, 'node_modules/sequelize-autoreconnect/dist/index.js'));
     assert.deepEqual(out.exports, builtExports());
-    for (const name of ['autoreconnect', 'getReconnectStats', 'ConnectionLostError', 'AutoReconnect', 'BeforeReconnect', 'AfterReconnect']) {
+    for (const name of [
+      'autoreconnect',
+      'getReconnectStats',
+      'ConnectionLostError',
+      'AutoReconnect',
+      'BeforeReconnect',
+      'AfterReconnect',
+    ]) {
       assert.ok(out.exports.includes(name), `${name} is not exported`);
     }
     assert.equal(out.use, 'function');
@@ -124,7 +135,10 @@ describe('a fresh project installing the packed tarball', { concurrency: true },
       const tsc = join(app, 'node_modules/typescript/bin/tsc');
       const result = await run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], { cwd: app }).then(
         () => ({ code: 0, output: '' }),
-        (error: { code?: number; stdout?: string }) => ({ code: error.code ?? 1, output: error.stdout ?? '' }),
+        (error: unknown) => {
+          const failed = error as { code?: number; stdout?: string };
+          return { code: failed.code ?? 1, output: failed.stdout ?? '' };
+        },
       );
       assert.deepEqual(result, { code: 0, output: '' });
     });

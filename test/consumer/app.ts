@@ -48,7 +48,13 @@ export class CacheEntry extends Model {
 @AutoReconnect({ retries: 'two' })
 export class Broken extends Model {}
 
-const options: AutoReconnectOptions = { retries: 3, deadlineMs: 5_000, retryWrites: 'unsent', validateIdleMs: false, maxLifetimeMs: 600_000 };
+const options: AutoReconnectOptions = {
+  retries: 3,
+  deadlineMs: 5_000,
+  retryWrites: 'unsent',
+  validateIdleMs: false,
+  maxLifetimeMs: 600_000,
+};
 
 export async function main(url: string): Promise<ReconnectStats> {
   const sequelize = new Sequelize(url, {
