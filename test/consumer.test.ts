@@ -89,7 +89,17 @@ describe('a fresh project installing the packed tarball', { concurrency: true },
 
   it('holds the build, both type entry points, the docs and the license, and no tests', () => {
     const paths = packed.files.map((f) => f.path);
-    for (const path of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'README.md', 'LICENSE']) {
+    for (const path of [
+      'dist/index.js',
+      'dist/index.mjs',
+      'dist/index.d.ts',
+      'dist/index.d.mts',
+      'README.md',
+      'CHANGELOG.md',
+      'LICENSE',
+      'docs/API.md',
+      'docs/recipes/vault.md',
+    ]) {
       assert.ok(paths.includes(path), `${path} is missing from the tarball`);
     }
     assert.deepEqual(
