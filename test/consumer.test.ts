@@ -35,7 +35,7 @@ interface Report {
  * node_modules), with no network: an empty npm cache, `--offline`, and a registry on a closed
  * loopback port, so anything npm tried to fetch would fail the install.
  */
-describe('a fresh project installing the packed tarball', { concurrency: true }, () => {
+describe('a fresh project installing the packed tarball', () => {
   let dir: string;
   let app: string;
   let packed: PackResult;
