@@ -48,12 +48,12 @@ export function AutoReconnect(options: ModelReconnectOptions): <T extends abstra
 
 function hookDecorator(name: ReconnectHookName) {
   function decorator(target: object, propertyKey: string | symbol, descriptor?: PropertyDescriptor): void;
-  function decorator<F extends (context: never) => unknown>(value: F, context: ClassMethodDecoratorContext): void;
+  function decorator(value: (context: never) => unknown, context: ClassMethodDecoratorContext): void;
   function decorator(target: unknown, keyOrContext: unknown, descriptor?: PropertyDescriptor): void {
     const decoratorName = name === 'beforeReconnect' ? '@BeforeReconnect' : '@AfterReconnect';
     if (typeof keyOrContext === 'object' && keyOrContext !== null) {
       // Standard decorators: (method, context); the class is `this` in a static initializer.
-      const context = keyOrContext as ClassMethodDecoratorContext;
+      const context = keyOrContext as DecoratorContext;
       if (context.kind !== 'method' || !context.static) throw new TypeError(`${decoratorName} decorates a static method of a model class`);
       context.addInitializer(function (this: unknown) {
         register(this as object, name, target as HookFunction);
@@ -62,7 +62,7 @@ function hookDecorator(name: ReconnectHookName) {
     }
     // experimentalDecorators: (class, key, descriptor) for a static method.
     if (typeof target !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
-    const method = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
+    const method: unknown = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
     if (typeof method !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
     register(target, name, method as HookFunction);
   }

@@ -4,8 +4,8 @@ import type { DialectClassifier } from './classify/types';
 /** What the plugin needs of a dialect: pure classification, and a cheap round trip. */
 export interface Dialect {
   readonly classifier: DialectClassifier;
-  /** Resolves when the connection answered a trivial statement. */
-  ping(connection: unknown): Promise<void>;
+  /** Resolves when the connection answered a trivial statement. A function, not a method: it is passed around unbound. */
+  readonly ping: (connection: unknown) => Promise<void>;
 }
 
 interface QueryableClient {

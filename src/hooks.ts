@@ -75,7 +75,8 @@ export function registerHookNames(): void {
 }
 
 interface Hookable {
-  hasHook(name: string): boolean;
+  // Sequelize returns undefined, not false, for a name that never had hooks.
+  hasHook(name: string): boolean | undefined;
   runHooks(name: string, ...args: unknown[]): Promise<unknown>;
 }
 

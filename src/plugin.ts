@@ -27,6 +27,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
   return {
     name: 'sequelize-autoreconnect',
     install(sequelize: Sequelize): void {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- checked for JavaScript callers
       if (typeof sequelize !== 'object' || sequelize === null || !('connectionManager' in sequelize)) {
         throw new TypeError('sequelize-autoreconnect: install() needs a Sequelize instance');
       }
@@ -69,7 +70,7 @@ export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
 
 /** Models defined before `use()` are checked now; later ones at their first query. */
 function validateModelOptions(sequelize: Sequelize): void {
-  for (const model of Object.values(sequelize.models)) modelOptionsOf(model as never);
+  for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
 }
 
 function* passwords(cm: ConnectionManagerLike): Iterable<string> {

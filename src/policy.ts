@@ -33,7 +33,7 @@ export interface CarriesModel {
 /** The model a statement belongs to, if any. */
 export function modelOf(options: CarriesModel): ModelLike | undefined {
   const model = options.model ?? options[kModel];
-  return typeof model === 'function' ? (model as ModelLike) : undefined;
+  return typeof model === 'function' ? model : undefined;
 }
 
 /**

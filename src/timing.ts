@@ -23,7 +23,10 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () =
     }, Math.max(0, ms));
     promise.then(
       (value) => {
-        if (expired) return late(value);
+        if (expired) {
+          late(value);
+          return;
+        }
         clearTimeout(timer);
         resolve(value);
       },

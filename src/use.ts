@@ -21,6 +21,7 @@ function registerGlobals(): void {
     configurable: true,
     writable: true,
     value: function use(this: Sequelize, plugin: SequelizePlugin): Sequelize {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- checked for JavaScript callers
       if (typeof plugin !== 'object' || plugin === null || typeof plugin.install !== 'function') {
         throw new TypeError('sequelize.use() expects a plugin, such as autoreconnect()');
       }

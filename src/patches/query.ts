@@ -145,6 +145,7 @@ async function retryStatement(
         throw giveUp(state, op, reconnectError instanceof ConnectionLostError ? reconnectError.parent : reconnectError, sql, reason);
       }
       stats.reconnects++;
+      debug(`reconnected: a new connection for retry ${op.retriesMade}`);
       if (transaction) {
         transaction.connection = connection;
         connection.uuid = transaction.id;
