@@ -122,7 +122,7 @@ function mayHaveExecuted(error: unknown): boolean | undefined {
 
 function sample(variant: Variant, error: unknown): void {
   const e = error as Error & { original?: { code?: string } };
-  const key = `${e.name}: ${(e.message ?? String(e)).replace(/\d{4,}/g, 'N').slice(0, 140)}`;
+  const key = `${e.name}: ${((e.message as string | undefined) ?? String(e)).replace(/\d{4,}/g, 'N').slice(0, 140)}`;
   variant.errorSamples.set(key, (variant.errorSamples.get(key) ?? 0) + 1);
 }
 
@@ -131,7 +131,13 @@ async function guarded<T>(op: Promise<T>): Promise<{ ok: true } | { ok: false; e
   let timer: NodeJS.Timeout | undefined;
   const watchdog = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), OPERATION_WATCHDOG_MS)));
   try {
-    return await Promise.race([op.then(() => ({ ok: true }) as const, (error: unknown) => ({ ok: false, error }) as const), watchdog]);
+    return await Promise.race([
+      op.then(
+        () => ({ ok: true }) as const,
+        (error: unknown) => ({ ok: false, error }) as const,
+      ),
+      watchdog,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -156,7 +162,12 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
       else if (!result.ok) sample(variant, result.error);
       // A hung write may still run: it counts as failed, outcome unknown.
       const ok = result !== 'hung' && result.ok;
-      variant.upserts.push({ key, value: n, ok, mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error) });
+      variant.upserts.push({
+        key,
+        value: n,
+        ok,
+        mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error),
+      });
     } else {
       const tag = `${key}-${n}`;
       const result = await guarded(Item.create({ tag }));
@@ -176,18 +187,23 @@ type Fault = 'reset' | 'forget-next' | 'cut' | 'cut-insert' | 'swallow-insert' |
 async function inject(fault: Fault, variants: Variant[], serverUrl: string, haproxy: HAProxy | undefined): Promise<void> {
   switch (fault) {
     case 'reset':
-      return variants.forEach((v) => v.proxy.resetAll());
+      variants.forEach((v) => v.proxy.resetAll());
+      return;
     case 'forget-next':
       // A connection the load balancer forgot answers its next statement (Q: simple, P:
       // extended protocol) with an RST. (forgetAll() would also blackhole statements already
       // running: they hang, whatever the client, until a TCP keepalive or query timeout.)
-      return variants.forEach((v) => v.proxy.arm(/^[QP]/, 'reset'));
+      variants.forEach((v) => v.proxy.arm(/^[QP]/, 'reset'));
+      return;
     case 'cut':
-      return variants.forEach((v) => v.proxy.cutAll());
+      variants.forEach((v) => v.proxy.cutAll());
+      return;
     case 'cut-insert':
-      return variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'cut-after-send'));
+      variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'cut-after-send'));
+      return;
     case 'swallow-insert':
-      return variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'swallow-reply'));
+      variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'swallow-reply'));
+      return;
     case 'terminate-one':
       await admin(serverUrl, (c) =>
         c.query(
@@ -227,7 +243,9 @@ interface Row {
 
 async function verdict(variant: Variant, databaseUrl: string, serverUrl: string): Promise<Row> {
   const counts = await admin(databaseUrl, async (c) => {
-    const { rows } = await c.query<{ tag: string; n: number }>('SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag', [`${variant.name}-%`]);
+    const { rows } = await c.query<{ tag: string; n: number }>('SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag', [
+      `${variant.name}-%`,
+    ]);
     return new Map(rows.map((r) => [r.tag, r.n]));
   });
   let lost = 0;
@@ -401,7 +419,9 @@ async function main(): Promise<number> {
       if (!running()) break;
       const fault = faults[Math.floor(random() * faults.length)]!;
       injected.set(fault, (injected.get(fault) ?? 0) + 1);
-      await inject(fault, variants, serverUrl, haproxy).catch((error: unknown) => console.error(`soak: injecting ${fault} failed: ${String(error)}`));
+      await inject(fault, variants, serverUrl, haproxy).catch((error: unknown) =>
+        console.error(`soak: injecting ${fault} failed: ${String(error)}`),
+      );
       if (i % 25 === 24) process.stdout.write(`  ${Math.max(0, Math.round((endAt - Date.now()) / 1000))} s left\n`);
     }
     for (const v of variants) {
@@ -432,7 +452,7 @@ async function main(): Promise<number> {
       p.upsertsWrong > 0 && `${p.upsertsWrong} upserts with a wrong final value`,
       p.poolLeaks > 0 && `${p.poolLeaks} pool leaks`,
       p.hung > 0 && `${p.hung} operations hung`,
-      interrupted && 'interrupted',
+      (interrupted as boolean) && 'interrupted', // set by the signal handler, which flow analysis does not see
     ].filter(Boolean);
     if (problems.length > 0) {
       console.log(`FAIL with the plugin: ${problems.join(', ')} (seed ${SEED})`);

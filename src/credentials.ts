@@ -44,7 +44,10 @@ export interface CredentialsProvider {
  * for `ttlMs`. A failed fetch is not cached: every caller waiting on it gets its error, and the
  * next call fetches again.
  */
-export function cachedCredentials(fetch: () => Credentials | Promise<Credentials>, options: CachedCredentialsOptions = {}): CredentialsProvider {
+export function cachedCredentials(
+  fetch: () => Credentials | Promise<Credentials>,
+  options: CachedCredentialsOptions = {},
+): CredentialsProvider {
   if (typeof fetch !== 'function') throw new TypeError('cachedCredentials: `fetch` must be a function returning { username?, password }');
   const ttlMs = nonNegative(options.ttlMs, 'ttlMs') ?? Number.POSITIVE_INFINITY;
   const minRefreshMs = nonNegative(options.minRefreshMs, 'minRefreshMs') ?? 1000;
@@ -96,9 +99,13 @@ export function cachedCredentials(fetch: () => Credentials | Promise<Credentials
  * sequelize.addHook('beforeReconnect', refreshCredentials(vault));
  * ```
  */
-export function refreshCredentials(source: CredentialsProvider | (() => Credentials | Promise<Credentials>)): (context: ReconnectContext) => Promise<void> {
+export function refreshCredentials(
+  source: CredentialsProvider | (() => Credentials | Promise<Credentials>),
+): (context: ReconnectContext) => Promise<void> {
   const provider = typeof source === 'function' ? cachedCredentials(source) : source;
-  if (typeof provider?.refresh !== 'function') throw new TypeError('refreshCredentials: expected cachedCredentials(...) or a fetch function');
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- JavaScript callers can pass anything
+  if (typeof provider?.refresh !== 'function')
+    throw new TypeError('refreshCredentials: expected cachedCredentials(...) or a fetch function');
   return async (context) => {
     if (context.phase !== 'connect' || classifyConnectError(context.error) !== 'auth') return;
     const rejected = typeof context.config.password === 'string' ? context.config.password : undefined;

@@ -36,10 +36,9 @@ export function decoratedHooks(model: object, name: ReconnectHookName): readonly
  * Class decorator: this model's queries use these options over the plugin's; `false` turns
  * retries off for the model. `@AutoReconnect({ retryWrites: 'never' })`, `@AutoReconnect(false)`.
  */
-export function AutoReconnect(options: ModelReconnectOptions): <T extends abstract new (...args: never[]) => unknown>(
-  target: T,
-  context?: ClassDecoratorContext<T>,
-) => void {
+export function AutoReconnect(
+  options: ModelReconnectOptions,
+): <T extends abstract new (...args: never[]) => unknown>(target: T, context?: ClassDecoratorContext<T>) => void {
   const validated = options === false ? false : validateOptions(options, '@AutoReconnect option');
   return (target) => {
     Object.defineProperty(target, kModelOptions, { value: validated, configurable: true, enumerable: false, writable: true });

@@ -18,9 +18,11 @@ export interface ConnectionLostDetails {
 }
 
 const EXPLANATIONS: Record<GiveUpReason, string> = {
-  'in-transaction': 'the transaction was lost with its connection and rolled back by the server; nothing of it was committed; retry the whole transaction',
+  'in-transaction':
+    'the transaction was lost with its connection and rolled back by the server; nothing of it was committed; retry the whole transaction',
   'commit-outcome-unknown': 'the connection was lost during COMMIT: the transaction may or may not have been committed',
-  'write-may-have-executed': 'the write may have run before the connection was lost, so it was not retried (mark it idempotent or set retryWrites to allow that)',
+  'write-may-have-executed':
+    'the write may have run before the connection was lost, so it was not retried (mark it idempotent or set retryWrites to allow that)',
   'writes-not-retried': 'writes are not retried (retryWrites: never)',
   'retry-disabled': 'retries are disabled',
   'retries-exhausted': 'no retries left',

@@ -10,4 +10,10 @@ export type { ReconnectStats } from './stats';
 export type { GiveUpReason } from './decide';
 export type { ReconnectQueryOption } from './options';
 export { AutoReconnect, BeforeReconnect, AfterReconnect, type ModelReconnectOptions } from './decorators';
-export { cachedCredentials, refreshCredentials, type Credentials, type CredentialsProvider, type CachedCredentialsOptions } from './credentials';
+export {
+  cachedCredentials,
+  refreshCredentials,
+  type Credentials,
+  type CredentialsProvider,
+  type CachedCredentialsOptions,
+} from './credentials';

@@ -27,7 +27,14 @@ export interface CarriesOperation {
 }
 
 export function operationOf(options: CarriesOperation): Operation {
-  return (options[kOperation] ??= { retriesMade: 0, firstFailureAt: 0, mayHaveRun: false, recovering: false, replacements: 0, final: undefined });
+  return (options[kOperation] ??= {
+    retriesMade: 0,
+    firstFailureAt: 0,
+    mayHaveRun: false,
+    recovering: false,
+    replacements: 0,
+    final: undefined,
+  });
 }
 
 /** Marks the first failure and returns the milliseconds left of the deadline. */

@@ -155,11 +155,16 @@ export function validateOptions(input: unknown, label: string, keys: readonly st
     backoff:
       options['backoff'] === undefined
         ? undefined
-        : { baseMs: number(backoff['baseMs'], 'backoff.baseMs', 0, MAX_MS, label), maxMs: number(backoff['maxMs'], 'backoff.maxMs', 0, MAX_MS, label) },
+        : {
+            baseMs: number(backoff['baseMs'], 'backoff.baseMs', 0, MAX_MS, label),
+            maxMs: number(backoff['maxMs'], 'backoff.maxMs', 0, MAX_MS, label),
+          },
   };
   const { baseMs, maxMs } = result.backoff ?? {};
   if (baseMs !== undefined && maxMs !== undefined && maxMs < baseMs) {
-    throw new TypeError(`sequelize-autoreconnect: ${label} \`backoff.maxMs\` (${maxMs}) must not be smaller than \`backoff.baseMs\` (${baseMs})`);
+    throw new TypeError(
+      `sequelize-autoreconnect: ${label} \`backoff.maxMs\` (${maxMs}) must not be smaller than \`backoff.baseMs\` (${baseMs})`,
+    );
   }
   return result;
 }
@@ -170,7 +175,9 @@ export function mergeOptions(base: ResolvedOptions, override: RetryOptions): Res
   // A larger base without a cap raises the cap with it rather than failing.
   const maxMs = override.backoff?.maxMs ?? Math.max(base.backoff.maxMs, baseMs);
   if (maxMs < baseMs) {
-    throw new TypeError(`sequelize-autoreconnect: option \`backoff.maxMs\` (${maxMs}) must not be smaller than \`backoff.baseMs\` (${baseMs})`);
+    throw new TypeError(
+      `sequelize-autoreconnect: option \`backoff.maxMs\` (${maxMs}) must not be smaller than \`backoff.baseMs\` (${baseMs})`,
+    );
   }
   return Object.freeze({
     retries: override.retries ?? base.retries,

@@ -79,4 +79,3 @@ function* passwords(cm: ConnectionManagerLike): Iterable<string> {
     if (typeof config.password === 'string') yield config.password;
   }
 }
-

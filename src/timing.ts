@@ -17,10 +17,13 @@ export class DeadlineError extends Error {
 export function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => Error, late: (value: T) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let expired = false;
-    const timer = setTimeout(() => {
-      expired = true;
-      reject(onTimeout());
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        expired = true;
+        reject(onTimeout());
+      },
+      Math.max(0, ms),
+    );
     promise.then(
       (value) => {
         if (expired) {

@@ -47,7 +47,10 @@ describe('a server that restarts', () => {
     done = true;
     const results = await Promise.all(workers);
     const bareResults = await Promise.all(bareWorkers);
-    assert.deepEqual(results.flatMap((r) => r.errors.map((e) => e.message)), []);
+    assert.deepEqual(
+      results.flatMap((r) => r.errors.map((e) => e.message)),
+      [],
+    );
     assert.ok(results.every((r) => r.ok > 0));
     assert.ok(bareResults.flatMap((r) => r.errors).length > 0, 'bare Sequelize fails during the outage');
     const stats = getReconnectStats(sequelize);
@@ -58,12 +61,17 @@ describe('a server that restarts', () => {
   });
 
   it('with a deadline shorter than the outage, every caller gets a clear error by the deadline', async () => {
-    const sequelize = testSequelize(server.url, { appName: 'deadline', plugin: { retries: 1000, deadlineMs: 300, backoff: { baseMs: 10, maxMs: 50 } } });
+    const sequelize = testSequelize(server.url, {
+      appName: 'deadline',
+      plugin: { retries: 1000, deadlineMs: 300, backoff: { baseMs: 10, maxMs: 50 } },
+    });
     await sequelize.query('SELECT 1');
     await server.stop();
     try {
       const started = Date.now();
-      const results = await Promise.all(Array.from({ length: 5 }, () => outcome(sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT }))));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => outcome(sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT }))),
+      );
       const elapsed = Date.now() - started;
       for (const r of results) {
         assert.ok(!r.ok && r.error instanceof ConnectionLostError, !r.ok ? `${r.error.name}: ${r.error.message}` : 'resolved');
@@ -113,7 +121,11 @@ describe('refused and rejected connections', () => {
     await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
     const address = blackHole.address() as { port: number };
     // The pool would wait 10 s for a connection; the plugin's 300 ms deadline must win.
-    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { acquire: 10_000 }, plugin: { retries: 5, deadlineMs: 300, validateIdleMs: false } });
+    const sequelize = testSequelize(f.proxiedUrl, {
+      appName: f.appName(),
+      pool: { acquire: 10_000 },
+      plugin: { retries: 5, deadlineMs: 300, validateIdleMs: false },
+    });
     await sequelize.query('SELECT 1');
     const server = new URL(f.url);
     f.proxy.setTarget({ host: '127.0.0.1', port: address.port });

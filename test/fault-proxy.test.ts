@@ -236,7 +236,7 @@ describe('FaultProxy', { timeout: 20_000 }, () => {
       assert.equal(await countTag(tag), 0);
     });
 
-    it("arm(…, { times: 2 }) fires on two chunks across connections; disarm() clears", async () => {
+    it('arm(…, { times: 2 }) fires on two chunks across connections; disarm() clears', async () => {
       const tag = newTag();
       const a = await connectVia(proxy);
       const b = await connectVia(proxy);
@@ -280,13 +280,10 @@ describe('FaultProxy', { timeout: 20_000 }, () => {
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const pid = rows[0]!.pid;
       proxy.forgetAll();
-      await eventually(
-        async () => {
-          const r = await direct.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]);
-          return r.rows[0]!.n === 0;
-        },
-        'server backend exits',
-      );
+      await eventually(async () => {
+        const r = await direct.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]);
+        return r.rows[0]!.n === 0;
+      }, 'server backend exits');
       // The client heard nothing: the connection still looks healthy.
       assert.equal(idleErrors.length, 0);
       assert.equal(proxy.connectionCount, 1);

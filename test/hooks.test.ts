@@ -21,7 +21,11 @@ describe('beforeReconnect / afterReconnect hooks', () => {
 
   async function killMidRead(sequelize: Sequelize, appName: string, model?: ReturnType<typeof defineItem>) {
     const sql = 'SELECT pg_sleep(0.3) AS slept';
-    const read = outcome(model ? model.findAll({ attributes: [[sequelize.literal('pg_sleep(0.3)'), 'slept']] }) : sequelize.query(sql, { type: QueryTypes.SELECT }));
+    const read = outcome(
+      model
+        ? model.findAll({ attributes: [[sequelize.literal('pg_sleep(0.3)'), 'slept']] })
+        : sequelize.query(sql, { type: QueryTypes.SELECT }),
+    );
     await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
     await terminateBackends(adminUrl(), appName);
     return read;

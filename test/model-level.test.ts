@@ -136,7 +136,11 @@ describe('model-level policy and hooks', () => {
   describe('model options and per-query options without decorators', () => {
     it('Model.init({ autoReconnect: false }) turns retries off for that model only', async () => {
       const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
-      const Off = sequelize.define('Off', { tag: DataTypes.TEXT }, { tableName: 'ledger_entries', timestamps: false, autoReconnect: false });
+      const Off = sequelize.define(
+        'Off',
+        { tag: DataTypes.TEXT },
+        { tableName: 'ledger_entries', timestamps: false, autoReconnect: false },
+      );
       const On = sequelize.define('On', { tag: DataTypes.TEXT }, { tableName: 'cache_entries', timestamps: false });
       cutReads('ledger_entries');
       const off = await outcome(Off.findAll());
@@ -148,7 +152,11 @@ describe('model-level policy and hooks', () => {
 
     it('rejects a mistyped model option at the model’s first query, naming the model and the option', async () => {
       const sequelize = testSequelize(f.url, { appName: f.appName() });
-      const Typo = sequelize.define('Typo', { tag: DataTypes.TEXT }, { tableName: 'ledger_entries', autoReconnect: { retires: 2 } as never });
+      const Typo = sequelize.define(
+        'Typo',
+        { tag: DataTypes.TEXT },
+        { tableName: 'ledger_entries', autoReconnect: { retires: 2 } as never },
+      );
       const result = await outcome(Typo.count());
       assert.ok(!result.ok && result.error instanceof TypeError, !result.ok ? result.error.message : 'resolved');
       assert.match(result.error.message, /model Typo option `retires` \(did you mean `retries`\?\)/);
@@ -171,13 +179,19 @@ describe('model-level policy and hooks', () => {
 
     it('reconnect: { idempotent: true } turns an ambiguous lost upsert into a success with exactly one row', async () => {
       const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName() });
-      const Counter = sequelize.define('Counter', { key: { type: DataTypes.TEXT, primaryKey: true }, value: DataTypes.INTEGER }, { tableName: 'counters', timestamps: false });
+      const Counter = sequelize.define(
+        'Counter',
+        { key: { type: DataTypes.TEXT, primaryKey: true }, value: DataTypes.INTEGER },
+        { tableName: 'counters', timestamps: false },
+      );
       f.proxy.arm('INSERT INTO "counters"', 'swallow-reply');
       const plain = await outcome(Counter.upsert({ key: 'plain', value: 1 }));
       assert.ok(!plain.ok && plain.error instanceof ConnectionLostError && plain.error.mayHaveExecuted);
       f.proxy.arm('INSERT INTO "counters"', 'swallow-reply');
       await Counter.upsert({ key: 'idempotent', value: 1 }, { reconnect: { idempotent: true } });
-      const rows = await sequelize.query<{ key: string; value: number }>('SELECT key, value FROM counters ORDER BY key', { type: QueryTypes.SELECT });
+      const rows = await sequelize.query<{ key: string; value: number }>('SELECT key, value FROM counters ORDER BY key', {
+        type: QueryTypes.SELECT,
+      });
       assert.deepEqual(rows, [
         { key: 'idempotent', value: 1 },
         { key: 'plain', value: 1 },

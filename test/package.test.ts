@@ -22,7 +22,17 @@ describe('the package', () => {
     };
     assert.deepEqual(out, {
       same: true,
-      names: ['AfterReconnect', 'AutoReconnect', 'BeforeReconnect', 'ConnectionLostError', 'autoreconnect', 'cachedCredentials', 'default', 'getReconnectStats', 'refreshCredentials'],
+      names: [
+        'AfterReconnect',
+        'AutoReconnect',
+        'BeforeReconnect',
+        'ConnectionLostError',
+        'autoreconnect',
+        'cachedCredentials',
+        'default',
+        'getReconnectStats',
+        'refreshCredentials',
+      ],
       use: 'function',
     });
   });

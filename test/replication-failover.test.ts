@@ -86,7 +86,8 @@ describe('read replicas', () => {
       replicaA.accept();
     }
     assert.deepEqual(contexts[0], { phase: 'query', pool: 'read', host: replicaA.host, port: replicaA.port });
-    const config = (sequelize as unknown as { connectionManager: { config: { replication: { write: Host; read: Host[] } } } }).connectionManager.config;
+    const config = (sequelize as unknown as { connectionManager: { config: { replication: { write: Host; read: Host[] } } } })
+      .connectionManager.config;
     assert.equal(config.replication.read[0]!.port, replicaB.port);
     assert.equal(config.replication.write.port, hostOf(db.url).port, 'the primary keeps its settings');
     // Writes still go to the primary.
@@ -123,13 +124,17 @@ describe('failover: the primary becomes a read-only standby', () => {
   }
 
   const count = (server: TestServer, tag: string) =>
-    admin(server.url, async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE tag = $1', [tag])).rows[0]!.n);
+    admin(
+      server.url,
+      async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE tag = $1', [tag])).rows[0]!.n,
+    );
 
   it('bare Sequelize keeps writing to the standby and fails; the plugin follows the new primary', async () => {
     const url = new URL(oldPrimary.url);
     url.hostname = proxy.host;
     url.port = String(proxy.port);
-    const make = () => new Sequelize(url.toString(), { logging: false, pool: { max: 3 }, dialectOptions: { application_name: uniqueAppName('fo') } });
+    const make = () =>
+      new Sequelize(url.toString(), { logging: false, pool: { max: 3 }, dialectOptions: { application_name: uniqueAppName('fo') } });
     const bare = make();
     const sequelize = make().use(autoreconnect({ validateIdleMs: false }));
     await Promise.all([bare, sequelize].flatMap((s) => [1, 2, 3].map(() => s.query('SELECT pg_sleep(0.05)'))));
@@ -155,7 +160,10 @@ describe('failover: the primary becomes a read-only standby', () => {
     let pid = 0;
     const result = await outcome(
       sequelize.transaction(async (transaction) => {
-        const rows = await sequelize.query<{ pid: number }>('SET TRANSACTION READ ONLY; SELECT pg_backend_pid() AS pid', { transaction, type: QueryTypes.SELECT });
+        const rows = await sequelize.query<{ pid: number }>('SET TRANSACTION READ ONLY; SELECT pg_backend_pid() AS pid', {
+          transaction,
+          type: QueryTypes.SELECT,
+        });
         pid = rows[0]!.pid;
         await sequelize.query("INSERT INTO orders (tag) VALUES ('ro')", { transaction });
       }),
@@ -170,4 +178,3 @@ describe('failover: the primary becomes a read-only standby', () => {
     await sequelize.close();
   });
 });
-

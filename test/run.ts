@@ -17,7 +17,9 @@ function testFiles(dir: string): string[] {
 
 async function main(): Promise<number> {
   const filter = process.argv.slice(2);
-  const files = testFiles(join(__dirname)).filter((f) => filter.length === 0 || filter.some((p) => f.includes(p))).sort();
+  const files = testFiles(join(__dirname))
+    .filter((f) => filter.length === 0 || filter.some((p) => f.includes(p)))
+    .sort();
   let server: TestServer | undefined;
   if (!process.env['DATABASE_URL']) {
     server = await TestServer.start();

@@ -66,7 +66,10 @@ describe('a connection lost inside a transaction', () => {
       ),
     );
     assert.ok(!result.ok && result.error instanceof DatabaseError);
-    assert.ok(warnings.some((w) => /Rolling back transaction .* failed/.test(w)), JSON.stringify(warnings));
+    assert.ok(
+      warnings.some((w) => /Rolling back transaction .* failed/.test(w)),
+      JSON.stringify(warnings),
+    );
     assert.equal(await f.count('tx-lost-bare'), 0);
     await sequelize.close();
   });

@@ -34,7 +34,12 @@ export function patchConnectionManager(state: PluginState): void {
  * One attempt at a usable connection (once the operation has failed, bounded by its deadline);
  * failures go to `onError`. One promise step on the common path.
  */
-function acquire(state: PluginState, op: Operation, options: AcquireOptions, onError: (error: unknown) => Promise<Connection>): Promise<Connection> {
+function acquire(
+  state: PluginState,
+  op: Operation,
+  options: AcquireOptions,
+  onError: (error: unknown) => Promise<Connection>,
+): Promise<Connection> {
   const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
   return attempt.then((connection) => {
     const ready = checkedOut(state, op, connection, () => acquire(state, op, options, (error) => Promise.reject(error)));

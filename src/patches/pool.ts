@@ -77,7 +77,12 @@ export function patchPool(state: PluginState): void {
  * idle too long (or older than a dead sibling) is validated with a round trip, and either is
  * replaced. The common case costs one WeakMap lookup.
  */
-export function checkedOut(state: PluginState, op: Operation, connection: Connection, reacquire: () => Promise<Connection>): Connection | Promise<Connection> {
+export function checkedOut(
+  state: PluginState,
+  op: Operation,
+  connection: Connection,
+  reacquire: () => Promise<Connection>,
+): Connection | Promise<Connection> {
   const record = state.records.get(connection);
   if (!record) return connection;
   const action = checkoutAction(record, state.marks[poolOf(connection)], state.options.hygiene, Date.now());
@@ -89,7 +94,12 @@ export function checkedOut(state: PluginState, op: Operation, connection: Connec
   return validate(state, op, connection, reacquire);
 }
 
-async function validate(state: PluginState, op: Operation, connection: Connection, reacquire: () => Promise<Connection>): Promise<Connection> {
+async function validate(
+  state: PluginState,
+  op: Operation,
+  connection: Connection,
+  reacquire: () => Promise<Connection>,
+): Promise<Connection> {
   const { validateTimeoutMs } = state.options.hygiene;
   state.stats.validations++;
   try {

@@ -48,7 +48,13 @@ export function patchQuery(state: PluginState): void {
 /** What `ROLLBACK` resolves with when the server has already rolled back with the lost session. */
 const ROLLED_BACK_WITH_SESSION: unknown = [[], 0];
 
-async function recover(state: PluginState, query: QueryLike, sql: string, error: unknown, runAgain: () => Promise<unknown>): Promise<unknown> {
+async function recover(
+  state: PluginState,
+  query: QueryLike,
+  sql: string,
+  error: unknown,
+  runAgain: () => Promise<unknown>,
+): Promise<unknown> {
   const failure = state.classifier.classifyQueryError(error);
   const { transaction } = query.options;
   if (!failure.lost) throw error;
@@ -70,10 +76,17 @@ async function recover(state: PluginState, query: QueryLike, sql: string, error:
     // Only the statement that opens a transaction may move to a new connection: nothing ran yet.
     if (transaction.parent || !state.classifier.isTransactionStart(sql)) {
       const commit = state.classifier.isCommit(sql);
-      throw giveUp(state, operationOf(query.options), error, sql, commit && failure.mayHaveRun ? 'commit-outcome-unknown' : 'in-transaction', {
-        mayHaveExecuted: commit && failure.mayHaveRun,
-        transactionLost: true,
-      });
+      throw giveUp(
+        state,
+        operationOf(query.options),
+        error,
+        sql,
+        commit && failure.mayHaveRun ? 'commit-outcome-unknown' : 'in-transaction',
+        {
+          mayHaveExecuted: commit && failure.mayHaveRun,
+          transactionLost: true,
+        },
+      );
     }
   }
   const op = operationOf(query.options);
@@ -140,7 +153,11 @@ async function retryStatement(
         connection = await cm.getConnection(acquireOptions);
       } catch (reconnectError) {
         stats.reconnectFailures++;
-        await hook(state, op, reconnectError, sql, 'afterReconnect', { ...context, reconnected: false, reconnectError: asError(reconnectError) });
+        await hook(state, op, reconnectError, sql, 'afterReconnect', {
+          ...context,
+          reconnected: false,
+          reconnectError: asError(reconnectError),
+        });
         const reason = reconnectError instanceof ConnectionLostError ? reconnectError.reason : 'retries-exhausted';
         throw giveUp(state, op, reconnectError instanceof ConnectionLostError ? reconnectError.parent : reconnectError, sql, reason);
       }
@@ -200,7 +217,14 @@ interface GiveUpDetails {
   hookError?: unknown;
 }
 
-function giveUp(state: PluginState, op: Operation, error: unknown, sql: string, reason: GiveUpReason, details: GiveUpDetails = {}): ConnectionLostError {
+function giveUp(
+  state: PluginState,
+  op: Operation,
+  error: unknown,
+  sql: string,
+  reason: GiveUpReason,
+  details: GiveUpDetails = {},
+): ConnectionLostError {
   if (op.final instanceof ConnectionLostError && op.final.phase === 'query') return op.final;
   if (op.retriesMade > 0) state.stats.retriesFailed++;
   else state.stats.notRetried++;

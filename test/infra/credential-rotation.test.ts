@@ -127,11 +127,16 @@ describe('credential rotation', () => {
       const sequelize = testSequelize(appUrl(), { appName, plugin: { retries: 3, backoff: { baseMs: 1, maxMs: 5 } }, pool: { max: 20 } });
       sequelize.addHook('beforeReconnect', hook as never);
       // Twenty statements running on twenty connections when the rotation ends their sessions.
-      const reads = Array.from({ length: 20 }, (_, i) => outcome(sequelize.query(`SELECT pg_sleep(0.3), ${i} AS i`, { type: QueryTypes.SELECT })));
+      const reads = Array.from({ length: 20 }, (_, i) =>
+        outcome(sequelize.query(`SELECT pg_sleep(0.3), ${i} AS i`, { type: QueryTypes.SELECT })),
+      );
       await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
       for (let i = 0; i < 200; i++) {
         const active = await admin(f.url, async (c) => {
-          const { rows } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'", [appName]);
+          const { rows } = await c.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+            [appName],
+          );
           return rows[0]!.n;
         });
         if (active === 20) break;
@@ -147,7 +152,10 @@ describe('credential rotation', () => {
     };
 
     const cached = await runTwenty(refreshCredentials(cachedCredentials(() => store.read())));
-    assert.deepEqual(cached.results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message), []);
+    assert.deepEqual(
+      cached.results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message),
+      [],
+    );
     assert.ok(cached.stats.reconnects >= 20, JSON.stringify(cached.stats));
     assert.equal(cached.reads, 1, 'twenty reconnects, one read of the secrets store');
 
@@ -155,7 +163,10 @@ describe('credential rotation', () => {
     const naive = await runTwenty(async (ctx: { phase: string; config: { password?: string | null } }) => {
       if (ctx.phase === 'connect') ctx.config.password = (await store.read()).password;
     });
-    assert.deepEqual(naive.results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message), []);
+    assert.deepEqual(
+      naive.results.filter((r) => !r.ok).map((r) => !r.ok && r.error.message),
+      [],
+    );
     // At least one read per rejected login (more when a login also met the terminations).
     assert.ok(naive.reads >= 20, `${naive.reads} reads`);
     assert.equal(store.reads - readsBefore, cached.reads + naive.reads);

@@ -139,7 +139,7 @@ describeWith(haproxyBinary(), 'behind HAProxy (TCP mode)', () => {
           ? s.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT })
           : s.query(UPSERT, { bind: [`restart-${worker}`, n], reconnect: { idempotent: true } } as object);
       const plugin = startWorkers(5, mixed(sequelize));
-      const bareWorkers = startWorkers(5, (_w, _n) => bare.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT }));
+      const bareWorkers = startWorkers(5, () => bare.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT }));
       await sleep(300);
       await restarting.restart({ downMs: 300 });
       await sleep(500);

@@ -99,7 +99,10 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
       assert.equal((bareRead.error['original'] as { code?: string }).code, '57P01');
       assert.deepEqual(read.ok && read.value, [{ slept: '', answer: 42 }], !read.ok ? read.error.message : '');
       assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
-      await until('pgbouncer to log the crashed server connections', () => occurrences(bouncer.log(), 'server conn crashed?') >= crashesBefore + 2);
+      await until(
+        'pgbouncer to log the crashed server connections',
+        () => occurrences(bouncer.log(), 'server conn crashed?') >= crashesBefore + 2,
+      );
       await assertPoolIntact(sequelize);
       await Promise.all([bare.close(), sequelize.close()]);
     });
@@ -166,7 +169,10 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
         const first = await backendPid(sequelize);
         const closes = occurrences(bouncer.log(), 'server idle timeout');
         assert.equal(await backendPid(sequelize), first, 'an idle server connection is reused');
-        await until('server_idle_timeout to close the idle server connection', () => occurrences(bouncer.log(), 'server idle timeout') > closes);
+        await until(
+          'server_idle_timeout to close the idle server connection',
+          () => occurrences(bouncer.log(), 'server idle timeout') > closes,
+        );
         const second = await backendPid(sequelize);
         assert.notEqual(second, first);
         await bouncer.admin(`RECONNECT ${database}`);
@@ -217,7 +223,9 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
     let bouncer: PgBouncer;
     before(async () => {
       own = await TestServer.start();
-      await admin(own.url, (c) => c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)'));
+      await admin(own.url, (c) =>
+        c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)'),
+      );
       bouncer = await PgBouncer.start({
         target: { host: '127.0.0.1', port: own.port },
         users,
@@ -234,7 +242,10 @@ describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
     it("pgbouncer's own errors (server_login_retry, query_wait_timeout) are lost connections whose statement never ran; the plugin waits the outage out", async () => {
       const url = bouncer.url(own.url);
       const bare = testSequelize(url, { appName: 'pgb_down_bare', plugin: false });
-      const sequelize = testSequelize(url, { appName: 'pgb_down', plugin: { retries: 100, deadlineMs: 15_000, backoff: { baseMs: 20, maxMs: 200 } } });
+      const sequelize = testSequelize(url, {
+        appName: 'pgb_down',
+        plugin: { retries: 100, deadlineMs: 15_000, backoff: { baseMs: 20, maxMs: 200 } },
+      });
       const Item = defineItem(sequelize);
       const inserts: Array<{ tag: string; ok: boolean; mayHaveExecuted?: boolean }> = [];
       let reads = 0;

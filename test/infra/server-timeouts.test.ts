@@ -53,7 +53,10 @@ describe("PostgreSQL's session timeouts", () => {
         await sleep(IDLE_SESSION_MS - LATENCY_MS);
         return outcome(defineItem(s).create({ tag }));
       };
-      const [bareInsert, insert] = await Promise.all([insertAsTheSessionEnds(bare, 'idle-bare'), insertAsTheSessionEnds(sequelize, 'idle-plugin')]);
+      const [bareInsert, insert] = await Promise.all([
+        insertAsTheSessionEnds(bare, 'idle-bare'),
+        insertAsTheSessionEnds(sequelize, 'idle-plugin'),
+      ]);
 
       assert.ok(!bareInsert.ok && bareInsert.error instanceof DatabaseError, 'bare Sequelize fails the INSERT');
       assert.equal((bareInsert.error['original'] as { code?: string }).code, '57P05');

@@ -58,9 +58,7 @@ interface ArmedFault {
 }
 
 /** Something a DelayLine hands to its sink: a chunk, or the peer's close. */
-type Delivery =
-  | { kind: 'data'; chunk: Buffer; onDeliver?: (() => void) | undefined }
-  | { kind: 'close' };
+type Delivery = { kind: 'data'; chunk: Buffer; onDeliver?: (() => void) | undefined } | { kind: 'close' };
 
 /**
  * One direction of a connection. Everything pushed in comes out `delayMs`

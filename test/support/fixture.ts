@@ -18,7 +18,9 @@ export interface Fixture {
 
 export async function fixture(): Promise<Fixture> {
   const db = await createDatabase();
-  await admin(db.url, (c) => c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)'));
+  await admin(db.url, (c) =>
+    c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)'),
+  );
   const server = new URL(adminUrl());
   const proxy = await FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) } });
   return {
@@ -40,7 +42,9 @@ export async function fixture(): Promise<Fixture> {
 }
 
 /** Settles a promise into a value or an error, for assertions on either. */
-export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: Error & Record<string, unknown> }> {
+export async function outcome<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: Error & Record<string, unknown> }> {
   try {
     return { ok: true, value: await promise };
   } catch (error) {

@@ -44,13 +44,20 @@ export class PgBouncer {
     const binary = pgbouncerBinary().path;
     if (!binary) throw new Error('pgbouncer is not installed');
     const [adminUser] = options.adminUsers ?? Object.keys(options.users);
-    if (adminUser === undefined || options.users[adminUser] === undefined) throw new Error('PgBouncer.start: no admin user with a password');
+    if (adminUser === undefined || options.users[adminUser] === undefined)
+      throw new Error('PgBouncer.start: no admin user with a password');
     const port = await freePort();
     const runAs = process.getuid?.() === 0 ? unprivilegedUser() : undefined;
     const dir = mkdtempSync(join(tmpdir(), 'sar-pgbouncer-'));
     const configPath = join(dir, 'pgbouncer.ini');
     const authPath = join(dir, 'users.txt');
-    writeFileSync(authPath, Object.entries(options.users).map(([u, p]) => `${quote(u)} ${quote(p)}\n`).join(''), { mode: 0o600 });
+    writeFileSync(
+      authPath,
+      Object.entries(options.users)
+        .map(([u, p]) => `${quote(u)} ${quote(p)}\n`)
+        .join(''),
+      { mode: 0o600 },
+    );
     writeFileSync(configPath, config(port, authPath, options), { mode: 0o644 });
     if (runAs) {
       // Readable by the user it runs as, and by nobody else (the auth file holds passwords).

@@ -27,7 +27,9 @@ export async function consumer(): Promise<void> {
       },
     },
   });
-  const same: Sequelize = sequelize.use(autoreconnect({ retries: 3, backoff: { baseMs: 50, maxMs: 1000 }, deadlineMs: 5000, retryWrites: 'unsent' }));
+  const same: Sequelize = sequelize.use(
+    autoreconnect({ retries: 3, backoff: { baseMs: 50, maxMs: 1000 }, deadlineMs: 5000, retryWrites: 'unsent' }),
+  );
   void same;
 
   // @ts-expect-error a typo in an option name

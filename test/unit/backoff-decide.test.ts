@@ -7,15 +7,36 @@ import { remainingMs, operationOf } from '../../src/operation';
 describe('backoff', () => {
   const b = { baseMs: 100, maxMs: 1000 };
   it('replaces a stale connection at once on the first retry', () => {
-    assert.equal(backoffDelay(1, b, true, () => 0.99), 0);
-    assert.equal(backoffDelay(2, b, true, () => 0.5), 100);
+    assert.equal(
+      backoffDelay(1, b, true, () => 0.99),
+      0,
+    );
+    assert.equal(
+      backoffDelay(2, b, true, () => 0.5),
+      100,
+    );
   });
   it('grows exponentially with full jitter up to maxMs', () => {
-    assert.equal(backoffDelay(1, b, false, () => 0.999), 99);
-    assert.equal(backoffDelay(3, b, false, () => 0.5), 200);
-    assert.equal(backoffDelay(10, b, false, () => 0.5), 500);
-    assert.equal(backoffDelay(60, b, false, () => 0.999), 999);
-    assert.equal(backoffDelay(4, b, false, () => 0), 0);
+    assert.equal(
+      backoffDelay(1, b, false, () => 0.999),
+      99,
+    );
+    assert.equal(
+      backoffDelay(3, b, false, () => 0.5),
+      200,
+    );
+    assert.equal(
+      backoffDelay(10, b, false, () => 0.5),
+      500,
+    );
+    assert.equal(
+      backoffDelay(60, b, false, () => 0.999),
+      999,
+    );
+    assert.equal(
+      backoffDelay(4, b, false, () => 0),
+      0,
+    );
   });
 });
 

@@ -41,7 +41,10 @@ describe('pgbouncer errors under a statement', () => {
   }
 
   it('57P01 forwarded from the server (pg_terminate_backend behind pgbouncer): lost, may have run', () => {
-    const terminated = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01', severity: 'FATAL' });
+    const terminated = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+      severity: 'FATAL',
+    });
     assert.deepEqual(classifyQueryError(underStatement(terminated)), { lost: true, mayHaveRun: true });
   });
 
@@ -51,7 +54,12 @@ describe('pgbouncer errors under a statement', () => {
 });
 
 describe('pgbouncer errors while connecting', () => {
-  const transient = ['server login has been failing, try again later (server_login_retry)', 'query_wait_timeout', 'no more connections allowed (max_client_conn)', 'database removed'];
+  const transient = [
+    'server login has been failing, try again later (server_login_retry)',
+    'query_wait_timeout',
+    'no more connections allowed (max_client_conn)',
+    'database removed',
+  ];
   for (const message of transient) {
     it(`"${message}": transient`, () => {
       assert.equal(classifyConnectError(atLogin(pooler(message))), 'transient');
@@ -72,7 +80,7 @@ describe('pgbouncer errors while connecting', () => {
     assert.equal(classifyConnectError(atLogin(pooler('SASL authentication failed'))), 'auth');
   });
 
-  it('PostgreSQL\'s own 28P01 stays auth', () => {
+  it("PostgreSQL's own 28P01 stays auth", () => {
     const direct = Object.assign(new Error('password authentication failed for user "rot"'), { code: '28P01', severity: 'FATAL' });
     assert.equal(classifyConnectError(atLogin(direct)), 'auth');
   });

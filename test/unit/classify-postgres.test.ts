@@ -16,8 +16,14 @@ function systemError(code: string): Error {
 
 describe('PostgreSQL classification of a failed statement', () => {
   const lostMayHaveRun: Array<[string, unknown]> = [
-    ['57P01 admin shutdown (pg_terminate_backend)', pgError('terminating connection due to administrator command', { code: '57P01', severity: 'FATAL' })],
-    ['57P02 crash shutdown', pgError('terminating connection because of crash of another server process', { code: '57P02', severity: 'FATAL' })],
+    [
+      '57P01 admin shutdown (pg_terminate_backend)',
+      pgError('terminating connection due to administrator command', { code: '57P01', severity: 'FATAL' }),
+    ],
+    [
+      '57P02 crash shutdown',
+      pgError('terminating connection because of crash of another server process', { code: '57P02', severity: 'FATAL' }),
+    ],
     ['08006 connection failure', pgError('connection failure', { code: '08006' })],
     ['08P01 from pgbouncer ("server conn crashed?")', pgError('server conn crashed?', { code: '08P01', severity: 'FATAL' })],
     ['08003 connection does not exist', pgError('connection does not exist', { code: '08003' })],
@@ -28,7 +34,10 @@ describe('PostgreSQL classification of a failed statement', () => {
     ['ETIMEDOUT', new DatabaseError(systemError('ETIMEDOUT') as never)],
     ['"Connection terminated unexpectedly"', pgError('Connection terminated unexpectedly')],
     ['"Connection terminated" (ended while running)', pgError('Connection terminated')],
-    ['25P03 idle-in-transaction timeout', pgError('terminating connection due to idle-in-transaction timeout', { code: '25P03', severity: 'FATAL' })],
+    [
+      '25P03 idle-in-transaction timeout',
+      pgError('terminating connection due to idle-in-transaction timeout', { code: '25P03', severity: 'FATAL' }),
+    ],
     ['an unwrapped driver error', systemError('ECONNRESET')],
   ];
   for (const [what, error] of lostMayHaveRun) {
@@ -51,15 +60,21 @@ describe('PostgreSQL classification of a failed statement', () => {
   }
 
   it('25006 read-only transaction (a primary that failed over to standby): never ran, and the server is read-only', () => {
-    assert.deepEqual(classifyQueryError(pgError('cannot execute INSERT in a read-only transaction', { code: '25006', severity: 'ERROR' })), {
-      lost: true,
-      mayHaveRun: false,
-      readOnlyServer: true,
-    });
+    assert.deepEqual(
+      classifyQueryError(pgError('cannot execute INSERT in a read-only transaction', { code: '25006', severity: 'ERROR' })),
+      {
+        lost: true,
+        mayHaveRun: false,
+        readOnlyServer: true,
+      },
+    );
   });
 
   const notLost: Array<[string, unknown]> = [
-    ['57014 query cancelled (the connection lives)', pgError('canceling statement due to statement timeout', { code: '57014', severity: 'ERROR' })],
+    [
+      '57014 query cancelled (the connection lives)',
+      pgError('canceling statement due to statement timeout', { code: '57014', severity: 'ERROR' }),
+    ],
     ['40001 serialization failure', pgError('could not serialize access', { code: '40001', severity: 'ERROR' })],
     ['40P01 deadlock', pgError('deadlock detected', { code: '40P01', severity: 'ERROR' })],
     ['23505 unique violation', pgError('duplicate key value violates unique constraint', { code: '23505', severity: 'ERROR' })],
@@ -78,15 +93,31 @@ describe('PostgreSQL classification of a failed statement', () => {
 describe('PostgreSQL classification of a failure to connect', () => {
   const cases: Array<[string, unknown, 'transient' | 'auth' | 'fatal']> = [
     ['ECONNREFUSED (server down)', new ConnectionRefusedError(systemError('ECONNREFUSED') as never), 'transient'],
-    ['57P03 starting up', new ConnectionError(pgError('the database system is starting up', { code: '57P03', severity: 'FATAL' }).original), 'transient'],
-    ['53300 too many connections', new ConnectionError(pgError('sorry, too many clients already', { code: '53300', severity: 'FATAL' }).original), 'transient'],
+    [
+      '57P03 starting up',
+      new ConnectionError(pgError('the database system is starting up', { code: '57P03', severity: 'FATAL' }).original),
+      'transient',
+    ],
+    [
+      '53300 too many connections',
+      new ConnectionError(pgError('sorry, too many clients already', { code: '53300', severity: 'FATAL' }).original),
+      'transient',
+    ],
     ['terminated during startup', new ConnectionError(new Error('Connection terminated unexpectedly')), 'transient'],
     ['pg connectionTimeoutMillis', new ConnectionError(new Error('Connection terminated due to connection timeout')), 'transient'],
     ['ECONNRESET while connecting', new ConnectionError(systemError('ECONNRESET')), 'transient'],
     ['DNS lookup failure during failover', new ConnectionError(systemError('ENOTFOUND')), 'transient'],
-    ['28P01 bad password', new ConnectionError(pgError('password authentication failed for user "app"', { code: '28P01', severity: 'FATAL' }).original), 'auth'],
+    [
+      '28P01 bad password',
+      new ConnectionError(pgError('password authentication failed for user "app"', { code: '28P01', severity: 'FATAL' }).original),
+      'auth',
+    ],
     ['28000 no pg_hba entry', new ConnectionError(pgError('no pg_hba.conf entry', { code: '28000', severity: 'FATAL' }).original), 'auth'],
-    ['3D000 unknown database', new ConnectionError(pgError('database "nope" does not exist', { code: '3D000', severity: 'FATAL' }).original), 'fatal'],
+    [
+      '3D000 unknown database',
+      new ConnectionError(pgError('database "nope" does not exist', { code: '3D000', severity: 'FATAL' }).original),
+      'fatal',
+    ],
     ['a pool acquire timeout', new Error('ResourceRequest timed out'), 'fatal'],
   ];
   for (const [what, error, expected] of cases) {

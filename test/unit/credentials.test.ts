@@ -74,7 +74,9 @@ describe('cachedCredentials', () => {
     // A store that has not published the rotation yet hands out the old password once.
     const answers = ['old', 'new'];
     let calls = 0;
-    const provider = cachedCredentials(async () => ({ password: answers[Math.min(calls++, answers.length - 1)]! }), { minRefreshMs: 10_000 });
+    const provider = cachedCredentials(async () => ({ password: answers[Math.min(calls++, answers.length - 1)]! }), {
+      minRefreshMs: 10_000,
+    });
     assert.equal((await provider.refresh('old')).password, 'old');
     assert.equal((await provider.refresh('old')).password, 'new', 'not pinned to the rejected value');
     assert.equal((await provider.refresh('new')).password, 'new', 'a straggler of the same burst: no fetch');
@@ -119,10 +121,12 @@ describe('refreshCredentials (a beforeReconnect hook)', () => {
     assert.deepEqual(ctx.config, { username: 'app', password: 'secret-1' });
   });
 
-  it("recognises pgbouncer's rejection (08P01 \"password authentication failed\")", async () => {
+  it('recognises pgbouncer\'s rejection (08P01 "password authentication failed")', async () => {
     const s = source(1);
     const hook = refreshCredentials(s.fetch);
-    const ctx = context(new ConnectionError(Object.assign(new Error('password authentication failed'), { code: '08P01', severity: 'FATAL' })));
+    const ctx = context(
+      new ConnectionError(Object.assign(new Error('password authentication failed'), { code: '08P01', severity: 'FATAL' })),
+    );
     await hook(ctx);
     assert.equal(ctx.config.password, 'secret-1');
   });
@@ -137,7 +141,9 @@ describe('refreshCredentials (a beforeReconnect hook)', () => {
   it('leaves other reconnects alone: a refused connection, a lost query', async () => {
     const s = source(1);
     const hook = refreshCredentials(s.fetch);
-    const refused = context(new ConnectionRefusedError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) as never));
+    const refused = context(
+      new ConnectionRefusedError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) as never),
+    );
     const lostQuery = context(new Error('Connection terminated unexpectedly'), 'query');
     await hook(refused);
     await hook(lostQuery);

@@ -36,15 +36,26 @@ describe('options', () => {
     ['NaN', { deadlineMs: Number.NaN }, /`deadlineMs` must be a number/],
     ['a zero deadline', { deadlineMs: 0 }, /`deadlineMs` must be between 1 and/],
     ['an infinite delay', { backoff: { maxMs: Infinity } }, /`backoff.maxMs` must be between/],
-    ['maxMs below baseMs', { backoff: { baseMs: 500, maxMs: 100 } }, /`backoff.maxMs` \(100\) must not be smaller than `backoff.baseMs` \(500\)/],
-    ['an unknown retryWrites value', { retryWrites: 'sometimes' }, /`retryWrites` must be one of 'unsent', 'always', 'never', got 'sometimes'/],
+    [
+      'maxMs below baseMs',
+      { backoff: { baseMs: 500, maxMs: 100 } },
+      /`backoff.maxMs` \(100\) must not be smaller than `backoff.baseMs` \(500\)/,
+    ],
+    [
+      'an unknown retryWrites value',
+      { retryWrites: 'sometimes' },
+      /`retryWrites` must be one of 'unsent', 'always', 'never', got 'sometimes'/,
+    ],
     ['a non-object', 3, /`options` must be an object, got 3/],
     ['an array', [], /`options` must be an object, got an array/],
     ['a null backoff', { backoff: null }, /`backoff` must be an object, got null/],
   ];
   for (const [what, input, message] of bad) {
     it(`rejects ${what} with a TypeError naming the option, at autoreconnect() time`, () => {
-      assert.throws(() => autoreconnect(input as never), (e: unknown) => e instanceof TypeError && message.test(e.message));
+      assert.throws(
+        () => autoreconnect(input as never),
+        (e: unknown) => e instanceof TypeError && message.test(e.message),
+      );
     });
   }
 });
