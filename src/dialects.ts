@@ -6,6 +6,36 @@ export interface Dialect {
   readonly classifier: DialectClassifier;
   /** Resolves when the connection answered a trivial statement. A function, not a method: it is passed around unbound. */
   readonly ping: (connection: unknown) => Promise<void>;
+  /** Per-instance hardening of the driver, when it needs any. */
+  readonly guardDriver?: (connectionManager: object) => void;
+}
+
+interface EventedClient {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  _invalid?: boolean;
+}
+type ClientClass = new (config: unknown) => EventedClient;
+
+/**
+ * Sequelize attaches its `error` listener to a new pg client only once connecting has
+ * resolved, a few microtasks later. A FATAL that arrives with the last startup message (a
+ * server shutting down just then) finds no listener, and Node turns that unhandled `error`
+ * event into a crash of the whole process. This instance's clients get a listener from birth;
+ * a client that errs is marked invalid, so the pool never hands it out.
+ */
+function guardPgClient(connectionManager: object): void {
+  const cm = connectionManager as { lib?: { Client?: ClientClass } };
+  const Base = cm.lib?.Client;
+  if (!cm.lib || !Base) return;
+  class GuardedClient extends Base {
+    constructor(config: unknown) {
+      super(config);
+      this.on('error', () => {
+        this._invalid = true;
+      });
+    }
+  }
+  cm.lib = Object.create(cm.lib, { Client: { value: GuardedClient } }) as { Client: ClientClass };
 }
 
 interface QueryableClient {
@@ -18,6 +48,7 @@ const dialects: Readonly<Record<string, Dialect>> = {
     ping: async (connection) => {
       await (connection as QueryableClient).query('SELECT 1');
     },
+    guardDriver: guardPgClient,
   },
 };
 

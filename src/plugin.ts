@@ -52,6 +52,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         redact: redactor(() => passwords(connectionManager)),
       };
       validateModelOptions(sequelize);
+      dialect.guardDriver?.(connectionManager);
       patchPool(state);
       patchConnectionManager(state);
       patchQuery(state);

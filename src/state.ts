@@ -32,7 +32,6 @@ export interface ConnectionManagerLike {
   pool: { maxSize?: number; read?: { maxSize: number }; write?: { maxSize: number } };
 }
 
-/** Everything the patches of one Sequelize instance share. */
 /** What the plugin knows of one connection. */
 export interface ConnectionRecord extends ConnectionStamps {
   /** The settings it was opened with: the write config or one read replica's. */
@@ -41,6 +40,7 @@ export interface ConnectionRecord extends ConnectionStamps {
 
 export type PoolName = 'read' | 'write';
 
+/** Everything the patches of one Sequelize instance share. */
 export interface PluginState extends PolicySource {
   readonly options: ResolvedPluginOptions;
   readonly sequelize: Sequelize;

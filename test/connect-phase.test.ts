@@ -10,7 +10,9 @@ import { TestServer } from './support/postgres';
 async function readLoop(sequelize: Sequelize, until: () => boolean) {
   let ok = 0;
   const errors: Error[] = [];
-  while (!until()) {
+  // Bounded even if the test that owns the loop fails before it says stop.
+  const giveUpAt = Date.now() + 30_000;
+  while (!until() && Date.now() < giveUpAt) {
     try {
       const [row] = await sequelize.query<{ n: number }>('SELECT 1 AS n', { type: QueryTypes.SELECT });
       assert.equal(row?.n, 1);

@@ -157,6 +157,24 @@ describe('a connection lost under a statement', () => {
     await sequelize.close();
   });
 
+  it('gives every new pg client an error listener from birth, so an early FATAL cannot crash the process', async () => {
+    type Client = { emit(event: string, error: Error): boolean; listenerCount(event: string): number; _invalid?: boolean };
+    const clientOf = (s: Sequelize): Client => {
+      const lib = (s as unknown as { connectionManager: { lib: { Client: new (config: object) => Client } } }).connectionManager.lib;
+      return new lib.Client({});
+    };
+    const bare = testSequelize(f.url, { appName: f.appName('bare'), plugin: false });
+    const sequelize = testSequelize(f.url, { appName: f.appName() });
+    // Sequelize listens only once connecting has resolved: before that, an error event throws.
+    assert.throws(() => clientOf(bare).emit('error', new Error('early FATAL')), /early FATAL/);
+    const guarded = clientOf(sequelize);
+    assert.equal(guarded.listenerCount('error'), 1);
+    guarded.emit('error', new Error('early FATAL'));
+    assert.equal(guarded._invalid, true, 'marked so that the pool never hands it out');
+    assert.deepEqual(await sequelize.query("SELECT '{1,2}'::int[] AS a", { type: QueryTypes.SELECT }), [{ a: [1, 2] }]);
+    await Promise.all([bare.close(), sequelize.close()]);
+  });
+
   it('only the instance with the plugin retries; another instance in the process is untouched', async () => {
     const bareApp = f.appName('bare');
     const pluginApp = f.appName('plugin');
