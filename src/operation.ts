@@ -12,6 +12,8 @@ export interface Operation {
   recovering: boolean;
   /** Pooled connections replaced at checkout (retired or failed validation) for this operation. */
   replacements: number;
+  /** Logins retried because they were refused with a password replaced since. */
+  staleLogins: number;
   /** Once the plugin gave up, Sequelize's own `retry` gets this at once instead of trying again. */
   final: Error | undefined;
 }
@@ -33,6 +35,7 @@ export function operationOf(options: CarriesOperation): Operation {
     mayHaveRun: false,
     recovering: false,
     replacements: 0,
+    staleLogins: 0,
     final: undefined,
   });
 }

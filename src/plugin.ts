@@ -44,7 +44,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         classifier: dialect.classifier,
         ping: dialect.ping,
         records: new WeakMap(),
-        failedConfigs: new WeakMap(),
+        failedAttempts: new WeakMap(),
         marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
         stats: emptyStats(),
         connectionManager,

@@ -47,8 +47,8 @@ export interface PluginState extends PolicySource {
   readonly classifier: DialectClassifier;
   readonly ping: (connection: Connection) => Promise<void>;
   readonly records: WeakMap<Connection, ConnectionRecord>;
-  /** Which settings a failed connection attempt used, by its error. */
-  readonly failedConfigs: WeakMap<object, ReconnectConfig>;
+  /** Which settings, and which password, a failed connection attempt used, by its error. */
+  readonly failedAttempts: WeakMap<object, { readonly config: ReconnectConfig; readonly password: unknown }>;
   /** Without replication everything is the `write` pool. */
   readonly marks: Record<PoolName, PoolMarks>;
   readonly stats: ReconnectStats;

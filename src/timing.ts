@@ -1,6 +1,19 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 
-export { sleep };
+/**
+ * Waits `ms`; for 0, only lets the event loop poll for I/O once (connections that died with
+ * the one just lost report their close and leave the pool before a replacement is picked),
+ * without the millisecond or more that even a zero timer costs. Two turns: one setImmediate
+ * can run in the same loop iteration, before the next poll for I/O; the second runs after it.
+ */
+export async function pause(ms: number): Promise<void> {
+  if (ms > 0) {
+    await sleep(ms);
+    return;
+  }
+  await immediate();
+  await immediate();
+}
 
 /** Raised when the retry deadline passes while waiting for a connection. */
 export class DeadlineError extends Error {

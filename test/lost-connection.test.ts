@@ -208,7 +208,7 @@ describe('a connection lost under a statement', () => {
       Array.from({ length: 32 }, (_, n) => n),
     );
     const stats = getReconnectStats(sequelize);
-    assert.ok(stats.disconnects >= 1 && stats.retriesSucceeded === stats.disconnects, JSON.stringify(stats));
+    assert.ok(stats.disconnects >= 1 && stats.retriesSucceeded >= 1 && stats.retriesFailed === 0, JSON.stringify(stats));
     await assertPoolIntact(sequelize);
     await sequelize.close();
   });

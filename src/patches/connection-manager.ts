@@ -2,13 +2,13 @@ import type { Model, ModelStatic } from 'sequelize';
 import { backoffDelay } from '../backoff';
 import { budgetAllows, type GiveUpReason } from '../decide';
 import { ConnectionLostError } from '../errors';
-import { hasReconnectHook, runReconnectHook, type ReconnectContext } from '../hooks';
+import { hasReconnectHook, runReconnectHook, type ReconnectConfig, type ReconnectContext } from '../hooks';
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
 import { checkOptions, modelOf, policyFor } from '../policy';
 import { configFor, poolFor, type AcquireOptions, type Connection, type PluginState } from '../state';
-import { DeadlineError, sleep, withDeadline } from '../timing';
-import { checkedOut, markPool } from './pool';
+import { DeadlineError, pause, withDeadline } from '../timing';
+import { checkedOut, markPool, maxPoolSize } from './pool';
 
 /**
  * Wraps this instance's `connectionManager.getConnection`: the connection handed out is checked
@@ -71,6 +71,18 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
       throw giveUp(state, op, error, 'retries-exhausted');
     }
     stats.connectFailures++;
+    if (kind === 'auth' && refusedWithReplacedPassword(state, error) && op.staleLogins < maxPoolSize(state)) {
+      // The pool hands a failed login to its oldest waiter: this one may have started before
+      // a hook (ours or a concurrent caller's) replaced the password. Try the new one at once,
+      // without spending the budget or asking the hooks again.
+      op.staleLogins++;
+      try {
+        return await acquire(state, op, options, (e) => Promise.reject(e));
+      } catch (staleRetryError) {
+        error = staleRetryError;
+        continue;
+      }
+    }
     // The server was unreachable: idle connections to it may be dead too.
     if (kind === 'transient') markPool(state, pool, 'dead');
     const remaining = remainingMs(op, settings.deadlineMs);
@@ -79,7 +91,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
 
     op.retriesMade++;
     stats.retries++;
-    const config = (typeof error === 'object' && error !== null && state.failedConfigs.get(error)) || configFor(state, pool);
+    const config = failedAttempt(state, error)?.config ?? configFor(state, pool);
     const context: ReconnectContext = {
       error: asError(error),
       attempt: op.retriesMade,
@@ -96,7 +108,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
     } catch (hookError) {
       throw giveUp(state, op, error, 'hook-failed', hookError);
     }
-    await sleep(Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs))));
+    await pause(Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs))));
 
     let connection: Connection;
     try {
@@ -118,6 +130,16 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
     debug(`reconnected after ${op.retriesMade} ${op.retriesMade === 1 ? 'retry' : 'retries'}`);
     return connection;
   }
+}
+
+function failedAttempt(state: PluginState, error: unknown): { config: ReconnectConfig; password: unknown } | undefined {
+  return typeof error === 'object' && error !== null ? state.failedAttempts.get(error) : undefined;
+}
+
+/** Was this login refused with a password that has been replaced on its config since? */
+function refusedWithReplacedPassword(state: PluginState, error: unknown): boolean {
+  const attempt = failedAttempt(state, error);
+  return attempt !== undefined && attempt.password !== attempt.config.password;
 }
 
 /** Runs `afterReconnect`; a hook that throws ends the operation like a failed `beforeReconnect`. */

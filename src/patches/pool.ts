@@ -20,6 +20,8 @@ export function patchPool(state: PluginState): void {
   const replicaFailures = new WeakMap<ReconnectConfig, number>();
 
   const open = async (config: ReconnectConfig): Promise<Connection> => {
+    // Read now: a hook may replace it on the shared config while this attempt is under way.
+    const { password } = config;
     try {
       const connection = await connect(config);
       const now = Date.now();
@@ -32,7 +34,7 @@ export function patchPool(state: PluginState): void {
       });
       return connection;
     } catch (error) {
-      if (typeof error === 'object' && error !== null) state.failedConfigs.set(error, config);
+      if (typeof error === 'object' && error !== null) state.failedAttempts.set(error, { config, password });
       throw error;
     }
   };
@@ -129,7 +131,7 @@ function replace(state: PluginState, op: Operation, reacquire: () => Promise<Con
   return reacquire();
 }
 
-function maxPoolSize(state: PluginState): number {
+export function maxPoolSize(state: PluginState): number {
   const { pool } = state.connectionManager;
   return Math.max(pool.maxSize ?? 0, pool.read?.maxSize ?? 0, pool.write?.maxSize ?? 0);
 }

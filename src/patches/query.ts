@@ -7,7 +7,7 @@ import { debug } from '../log';
 import { kOperation, operationOf, remainingMs, type Operation } from '../operation';
 import { modelOf, policyFor } from '../policy';
 import { configFor, poolOf, type AcquireOptions, type Connection, type PluginState } from '../state';
-import { sleep } from '../timing';
+import { pause } from '../timing';
 import { asError } from './connection-manager';
 import { discard, retireOnRelease } from './pool';
 
@@ -146,7 +146,7 @@ async function retryStatement(
       };
       debug(`connection lost under a statement: ${state.redact(context.error.message)}; retry ${op.retriesMade} of ${retries}`);
       await hook(state, op, error, sql, 'beforeReconnect', context);
-      await sleep(Math.min(backoffDelay(op.retriesMade, settings.backoff, true), Math.max(0, remainingMs(op, settings.deadlineMs))));
+      await pause(Math.min(backoffDelay(op.retriesMade, settings.backoff, true), Math.max(0, remainingMs(op, settings.deadlineMs))));
 
       let connection: Connection;
       try {

@@ -106,9 +106,13 @@ describe('PostgreSQL shut down and restarted under 10 concurrent workers', () =>
         for (const error of results.errors) {
           assert.ok(error instanceof ConnectionLostError, `${error.name}: ${error.message}`);
           assert.equal(error.reason, 'deadline-exceeded');
-          assert.equal(error.phase, 'connect');
-          assert.equal(error.mayHaveExecuted, false);
+          // A statement may meet a pooled connection whose death the client has not yet seen
+          // (an immediate shutdown says nothing); every other caller fails to connect.
+          if (error.phase === 'connect') assert.equal(error.mayHaveExecuted, false);
+          else assert.equal(error.phase, 'query');
         }
+        const underStatements = results.errors.filter((e) => e instanceof ConnectionLostError && e.phase === 'query').length;
+        assert.ok(underStatements <= 1, `${underStatements} statements met the one pooled connection`);
         // A guard that nobody waits far past the deadline, not a benchmark.
         assert.ok(Math.max(...durations) < deadlineMs + 2000, `slowest caller waited ${Math.max(...durations)} ms`);
       } finally {
