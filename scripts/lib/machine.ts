@@ -16,7 +16,7 @@ export interface Machine {
 
 export async function describeMachine(serverUrl: string): Promise<Machine> {
   const postgres = await admin(serverUrl, async (c) => {
-    const { rows } = await c.query<{ v: string }>('SHOW server_version');
+    const { rows } = await c.query<{ v: string }>("SELECT current_setting('server_version') AS v");
     return rows[0]!.v;
   });
   return {

@@ -1,0 +1,144 @@
+/**
+ * 1. Hot-path overhead: the plugin's cost when nothing goes wrong.
+ *
+ * Bare Sequelize and the plugin each run in a child process of their own (no shared JIT
+ * state), against the same database, in alternating order (AB BA AB …) with short runs, so
+ * the two runs of a round are adjacent in time and a neighbour's burst of load on a shared
+ * machine hits both. Each round gives a throughput ratio; the median of the rounds is the
+ * result. CPU time per query (user, this process only) is reported beside it: it does not
+ * count time spent waiting for a busy CPU, so it is the steadier of the two.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { defineItem, fixture } from '../../test/support/fixture';
+import { testSequelize, uniqueAppName } from '../../test/support/db';
+import { onExitSync } from '../lib/scratch';
+import { median } from '../lib/stats';
+import { ROWS, type HotWorkload, type RunReply, type RunRequest } from './hot-path-protocol';
+import type { SectionSettings } from './types';
+
+export type { HotWorkload };
+
+export interface HotPathCell {
+  workload: HotWorkload;
+  concurrency: number;
+  rounds: number;
+  /** Medians over the rounds. */
+  bareOpsPerSec: number;
+  pluginOpsPerSec: number;
+  /** Median of the per-round throughput ratios plugin / bare, and their spread (quartiles). */
+  ratio: number;
+  ratioQ1: number;
+  ratioQ3: number;
+  bareHeapBytesPerQuery: number;
+  pluginHeapBytesPerQuery: number;
+  /** User CPU time of the process per query, median over the rounds. */
+  bareCpuUsPerQuery: number;
+  pluginCpuUsPerQuery: number;
+}
+
+export interface HotPathResult {
+  runMs: number;
+  cells: HotPathCell[];
+}
+
+const WORKLOADS: readonly HotWorkload[] = ['SELECT 1', 'findOne', 'create'];
+const CONCURRENCY = [1, 16] as const;
+
+class Child {
+  private constructor(
+    readonly variant: 'bare' | 'plugin',
+    private readonly process: ChildProcess,
+  ) {}
+
+  static async start(variant: 'bare' | 'plugin', url: string): Promise<Child> {
+    const child = fork(join(__dirname, 'hot-path-child.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, BENCH_URL: url, BENCH_VARIANT: variant },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    onExitSync(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`hot-path child (${variant}) exited with ${code}`)));
+    });
+    return new Child(variant, child);
+  }
+
+  run(request: Omit<RunRequest, 'type'>): Promise<RunReply> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`hot-path child (${this.variant}) exited with ${code}`));
+      this.process.once('exit', onExit);
+      this.process.once('message', (reply: RunReply) => {
+        this.process.off('exit', onExit);
+        resolve(reply);
+      });
+      this.process.send({ type: 'run', ...request } satisfies RunRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.process.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.send({ type: 'close' });
+    await exited;
+  }
+}
+
+export async function hotPath(settings: SectionSettings): Promise<HotPathResult> {
+  const quick = settings.mode === 'quick';
+  const rounds = quick ? 4 : 20;
+  const runMs = quick ? 150 : 250;
+  const f = await fixture();
+  const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
+  await defineItem(seeder).bulkCreate(Array.from({ length: ROWS }, (_, i) => ({ tag: `row-${i}` })));
+  await seeder.close();
+  const children: Child[] = [];
+  try {
+    children.push(await Child.start('bare', f.url), await Child.start('plugin', f.url));
+    const [bare, plugin] = children as [Child, Child];
+    const cells: HotPathCell[] = [];
+    for (const workload of WORKLOADS) {
+      for (const concurrency of CONCURRENCY) {
+        settings.progress(`hot path: ${workload}, concurrency ${concurrency}`);
+        // Warm-up, alternating: JIT, and the pools filled to `concurrency`.
+        for (let i = 0; i < 3; i++) for (const c of children) await c.run({ workload, concurrency, ms: runMs });
+        const samples = { bare: [] as RunReply[], plugin: [] as RunReply[], ratio: [] as number[] };
+        for (let r = 0; r < rounds; r++) {
+          const order = r % 2 === 0 ? [bare, plugin] : [plugin, bare];
+          for (const c of order) {
+            const reply = await c.run({ workload, concurrency, ms: runMs });
+            if (reply.failures > 0) settings.fail(`hot path ${workload} (${c.variant}): ${reply.failures} operations failed with no fault injected: ${reply.errors[0]}`);
+            samples[c.variant].push(reply);
+          }
+          samples.ratio.push(opsPerSec(samples.plugin.at(-1)!) / opsPerSec(samples.bare.at(-1)!));
+        }
+        const sorted = [...samples.ratio].sort((a, b) => a - b);
+        cells.push({
+          workload,
+          concurrency,
+          rounds,
+          bareOpsPerSec: median(samples.bare.map(opsPerSec)),
+          pluginOpsPerSec: median(samples.plugin.map(opsPerSec)),
+          ratio: median(samples.ratio),
+          ratioQ1: sorted[Math.floor((sorted.length - 1) / 4)]!,
+          ratioQ3: sorted[Math.ceil(((sorted.length - 1) * 3) / 4)]!,
+          bareHeapBytesPerQuery: median(samples.bare.map((s) => s.heapBytes / Math.max(1, s.ops))),
+          pluginHeapBytesPerQuery: median(samples.plugin.map((s) => s.heapBytes / Math.max(1, s.ops))),
+          bareCpuUsPerQuery: median(samples.bare.map((s) => s.cpuUserUs / Math.max(1, s.ops))),
+          pluginCpuUsPerQuery: median(samples.plugin.map((s) => s.cpuUserUs / Math.max(1, s.ops))),
+        });
+      }
+    }
+    return { runMs, cells };
+  } finally {
+    await Promise.all(children.map((c) => c.close().catch(() => {})));
+    await f.close();
+  }
+}
+
+function opsPerSec(reply: RunReply): number {
+  return (reply.ops * 1000) / reply.elapsedMs;
+}
