@@ -5,7 +5,7 @@ import { hasReconnectHook, runReconnectHook, type ReconnectContext } from '../ho
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
 import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
-import { DeadlineError, sleep, withDeadline } from '../timing';
+import { DeadlineError, sleep, withDeadline, yieldToIo } from '../timing';
 import type { Model, ModelStatic } from 'sequelize';
 
 /**
@@ -67,7 +67,8 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
     } catch (hookError) {
       throw giveUp(state, op, error, 'hook-failed', hookError);
     }
-    await sleep(Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs))));
+    const delay = Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs)));
+    await (delay > 0 ? sleep(delay) : yieldToIo());
 
     let connection: Connection;
     try {

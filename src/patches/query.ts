@@ -6,7 +6,7 @@ import { runReconnectHook, type AfterReconnectContext, type ReconnectContext } f
 import { debug } from '../log';
 import { kOperation, operationOf, remainingMs, type Operation } from '../operation';
 import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
-import { sleep } from '../timing';
+import { sleep, yieldToIo } from '../timing';
 import { asError } from './connection-manager';
 
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
@@ -122,7 +122,11 @@ async function retryStatement(
       };
       debug(`connection lost under a statement: ${state.redact(context.error.message)}; retry ${op.retriesMade} of ${retries}`);
       await hook(state, op, error, sql, 'beforeReconnect', context);
-      await sleep(Math.min(backoffDelay(op.retriesMade, settings.backoff, true), Math.max(0, remainingMs(op, settings.deadlineMs))));
+      // A zero delay still yields once to I/O, so that connections that died with this one
+      // (a failover, a proxy restart) report their close and leave the pool before we pick a
+      // replacement; but no timer: even setTimeout(0) costs a millisecond or more.
+      const delay = Math.min(backoffDelay(op.retriesMade, settings.backoff, true), Math.max(0, remainingMs(op, settings.deadlineMs)));
+      await (delay > 0 ? sleep(delay) : yieldToIo());
 
       let connection: Connection;
       try {
