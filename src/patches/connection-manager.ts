@@ -5,7 +5,7 @@ import { hasReconnectHook, runReconnectHook, type ReconnectContext } from '../ho
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
 import { configFor, type AcquireOptions, type Connection, type PluginState } from '../state';
-import { DeadlineError, sleep, withDeadline, yieldToIo } from '../timing';
+import { Backoffs, DeadlineError, withDeadline, yieldToIo } from '../timing';
 import type { Model, ModelStatic } from 'sequelize';
 
 /**
@@ -15,13 +15,23 @@ import type { Model, ModelStatic } from 'sequelize';
  */
 export function patchConnectionManager(state: PluginState): void {
   const cm = state.connectionManager;
+  const backoffs = new Backoffs();
   cm.getConnection = function getConnection(options: AcquireOptions = {}): Promise<Connection> {
     // Sequelize copies these options into the Query, which shares this record of the operation.
     const op = operationOf(options);
     if (op.final) return Promise.reject(op.final);
     // Once the operation has failed, every wait for a connection is bounded by its deadline.
     const attempt = op.firstFailureAt === 0 ? state.acquireOnce(options) : acquireWithinDeadline(state, op, options);
-    return attempt.catch((error: unknown) => retryConnect(state, options, error));
+    // While others back off, a connection that opens says the server is back: wake them.
+    const watched = backoffs.anyone ? attempt.then(wakeOthers(backoffs)) : attempt;
+    return watched.catch((error: unknown) => retryConnect(state, backoffs, options, error));
+  };
+}
+
+function wakeOthers(backoffs: Backoffs): (connection: Connection) => Connection {
+  return (connection) => {
+    backoffs.wakeAll();
+    return connection;
   };
 }
 
@@ -35,7 +45,7 @@ function acquireWithinDeadline(state: PluginState, op: Operation, options: Acqui
   );
 }
 
-async function retryConnect(state: PluginState, options: AcquireOptions, firstError: unknown): Promise<Connection> {
+async function retryConnect(state: PluginState, backoffs: Backoffs, options: AcquireOptions, firstError: unknown): Promise<Connection> {
   const { sequelize, options: settings, stats, classifier } = state;
   const op = operationOf(options);
   const model = options.model as ModelStatic<Model> | undefined;
@@ -68,7 +78,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
       throw giveUp(state, op, error, 'hook-failed', hookError);
     }
     const delay = Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs)));
-    await (delay > 0 ? sleep(delay) : yieldToIo());
+    await (delay > 0 ? backoffs.sleep(delay) : yieldToIo());
 
     let connection: Connection;
     try {
@@ -80,6 +90,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
       continue;
     }
     stats.reconnects++;
+    backoffs.wakeAll();
     try {
       await afterReconnect(state, op, context);
     } catch (hookFailure) {
