@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { TestServer } from '../test/support/postgres';
 import { parseArgs } from './lib/args';
 import { describeMachine } from './lib/machine';
-import { cleanup, initScratch, onCleanup } from './lib/scratch';
+import { cleanup, initScratch, onCleanup, wasInterrupted } from './lib/scratch';
 import { selfCheck } from './bench/heap';
 import { hotPath } from './bench/hot-path';
 import { outage } from './bench/outage';
@@ -97,8 +97,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  // After Ctrl-C the signal handler finishes the cleanup and exits with 130.
+  (code) => wasInterrupted() || process.exit(code),
   async (error: unknown) => {
+    // After Ctrl-C, whatever was running fails as the server goes away: not worth a stack trace.
+    if (wasInterrupted()) return;
     process.stderr.write(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     await cleanup();
     process.exit(1);

@@ -125,6 +125,14 @@ function report(results: readonly RunResult[]): string {
     lines.push('', `  errors the application saw, ${r.label}:`);
     for (const [message, count] of top) lines.push(`    ${String(count).padStart(4)} × ${message}`);
   }
+  const plugin = results.find((r) => r.retried !== undefined);
+  if (plugin && plugin.failedWrites > 0) {
+    lines.push(
+      '',
+      `  With the plugin, ${plugin.flaggedMayHaveExecuted} of the ${plugin.failedWrites} failed writes came as ConnectionLostError with`,
+      '  mayHaveExecuted: true (the rest: certainly not run); the application knows which to check.',
+    );
+  }
   lines.push(
     '',
     '  The plugin retries reads, idempotent writes and transactions that had not started on a new',
@@ -136,8 +144,11 @@ function report(results: readonly RunResult[]): string {
 }
 
 main().then(
-  () => process.exit(0),
+  // After Ctrl-C the signal handler finishes the cleanup and exits with 130.
+  () => wasInterrupted() || process.exit(0),
   async (error: unknown) => {
+    // After Ctrl-C, whatever was running fails as the server goes away: not worth a stack trace.
+    if (wasInterrupted()) return;
     process.stderr.write(`\ndemo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     await cleanup();
     process.exit(1);

@@ -126,7 +126,7 @@ async function outageRound(settings: SectionSettings, url: string, variant: Outa
     await sleep(STOPPED_FOR_MS);
     await settings.server.start();
     const ready = performance.now();
-    await sleep(1500);
+    await sleep(settings.mode === 'quick' ? 1000 : 1500);
     running = false;
     await Promise.all(workers);
 

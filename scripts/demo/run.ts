@@ -5,7 +5,7 @@
  */
 import { Client } from 'pg';
 import type { Sequelize } from 'sequelize';
-import { getReconnectStats, type AutoReconnectOptions } from '../../src';
+import { ConnectionLostError, getReconnectStats, type AutoReconnectOptions } from '../../src';
 import { admin, poolState, testSequelize, uniqueAppName, withHostPort } from '../../test/support/db';
 import { Progress } from '../lib/progress';
 import { onCleanup, onInterrupt, wasInterrupted } from '../lib/scratch';
@@ -37,6 +37,8 @@ export interface RunResult {
   failedButCommitted: number;
   /** Writes reported as succeeded whose rows are missing: must never happen. */
   lostWrites: number;
+  /** Failed writes the plugin reported as ConnectionLostError with mayHaveExecuted: true. */
+  flaggedMayHaveExecuted: number;
   duplicatedWrites: number;
   /** Statements retried by the plugin; undefined for bare Sequelize. */
   retried: number | undefined;
@@ -84,6 +86,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
     failedWrites: 0,
     failedButCommitted: 0,
     lostWrites: 0,
+    flaggedMayHaveExecuted: 0,
     duplicatedWrites: 0,
     retried: undefined,
     reconnects: undefined,
@@ -123,6 +126,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
       } catch (error) {
         if (outcome.kind === 'read') result.failedReads++;
         else result.failedWrites++;
+        if (outcome.kind === 'write' && error instanceof ConnectionLostError && error.mayHaveExecuted) result.flaggedMayHaveExecuted++;
         const message = error instanceof Error ? error.message : String(error);
         const key = `${error instanceof Error ? error.name : 'Error'}: ${message.split(';')[0]!.slice(0, 90)}`;
         result.errors.set(key, (result.errors.get(key) ?? 0) + 1);
