@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   out.write(`  database      PostgreSQL (embedded), behind ${infrastructure.describe()}\n`);
   out.write(`  workload      ${WORKERS} workers, pool of ${POOL_MAX}: browse, order history, place order (transaction),\n`);
   out.write(`                ship order (idempotent UPDATE), record event (INSERT); 5-25 ms think time, some pauses\n`);
-  out.write(`  faults        idle closes, plus ${schedule.length} failovers at the same moments in both runs:\n`);
+  out.write(`  faults        idle closes, plus ${plural(schedule.length, 'failover')} at the same moments in both runs:\n`);
   for (const kind of kinds) out.write(`                - ${FAULT_DESCRIPTIONS[kind]}\n`);
   out.write(`  plugin        autoreconnect(${JSON.stringify(PLUGIN_OPTIONS)})\n\n`);
 
@@ -113,10 +113,10 @@ function report(results: readonly RunResult[]): string {
   ];
   const lines = [textTable(rows)];
   const idle = results.map((r) => r.idleClosed).filter((v): v is number => v !== undefined);
-  const faults = (kinds: readonly FaultKind[]): string => kinds.length.toString();
+  const faults = (kinds: readonly FaultKind[]): string => plural(kinds.length, 'failover');
   lines.push(
     '',
-    `  faults: ${results.map((r) => `${r.label}: ${faults(r.faultsApplied)} failovers${r.idleClosed === undefined ? '' : `, ${r.idleClosed} idle closes`}`).join('; ')}`,
+    `  faults: ${results.map((r) => `${r.label}: ${faults(r.faultsApplied)}${r.idleClosed === undefined ? '' : `, ${plural(r.idleClosed, 'idle close')}`}`).join('; ')}`,
   );
   if (idle.length === 0) lines.push('  (HAProxy does not report its idle closes)');
   for (const r of results) {
@@ -141,6 +141,10 @@ function report(results: readonly RunResult[]): string {
     '  Side by side with Sequelize\'s own retry option, and the costs: npm run bench.',
   );
   return lines.join('\n');
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 main().then(
