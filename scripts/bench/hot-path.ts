@@ -1,12 +1,13 @@
 /**
  * 1. Hot-path overhead: the plugin's cost when nothing goes wrong.
  *
- * Bare Sequelize and the plugin each run in a child process of their own (no shared JIT
- * state), against the same database, in alternating order (AB BA AB …) with short runs, so
- * the two runs of a round are adjacent in time and a neighbour's burst of load on a shared
- * machine hits both. Each round gives a throughput ratio; the median of the rounds is the
- * result. CPU time per query (user, this process only) is reported beside it: it does not
- * count time spent waiting for a busy CPU, so it is the steadier of the two.
+ * Bare Sequelize, the plugin, and a second bare Sequelize (an A/A control) each run in a child
+ * process of their own (no shared JIT state), against the same database, one short run each per
+ * round, in an order that cycles through all six permutations, so that the runs of a round are
+ * adjacent in time and a neighbour's burst of load on a shared machine hits all of them. Each
+ * round gives a throughput ratio; the median over the rounds is the result. The control's ratio
+ * to bare (ideally 1.000) shows how finely this machine can resolve a difference at all.
+ * User CPU time per query of each child is reported beside throughput.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -30,6 +31,10 @@ export interface HotPathCell {
   ratio: number;
   ratioQ1: number;
   ratioQ3: number;
+  /** The same for the A/A control: a second bare Sequelize / bare. */
+  controlRatio: number;
+  controlRatioQ1: number;
+  controlRatioQ3: number;
   bareHeapBytesPerQuery: number;
   pluginHeapBytesPerQuery: number;
   /** User CPU time of the process per query, median over the rounds. */
@@ -45,16 +50,18 @@ export interface HotPathResult {
 const WORKLOADS: readonly HotWorkload[] = ['SELECT 1', 'findOne', 'create'];
 const CONCURRENCY = [1, 16] as const;
 
+type Variant = 'bare' | 'plugin' | 'control';
+
 class Child {
   private constructor(
-    readonly variant: 'bare' | 'plugin',
+    readonly variant: Variant,
     private readonly process: ChildProcess,
   ) {}
 
-  static async start(variant: 'bare' | 'plugin', url: string): Promise<Child> {
+  static async start(variant: Variant, url: string): Promise<Child> {
     const child = fork(join(__dirname, 'hot-path-child.ts'), [], {
       execArgv: ['--import', 'tsx'],
-      env: { ...process.env, BENCH_URL: url, BENCH_VARIANT: variant },
+      env: { ...process.env, BENCH_URL: url, BENCH_VARIANT: variant === 'plugin' ? 'plugin' : 'bare' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     onExitSync(() => {
@@ -89,42 +96,46 @@ class Child {
 
 export async function hotPath(settings: SectionSettings): Promise<HotPathResult> {
   const quick = settings.mode === 'quick';
-  const rounds = quick ? 4 : 20;
-  const runMs = quick ? 150 : 250;
+  const rounds = quick ? 4 : 24;
+  const runMs = quick ? 120 : 250;
   const f = await fixture();
   const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
   await defineItem(seeder).bulkCreate(Array.from({ length: ROWS }, (_, i) => ({ tag: `row-${i}` })));
   await seeder.close();
   const children: Child[] = [];
   try {
-    children.push(await Child.start('bare', f.url), await Child.start('plugin', f.url));
-    const [bare, plugin] = children as [Child, Child];
+    children.push(await Child.start('bare', f.url), await Child.start('plugin', f.url), await Child.start('control', f.url));
     const cells: HotPathCell[] = [];
     for (const workload of WORKLOADS) {
       for (const concurrency of CONCURRENCY) {
         settings.progress(`hot path: ${workload}, concurrency ${concurrency}`);
         // Warm-up, alternating: JIT, and the pools filled to `concurrency`.
         for (let i = 0; i < 3; i++) for (const c of children) await c.run({ workload, concurrency, ms: runMs });
-        const samples = { bare: [] as RunReply[], plugin: [] as RunReply[], ratio: [] as number[] };
+        const samples = { bare: [] as RunReply[], plugin: [] as RunReply[], control: [] as RunReply[], ratio: [] as number[], controlRatio: [] as number[] };
         for (let r = 0; r < rounds; r++) {
-          const order = r % 2 === 0 ? [bare, plugin] : [plugin, bare];
-          for (const c of order) {
+          for (const c of PERMUTATIONS[r % PERMUTATIONS.length]!.map((i) => children[i]!)) {
             const reply = await c.run({ workload, concurrency, ms: runMs });
             if (reply.failures > 0) settings.fail(`hot path ${workload} (${c.variant}): ${reply.failures} operations failed with no fault injected: ${reply.errors[0]}`);
             samples[c.variant].push(reply);
           }
-          samples.ratio.push(opsPerSec(samples.plugin.at(-1)!) / opsPerSec(samples.bare.at(-1)!));
+          const bareRate = opsPerSec(samples.bare.at(-1)!);
+          samples.ratio.push(opsPerSec(samples.plugin.at(-1)!) / bareRate);
+          samples.controlRatio.push(opsPerSec(samples.control.at(-1)!) / bareRate);
         }
-        const sorted = [...samples.ratio].sort((a, b) => a - b);
+        const [q1, q2, q3] = quartiles(samples.ratio);
+        const [c1, c2, c3] = quartiles(samples.controlRatio);
         cells.push({
           workload,
           concurrency,
           rounds,
           bareOpsPerSec: median(samples.bare.map(opsPerSec)),
           pluginOpsPerSec: median(samples.plugin.map(opsPerSec)),
-          ratio: median(samples.ratio),
-          ratioQ1: sorted[Math.floor((sorted.length - 1) / 4)]!,
-          ratioQ3: sorted[Math.ceil(((sorted.length - 1) * 3) / 4)]!,
+          ratio: q2,
+          ratioQ1: q1,
+          ratioQ3: q3,
+          controlRatio: c2,
+          controlRatioQ1: c1,
+          controlRatioQ3: c3,
           bareHeapBytesPerQuery: median(samples.bare.map((s) => s.heapBytes / Math.max(1, s.ops))),
           pluginHeapBytesPerQuery: median(samples.plugin.map((s) => s.heapBytes / Math.max(1, s.ops))),
           bareCpuUsPerQuery: median(samples.bare.map((s) => s.cpuUserUs / Math.max(1, s.ops))),
@@ -137,6 +148,21 @@ export async function hotPath(settings: SectionSettings): Promise<HotPathResult>
     await Promise.all(children.map((c) => c.close().catch(() => {})));
     await f.close();
   }
+}
+
+/** Every order of the three children: no one of them is always first or last in a round. */
+const PERMUTATIONS = [
+  [0, 1, 2],
+  [2, 1, 0],
+  [1, 2, 0],
+  [0, 2, 1],
+  [2, 0, 1],
+  [1, 0, 2],
+] as const;
+
+function quartiles(values: readonly number[]): [number, number, number] {
+  const sorted = [...values].sort((a, b) => a - b);
+  return [sorted[Math.floor((sorted.length - 1) / 4)]!, median(sorted), sorted[Math.ceil(((sorted.length - 1) * 3) / 4)]!];
 }
 
 function opsPerSec(reply: RunReply): number {

@@ -27,7 +27,13 @@ export type RecoveryKind =
   /** The plugin, its pooled connection forgotten by the proxy: RST on send, reconnect, retry. */
   | 'plugin-forgotten'
   /** The plugin, its connection cut just after the query was sent. */
-  | 'plugin-cut';
+  | 'plugin-cut'
+  /**
+   * The same two, with Sequelize told to skip its per-connection SET statements (time zone and
+   * client_min_messages left to the server): what Sequelize's own connection setup costs.
+   */
+  | 'sequelize-cold-no-sets'
+  | 'plugin-forgotten-no-sets';
 
 export interface RecoveryResult {
   samples: number;
@@ -39,14 +45,25 @@ export interface RecoveryResult {
   ratioCut: number;
 }
 
-const KINDS: readonly RecoveryKind[] = ['floor', 'sequelize-cold', 'bare-failure', 'plugin-forgotten', 'plugin-cut'];
+const KINDS: readonly RecoveryKind[] = [
+  'floor',
+  'sequelize-cold',
+  'bare-failure',
+  'plugin-forgotten',
+  'plugin-cut',
+  'sequelize-cold-no-sets',
+  'plugin-forgotten-no-sets',
+];
+
+/** Sequelize sends no SET after connecting: the server's time zone and client_min_messages stand. */
+const NO_SETS = { keepDefaultTimezone: true, dialectOptions: { clientMinMessages: 'ignore' } };
 
 export async function recovery(settings: SectionSettings): Promise<RecoveryResult> {
   const samples = settings.mode === 'quick' ? 30 : 200;
   const f = await fixture();
   const server = new URL(f.url);
-  const proxies = await Promise.all([0, 1].map(() => FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) } })));
-  const [bareProxy, pluginProxy] = proxies as [FaultProxy, FaultProxy];
+  const proxies = await Promise.all([0, 1, 2, 3].map(() => FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) } })));
+  const [bareProxy, pluginProxy, bareNoSetsProxy, pluginNoSetsProxy] = proxies as [FaultProxy, FaultProxy, FaultProxy, FaultProxy];
   const url = new URL(f.proxiedUrl);
   const pgConfig = {
     host: url.hostname,
@@ -59,11 +76,39 @@ export async function recovery(settings: SectionSettings): Promise<RecoveryResul
   const via = (proxy: FaultProxy): string => withHostPort(f.url, proxy.host, proxy.port);
   const bare = testSequelize(via(bareProxy), { appName: uniqueAppName('rec_bare'), plugin: false, pool: oneConnection });
   const plugin = testSequelize(via(pluginProxy), { appName: uniqueAppName('rec_plugin'), pool: oneConnection });
+  const noSets = (appName: string): { appName: string; keepDefaultTimezone: boolean; dialectOptions: object } => ({
+    ...NO_SETS,
+    appName,
+    dialectOptions: { ...NO_SETS.dialectOptions, application_name: appName },
+  });
+  const bareNoSets = testSequelize(via(bareNoSetsProxy), { ...noSets(uniqueAppName('rec_bare_ns')), plugin: false, pool: oneConnection });
+  const pluginNoSets = testSequelize(via(pluginNoSetsProxy), { ...noSets(uniqueAppName('rec_plugin_ns')), pool: oneConnection });
   const select = (s: Sequelize, sql = 'SELECT 1'): Promise<unknown> => s.query(sql, { type: QueryTypes.SELECT });
 
   /** Waits until the pool has let go of every connection (after the proxy cut them). */
   const drained = async (s: Sequelize): Promise<void> => {
     for (let i = 0; i < 500 && poolState(s).size > 0; i++) await sleep(1);
+  };
+
+  /** A query that has to open a connection: the pool's was cut and the pool has let it go. */
+  const cold = async (s: Sequelize, proxy: FaultProxy): Promise<number> => {
+    await select(s);
+    proxy.cutAll();
+    await drained(s);
+    const t0 = performance.now();
+    await select(s);
+    return performance.now() - t0;
+  };
+  /** A read on a pooled connection the proxy forgot: RST on send, the plugin reconnects and retries. */
+  const forgotten = async (s: Sequelize, proxy: FaultProxy): Promise<number> => {
+    await select(s);
+    const before = getReconnectStats(s).retriesSucceeded;
+    proxy.forgetAll();
+    const t0 = performance.now();
+    await select(s).catch((error: unknown) => settings.fail(`recovery: the plugin failed a read on a forgotten connection: ${String(error)}`));
+    const elapsed = performance.now() - t0;
+    if (getReconnectStats(s).retriesSucceeded !== before + 1) settings.fail('recovery: the read on a forgotten connection was not recovered by exactly one retry');
+    return elapsed;
   };
 
   const measure: Record<RecoveryKind, () => Promise<number>> = {
@@ -77,14 +122,8 @@ export async function recovery(settings: SectionSettings): Promise<RecoveryResul
       await client.end();
       return elapsed;
     },
-    'sequelize-cold': async () => {
-      await select(bare);
-      bareProxy.cutAll();
-      await drained(bare);
-      const t0 = performance.now();
-      await select(bare);
-      return performance.now() - t0;
-    },
+    'sequelize-cold': () => cold(bare, bareProxy),
+    'sequelize-cold-no-sets': () => cold(bareNoSets, bareNoSetsProxy),
     'bare-failure': async () => {
       await select(bare);
       bareProxy.forgetAll();
@@ -98,16 +137,8 @@ export async function recovery(settings: SectionSettings): Promise<RecoveryResul
       await drained(bare);
       return elapsed;
     },
-    'plugin-forgotten': async () => {
-      await select(plugin);
-      const before = getReconnectStats(plugin).retriesSucceeded;
-      pluginProxy.forgetAll();
-      const t0 = performance.now();
-      await select(plugin).catch((error: unknown) => settings.fail(`recovery: the plugin failed a read on a forgotten connection: ${String(error)}`));
-      const elapsed = performance.now() - t0;
-      if (getReconnectStats(plugin).retriesSucceeded !== before + 1) settings.fail('recovery: the read on a forgotten connection was not recovered by exactly one retry');
-      return elapsed;
-    },
+    'plugin-forgotten': () => forgotten(plugin, pluginProxy),
+    'plugin-forgotten-no-sets': () => forgotten(pluginNoSets, pluginNoSetsProxy),
     'plugin-cut': async () => {
       await select(plugin);
       const before = getReconnectStats(plugin).retriesSucceeded;
@@ -131,7 +162,7 @@ export async function recovery(settings: SectionSettings): Promise<RecoveryResul
       for (const kind of order) times[kind].push(await measure[kind]());
     }
   } finally {
-    await f.close(bare, plugin);
+    await f.close(bare, plugin, bareNoSets, pluginNoSets);
     await Promise.all(proxies.map((p) => p.close()));
   }
   const medianMs = Object.fromEntries(KINDS.map((k) => [k, median(times[k])])) as Record<RecoveryKind, number>;
