@@ -7,6 +7,8 @@ export interface RunRequest {
   workload: HotWorkload;
   concurrency: number;
   ms: number;
+  /** Sample the CPU meanwhile and report the self time of the plugin's own code. */
+  profile?: boolean;
 }
 
 export interface RunReply {
@@ -17,6 +19,9 @@ export interface RunReply {
   cpuSystemUs: number;
   heapBytes: number;
   errors: string[];
+  /** With `profile`: sampled self time in the plugin's source files, and in everything, µs. */
+  pluginSelfUs?: number;
+  profiledUs?: number;
 }
 
 /** Rows in `items` for findOne to pick from. */

@@ -10,6 +10,9 @@ import type { SideBySideResult } from './side-by-side';
 import type { StormResult } from './storm';
 import type { Goal, Mode } from './types';
 
+/** A goal whose measurement is inside the noise that an A/A control shows is not decided. */
+export const WITHIN_NOISE = 'within noise';
+
 export interface BenchReport {
   date: string;
   mode: Mode;
@@ -43,7 +46,7 @@ export function goals(report: BenchReport): Goal[] {
       what: '1. hot path: throughput plugin / bare, worst cell',
       target: '≥ 0.98',
       measured: `${ratio(worst.ratio)} (${worst.workload}, concurrency ${worst.concurrency}; A/A control off by up to ${(100 * control).toFixed(1)}%)`,
-      met: worst.ratio >= 0.98,
+      met: worst.ratio >= 0.98 ? true : 1 - worst.ratio <= control ? WITHIN_NOISE : false,
     });
   }
   if (report.recovery) {
@@ -85,7 +88,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     markdownTable(
       ['goal', 'target', 'measured', 'met'],
-      report.goals.map((g) => [g.what, g.target, g.measured, g.met ? 'yes' : '**no**']),
+      report.goals.map((g) => [g.what, g.target, g.measured, g.met === true ? 'yes' : g.met === false ? '**no**' : g.met]),
       ['left', 'right', 'right', 'left'],
     ),
     '',
@@ -103,10 +106,11 @@ export function renderMarkdown(report: BenchReport): string {
       `Each variant in a process of its own; ${h.cells[0]?.rounds ?? 0} rounds of ${h.runMs} ms per variant, in rotating order. ` +
         'Ratio: median of the per-round throughput ratios to bare Sequelize, with quartiles; the A/A control is a second, identical bare ' +
         'Sequelize: its distance from 1.000 is what this machine cannot resolve. CPU: user time of the process per operation. ' +
+        "Plugin's own code: CPU self time of the plugin's functions per operation, sampled by V8's profiler (100 µs) in a separate run, and its share of all sampled CPU. " +
         `Heap: bytes allocated per operation (GC-profiler accounting, self-check ${ratio(report.heapSelfCheck.measured / report.heapSelfCheck.expected)} of a known allocation).`,
       '',
       markdownTable(
-        ['workload', 'concurrency', 'bare ops/s', 'plugin ops/s', 'plugin / bare', 'quartiles', 'A/A control', 'CPU µs/op bare', 'plugin', 'heap B/op bare', 'plugin', 'Δ heap'],
+        ['workload', 'concurrency', 'bare ops/s', 'plugin ops/s', 'plugin / bare', 'quartiles', 'A/A control', 'CPU µs/op bare', 'plugin', "plugin's own code", 'heap B/op bare', 'plugin', 'Δ heap'],
         h.cells.map((c) => [
           c.workload,
           String(c.concurrency),
@@ -117,6 +121,7 @@ export function renderMarkdown(report: BenchReport): string {
           `${ratio(c.controlRatio)} (${ratio(c.controlRatioQ1)}–${ratio(c.controlRatioQ3)})`,
           c.bareCpuUsPerQuery.toFixed(1),
           c.pluginCpuUsPerQuery.toFixed(1),
+          `${c.pluginSelfUsPerQuery.toFixed(2)} (${pct(c.pluginSelfUsPerQuery / c.profiledUsPerQuery)})`,
           int(c.bareHeapBytesPerQuery),
           int(c.pluginHeapBytesPerQuery),
           `+${int(c.pluginHeapBytesPerQuery - c.bareHeapBytesPerQuery)}`,

@@ -18,5 +18,6 @@ export interface Goal {
   what: string;
   target: string;
   measured: string;
-  met: boolean;
+  /** `'within noise'`: the measurement cannot tell (see the A/A control). */
+  met: boolean | 'within noise';
 }
