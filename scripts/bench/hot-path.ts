@@ -119,7 +119,7 @@ export async function hotPath(settings: SectionSettings): Promise<HotPathResult>
       for (const concurrency of CONCURRENCY) {
         settings.progress(`hot path: ${workload}, concurrency ${concurrency}`);
         // Warm-up, alternating: JIT, and the pools filled to `concurrency`.
-        for (let i = 0; i < 3; i++) for (const c of children) await c.run({ workload, concurrency, ms: runMs });
+        for (let i = 0; i < (quick ? 2 : 3); i++) for (const c of children) await c.run({ workload, concurrency, ms: runMs });
         const samples = { bare: [] as RunReply[], plugin: [] as RunReply[], control: [] as RunReply[], ratio: [] as number[], controlRatio: [] as number[] };
         for (let r = 0; r < rounds; r++) {
           for (const c of PERMUTATIONS[r % PERMUTATIONS.length]!.map((i) => children[i]!)) {
@@ -132,8 +132,9 @@ export async function hotPath(settings: SectionSettings): Promise<HotPathResult>
           samples.controlRatio.push(opsPerSec(samples.control.at(-1)!) / bareRate);
         }
         // A profiled run of each, outside the timed rounds: the sampler slows what it watches.
-        const bareProfile = await children[0]!.run({ workload, concurrency, ms: runMs * 4, profile: true });
-        const pluginProfile = await children[1]!.run({ workload, concurrency, ms: runMs * 4, profile: true });
+        const profileMs = runMs * (quick ? 2 : 4);
+        const bareProfile = await children[0]!.run({ workload, concurrency, ms: profileMs, profile: true });
+        const pluginProfile = await children[1]!.run({ workload, concurrency, ms: profileMs, profile: true });
         const [q1, q2, q3] = quartiles(samples.ratio);
         const [c1, c2, c3] = quartiles(samples.controlRatio);
         cells.push({

@@ -69,7 +69,7 @@ const FAULTS: readonly SideFault[] = ['terminate', 'reset-all', 'cut-all', 'swal
 export async function sideBySide(settings: SectionSettings): Promise<SideBySideResult> {
   const quick = settings.mode === 'quick';
   const rounds = quick ? 1 : 2;
-  const runMs = quick ? 3000 : 6000;
+  const runMs = quick ? 2000 : 6000;
   const f = await fixture();
   const totals = SIDE_VARIANTS.map((v) => emptyResult(v.name));
   try {
