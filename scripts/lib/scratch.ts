@@ -18,6 +18,7 @@ type SyncCleanup = () => void;
 const asyncCleanups: AsyncCleanup[] = [];
 const syncCleanups: SyncCleanup[] = [];
 let interrupted = false;
+let interruptedAt = 0;
 const interruptListeners: Array<() => void> = [];
 
 /** Creates the scratch directory and installs the exit and signal handlers. Call first. */
@@ -26,7 +27,8 @@ export function initScratch(prefix: string): string {
   // The embedded server runs as the `postgres` user when we are root: it must traverse this.
   chmodSync(root, 0o755);
   process.env['TMPDIR'] = root;
-  onExitSync(() => rmSync(root, { recursive: true, force: true }));
+  // Retries: a server still shutting down may write a last file while we remove its directory.
+  onExitSync(() => rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
   process.on('exit', () => {
     for (const fn of syncCleanups.splice(0).reverse()) {
       try {
@@ -38,8 +40,14 @@ export function initScratch(prefix: string): string {
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      if (interrupted) process.exit(130); // second Ctrl-C: leave now (the 'exit' handlers still run)
+      if (interrupted) {
+        // tsx relays the terminal's Ctrl-C to us a second time when we were slow to acknowledge
+        // it: only a later one is the user insisting. Then leave now ('exit' handlers still run).
+        if (Date.now() - interruptedAt > 1000) process.exit(130);
+        return;
+      }
       interrupted = true;
+      interruptedAt = Date.now();
       for (const listener of interruptListeners) listener();
       process.stderr.write(`\n${signal}: cleaning up…\n`);
       void cleanup().finally(() => process.exit(130));
