@@ -4,7 +4,6 @@
  * --haproxy), a few milliseconds of network latency each way, and now and then a failover.
  */
 import type { Client } from 'pg';
-
 import { FaultProxy } from '../../test/support/fault-proxy';
 import { startHaproxy, type RunningHaproxy } from '../lib/haproxy';
 import { onCleanup } from '../lib/scratch';
@@ -90,7 +89,6 @@ export interface FaultContext {
   proxy: FaultProxy;
   /** A direct superuser connection to the server, for pg_terminate_backend. */
   admin: Client;
-  serverUrl: string;
   appName: string;
   /**
    * No operation in flight and no connection being opened: every flow is idle. (A connection

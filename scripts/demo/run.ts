@@ -77,7 +77,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
   const adminClient = new Client({ connectionString: options.serverUrl });
   adminClient.on('error', () => {});
   await adminClient.connect();
-  onCleanup(() => adminClient.end());
+  const removeAdminCleanup = onCleanup(() => adminClient.end());
 
   const result: RunResult = {
     label: options.label,
@@ -152,7 +152,6 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
       const applied = await injectFault(fault.kind, {
         proxy: options.infrastructure.proxy,
         admin: adminClient,
-        serverUrl: options.serverUrl,
         appName,
         allIdle: () => {
           const pool = poolState(sequelize);
@@ -196,6 +195,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
   removeCleanup();
   // A connection stuck under a hung statement would keep close() waiting: bound it.
   await Promise.race([sequelize.close(), delay(2000)]);
+  removeAdminCleanup();
   await adminClient.end();
   Object.assign(result, await auditWrites(options.databaseUrl, writes));
   return result;
