@@ -124,7 +124,6 @@ async function sideRound(settings: SectionSettings, f: Fixture, variant: SideVar
     // A connection attempt through a proxy that never answers must not stall a worker forever.
     dialectOptions: { application_name: appName, connectionTimeoutMillis: 5000 },
   });
-  // Sequelize logs a failed COMMIT/ROLLBACK with console.warn; nothing here uses transactions.
   const Item = defineItem(sequelize);
   const result = emptyResult(variant.name);
   const inserts: Insert[] = [];
