@@ -127,10 +127,14 @@ function report(results: readonly RunResult[]): string {
   }
   const plugin = results.find((r) => r.retried !== undefined);
   if (plugin && plugin.failedWrites > 0) {
+    const which =
+      plugin.flaggedMayHaveExecuted === plugin.failedWrites
+        ? `all ${plugin.failedWrites} failed writes came`
+        : `${plugin.flaggedMayHaveExecuted} of the ${plugin.failedWrites} failed writes came`;
     lines.push(
       '',
-      `  With the plugin, ${plugin.flaggedMayHaveExecuted} of the ${plugin.failedWrites} failed writes came as ConnectionLostError with`,
-      '  mayHaveExecuted: true (the rest: certainly not run); the application knows which to check.',
+      `  With the plugin, ${which} as ConnectionLostError with mayHaveExecuted: true`,
+      '  (any other failed write certainly did not run): the application knows which to check.',
     );
   }
   lines.push(
