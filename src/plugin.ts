@@ -9,6 +9,7 @@ import { modelOptionsOf } from './policy';
 import { redactor } from './redact';
 import type { ConnectionManagerLike, PluginState } from './state';
 import { emptyStats, type ReconnectStats } from './stats';
+import { Backoffs } from './timing';
 
 /** What `sequelize.use()` takes. */
 export interface SequelizePlugin {
@@ -50,6 +51,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         connectionManager,
         acquireOnce,
         redact: redactor(() => passwords(connectionManager)),
+        backoffs: new Backoffs(),
       };
       validateModelOptions(sequelize);
       dialect.guardDriver?.(connectionManager);

@@ -6,6 +6,7 @@ import type { CarriesOperation } from './operation';
 import type { CarriesModel, PolicySource } from './policy';
 import type { ResolvedPluginOptions } from './options';
 import type { ReconnectStats } from './stats';
+import type { Backoffs } from './timing';
 
 /** A driver connection as Sequelize's pool holds it. */
 export interface Connection {
@@ -56,6 +57,8 @@ export interface PluginState extends PolicySource {
   /** Sequelize's own `getConnection`, unpatched. */
   readonly acquireOnce: (options: AcquireOptions) => Promise<Connection>;
   readonly redact: (text: string) => string;
+  /** Operations sleeping between connect attempts, woken together once the server answers. */
+  readonly backoffs: Backoffs;
 }
 
 /** Which of Sequelize's pools these acquire options draw from (Sequelize's own rule). */

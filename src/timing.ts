@@ -54,3 +54,40 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () =
     );
   });
 }
+
+/**
+ * The operations of one instance that are backing off because no connection could be opened.
+ * When one of them (or any other caller) opens a connection, the server is reachable again:
+ * the others are woken at once instead of each sleeping out its jittered delay, which after a
+ * few retries is up to `backoff.maxMs`. The pool still bounds how many then connect at once.
+ */
+export class Backoffs {
+  private waiting = 0;
+  private wake: (() => void) | undefined;
+  private woken: Promise<void> | undefined;
+
+  /** Is any operation sleeping? Cheap enough for the hot path. */
+  get anyone(): boolean {
+    return this.waiting > 0;
+  }
+
+  /** Sleeps `ms`, or less if `wakeAll()` is called meanwhile. */
+  async sleep(ms: number): Promise<void> {
+    this.woken ??= new Promise<void>((resolve) => (this.wake = resolve));
+    const timer = new AbortController();
+    this.waiting++;
+    try {
+      await Promise.race([sleep(ms, undefined, { signal: timer.signal }).catch(() => {}), this.woken]);
+    } finally {
+      this.waiting--;
+      timer.abort();
+    }
+  }
+
+  wakeAll(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    this.woken = undefined;
+    wake?.();
+  }
+}

@@ -386,6 +386,52 @@ describe('FaultProxy', { timeout: 20_000 }, () => {
     });
   });
 
+  describe('with idleTimeoutMs', () => {
+    it('closes a connection idle in both directions, like HAProxy; traffic keeps it open', async () => {
+      const idleProxy = await FaultProxy.start({ target: target(), idleTimeoutMs: 150 });
+      try {
+        const { client, idleErrors } = await connectVia(idleProxy);
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        // Queries closer together than the timeout keep the connection.
+        for (let i = 0; i < 6; i++) {
+          await sleep(60);
+          await client.query('SELECT 1');
+        }
+        assert.equal(idleProxy.idleClosedCount, 0);
+        assert.equal(idleErrors.length, 0);
+
+        await eventually(async () => idleErrors.length > 0, 'pg notices the idle close');
+        assertTerminated(idleErrors[0]!);
+        assert.equal(idleProxy.idleClosedCount, 1);
+        await eventually(async () => {
+          const r = await direct.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [rows[0]!.pid]);
+          return r.rows[0]!.n === 0;
+        }, 'server backend exits');
+        await eventually(async () => idleProxy.connectionCount === 0, 'link released');
+      } finally {
+        await idleProxy.close();
+      }
+    });
+
+    it('with delay, a statement sent after the idle close but before its FIN arrives gets an RST and never runs', async () => {
+      const idleProxy = await FaultProxy.start({ target: target(), idleTimeoutMs: 400, delayMs: 150 });
+      try {
+        const tag = newTag();
+        const { client, idleErrors } = await connectVia(idleProxy);
+        await client.query('SELECT 1');
+        await eventually(async () => idleProxy.idleClosedCount === 1, 'idle timeout fires');
+        // The FIN is still up to 150 ms away (the timeout must exceed a round trip, or the
+        // handshake itself would time out): the client believes the connection is fine.
+        assert.equal(idleErrors.length, 0);
+        assertReset(await failure(client.query(`INSERT INTO ${table} (tag) VALUES ('${tag}')`)));
+        await sleep(100);
+        assert.equal(await countTag(tag), 0);
+      } finally {
+        await idleProxy.close();
+      }
+    });
+  });
+
   it('close(): drops every connection and stops listening', async () => {
     const closing = await FaultProxy.start({ target: target() });
     const a = await connectVia(closing);

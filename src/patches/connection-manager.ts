@@ -26,7 +26,16 @@ export function patchConnectionManager(state: PluginState): void {
     } catch (error) {
       return Promise.reject(error);
     }
-    return acquire(state, op, options, (error) => retryConnect(state, options, error));
+    const attempt = acquire(state, op, options, (error) => retryConnect(state, options, error));
+    // While others back off, a connection that opens says the server is back: wake them.
+    return state.backoffs.anyone ? attempt.then(wakeOthers(state)) : attempt;
+  };
+}
+
+function wakeOthers(state: PluginState): (connection: Connection) => Connection {
+  return (connection) => {
+    state.backoffs.wakeAll();
+    return connection;
   };
 }
 
@@ -108,7 +117,8 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
     } catch (hookError) {
       throw giveUp(state, op, error, 'hook-failed', hookError);
     }
-    await pause(Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs))));
+    const delay = Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs)));
+    await (delay > 0 ? state.backoffs.sleep(delay) : pause(0));
 
     let connection: Connection;
     try {
@@ -120,6 +130,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
       continue;
     }
     stats.reconnects++;
+    state.backoffs.wakeAll();
     try {
       await afterReconnect(state, op, context);
     } catch (hookFailure) {

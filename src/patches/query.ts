@@ -28,18 +28,16 @@ type QueryClass = new (...args: never[]) => QueryLike & { run(sql: string, param
 
 /**
  * Gives this instance its own subclass of the dialect's Query class (Sequelize creates queries
- * with `sequelize.dialect.Query`). Its `run` costs one try/catch on success.
+ * with `sequelize.dialect.Query`). Its `run` adds one rejection handler on success: a plain
+ * `.catch` rather than an async method, which allocated about 250 more bytes per statement
+ * (npm run bench, section 1). The dialect's `run` is async, so it never throws synchronously.
  */
 export function patchQuery(state: PluginState): void {
   const { dialect } = state.sequelize as unknown as { dialect: { Query: QueryClass } };
   const Base = dialect.Query;
   class AutoReconnectQuery extends Base {
-    override async run(sql: string, parameters?: unknown): Promise<unknown> {
-      try {
-        return await super.run(sql, parameters);
-      } catch (error) {
-        return await recover(state, this, sql, error, () => super.run(sql, parameters));
-      }
+    override run(sql: string, parameters?: unknown): Promise<unknown> {
+      return super.run(sql, parameters).catch((error: unknown) => recover(state, this, sql, error, () => super.run(sql, parameters)));
     }
   }
   dialect.Query = AutoReconnectQuery;

@@ -49,6 +49,15 @@ export interface FaultProxyOptions {
    * immediate.
    */
   delayMs?: number;
+  /**
+   * Close a connection that has carried no data in either direction for this
+   * long, like HAProxy's `timeout client` / `timeout server` (or a cloud load
+   * balancer's idle timeout). The server side is closed at once; the client
+   * learns by a FIN that travels through the delay like any other close, and
+   * anything the client sends before that FIN arrives is answered with an RST
+   * — the race that makes idle timeouts bite. Default 0 = never.
+   */
+  idleTimeoutMs?: number;
 }
 
 interface ArmedFault {
@@ -132,7 +141,10 @@ class Link {
   killOnReply = false;
   /** Set by muteAll(): nothing passes either way, nothing closes; a black hole. */
   muted = false;
+  /** Closed by the idle timeout: the client's FIN is on its way, its data meets an RST. */
+  idleClosed = false;
   private upstreamConnected = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly toServer: DelayLine;
   private readonly toClient: DelayLine;
 
@@ -141,6 +153,8 @@ class Link {
     target: { host: string; port: number },
     delayMs: number,
     private readonly onClientData: (link: Link, chunk: Buffer) => void,
+    idleTimeoutMs = 0,
+    private readonly onIdleClose: () => void = () => {},
   ) {
     this.toServer = new DelayLine(delayMs, (item) => this.deliver(this.upstream, item));
     this.toClient = new DelayLine(delayMs, (item) => this.deliver(this.client, item));
@@ -156,6 +170,12 @@ class Link {
     this.upstream.on('connect', () => {
       this.upstreamConnected = true;
     });
+    if (idleTimeoutMs > 0) {
+      this.idleTimer = setTimeout(() => this.idleClose(), idleTimeoutMs);
+      // refresh() on every chunk restarts it without allocating a timer per chunk.
+      client.on('data', () => this.idleTimer?.refresh());
+      this.upstream.on('data', () => this.idleTimer?.refresh());
+    }
     client.on('data', (chunk: Buffer) => this.onClientData(this, chunk));
     this.upstream.on('data', (chunk: Buffer) => this.onServerData(chunk));
 
@@ -206,6 +226,22 @@ class Link {
   private teardownQueues(): void {
     this.toServer.clear();
     this.toClient.clear();
+    this.stopIdleTimer();
+  }
+
+  private stopIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** The idle timeout fired: hang up on the server now, on the client after the delay. */
+  private idleClose(): void {
+    this.idleTimer = undefined;
+    if (this.idleClosed || this.forgotten || this.client.destroyed) return;
+    this.idleClosed = true;
+    this.onIdleClose();
+    finClose(this.upstream);
+    this.toClient.push({ kind: 'close' });
   }
 
   private onServerData(chunk: Buffer): void {
@@ -218,11 +254,12 @@ class Link {
       this.destroy();
       return;
     }
-    if (this.dropReplies || this.forgotten || this.muted) return;
+    if (this.dropReplies || this.forgotten || this.muted || this.idleClosed) return;
     this.toClient.push({ kind: 'data', chunk });
   }
 
   private clientGone(): void {
+    this.stopIdleTimer();
     if (this.forgotten) {
       // A forgotten flow that the client closes gets an RST, like the real
       // middlebox that no longer has state for it.
@@ -233,6 +270,7 @@ class Link {
   }
 
   private serverGone(): void {
+    this.stopIdleTimer();
     // Forgotten links must stay silent towards the client.
     if (this.forgotten) return;
     // Couldn't reach the target at all: refuse the client the hard way.
@@ -263,6 +301,7 @@ export class FaultProxy {
 
   private target: { host: string; port: number };
   private readonly delayMs: number;
+  private readonly idleTimeoutMs: number;
   private readonly links = new Set<Link>();
   /** Sockets refused by refuse(); tracked only so close() can wait for them. */
   private readonly refusedSockets = new Set<Socket>();
@@ -271,6 +310,7 @@ export class FaultProxy {
   private refuseUntil = 0;
   private accepted = 0;
   private refused = 0;
+  private idleClosed = 0;
 
   private constructor(
     private readonly server: Server,
@@ -280,6 +320,7 @@ export class FaultProxy {
   ) {
     this.target = { ...options.target };
     this.delayMs = options.delayMs ?? 0;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.host = host;
     this.port = port;
     server.on('connection', (socket) => this.onConnection(socket));
@@ -317,6 +358,11 @@ export class FaultProxy {
   /** Client connections turned away with an RST while refuse() was active. */
   get refusedCount(): number {
     return this.refused;
+  }
+
+  /** Connections closed by `idleTimeoutMs` since start. */
+  get idleClosedCount(): number {
+    return this.idleClosed;
   }
 
   /** RST every open client connection and destroy the upstream sockets. */
@@ -402,14 +448,22 @@ export class FaultProxy {
       return;
     }
     this.accepted++;
-    const link = new Link(client, this.target, this.delayMs, (l, chunk) => this.onClientData(l, chunk));
+    const link = new Link(
+      client,
+      this.target,
+      this.delayMs,
+      (l, chunk) => this.onClientData(l, chunk),
+      this.idleTimeoutMs,
+      () => this.idleClosed++,
+    );
     this.links.add(link);
     client.on('close', () => this.links.delete(link));
   }
 
   private onClientData(link: Link, chunk: Buffer): void {
     if (link.muted) return;
-    if (link.forgotten) {
+    // The proxy has no state for it any more: the kernel would answer with an RST.
+    if (link.forgotten || link.idleClosed) {
       link.reset();
       return;
     }
