@@ -22,6 +22,7 @@ import { admin, backendCount, poolState, terminateBackends, testSequelize, withD
 import { FaultProxy } from '../test/support/fault-proxy';
 import { HAProxy } from '../test/support/haproxy';
 import { TestServer } from '../test/support/postgres';
+import { seededRandom } from './lib/stats';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -48,18 +49,8 @@ function positive(value: string | undefined, name: string): number {
   return n;
 }
 
-/** mulberry32: a small seeded generator, so that a failing run can be repeated. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = generator(SEED);
+// Seeded, so that a failing run can be repeated.
+const random = seededRandom(SEED);
 const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
