@@ -12,7 +12,7 @@ import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem, fixture } from '../../test/support/fixture';
 import { median } from '../lib/stats';
-import type { SectionSettings } from './types';
+import { rotatedRounds, type SectionSettings } from './types';
 import { sleep } from './workers';
 
 export interface OutageVariant {
@@ -65,14 +65,7 @@ export async function outage(settings: SectionSettings): Promise<OutageResult> {
     const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
     await defineItem(seeder).bulkCreate(Array.from({ length: 100 }, (_, i) => ({ tag: `row-${i}` })));
     await seeder.close();
-    for (let r = 0; r < rounds; r++) {
-      // Rotate the order each round so no variant always comes first after a restart.
-      for (let i = 0; i < results.length; i++) {
-        const variant = results[(i + r) % results.length]!;
-        settings.progress(`outage: ${variant.name}, round ${r + 1}/${rounds}`);
-        variant.rounds.push(await outageRound(settings, f.url, variant));
-      }
-    }
+    await rotatedRounds(settings, 'outage', rounds, results, (variant) => outageRound(settings, f.url, variant));
   } finally {
     await f.close();
   }

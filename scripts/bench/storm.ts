@@ -12,7 +12,7 @@ import type { AutoReconnectOptions } from '../../src';
 import { terminateBackends, testSequelize, uniqueAppName } from '../../test/support/db';
 import { fixture } from '../../test/support/fixture';
 import { median } from '../lib/stats';
-import type { SectionSettings } from './types';
+import { rotatedRounds, type SectionSettings } from './types';
 import { sleep } from './workers';
 
 export const POOL = 20;
@@ -63,13 +63,7 @@ export async function storm(settings: SectionSettings): Promise<StormResult> {
   const f = await fixture();
   const results = STORM_VARIANTS.map((v) => ({ ...v, rounds: [] as StormRound[] }));
   try {
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < results.length; i++) {
-        const variant = results[(i + r) % results.length]!;
-        settings.progress(`storm: ${variant.name}, round ${r + 1}/${rounds}`);
-        variant.rounds.push(await stormRound(settings, f.url, variant));
-      }
-    }
+    await rotatedRounds(settings, 'storm', rounds, results, (variant) => stormRound(settings, f.url, variant));
   } finally {
     await f.close();
   }
