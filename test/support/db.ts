@@ -26,6 +26,8 @@ export function withHostPort(url: string, host: string, port: number): string {
 
 export async function admin<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
+  // A server stopped while this client is open would otherwise crash the run; its query fails anyway.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await fn(client);
@@ -65,7 +67,29 @@ export function testSequelize(url: string, { plugin = {}, appName, ...options }:
     dialectOptions: { application_name: appName, ...options.dialectOptions },
   });
   if (plugin !== false) sequelize.use(autoreconnect(plugin));
+  else guardBareClients(sequelize);
   return sequelize;
+}
+
+/**
+ * Bare Sequelize listens for a new client's `'error'` only once connecting resolved: a FATAL in
+ * the same packet as the end of the startup (a server shutting down just then) is an unhandled
+ * event, a crash of the whole process. The plugin guards its instances' clients; a bare instance
+ * kept for comparison gets the same listener, or it could take the test run down with it.
+ */
+function guardBareClients(sequelize: Sequelize): void {
+  const cm = (sequelize as unknown as { connectionManager: { lib: { Client: typeof Client } } }).connectionManager;
+  const Base = cm.lib.Client;
+  cm.lib = Object.create(cm.lib, {
+    Client: {
+      value: class extends Base {
+        constructor(...args: ConstructorParameters<typeof Client>) {
+          super(...args);
+          this.on('error', () => {});
+        }
+      },
+    },
+  }) as typeof cm.lib;
 }
 
 /** pg_terminate_backend for every session of `appName`; returns how many were killed. */
