@@ -1,7 +1,7 @@
 import type { Model, ModelStatic } from 'sequelize';
 import { backoffDelay } from '../backoff';
 import { budgetAllows, type GiveUpReason } from '../decide';
-import { ConnectionLostError, connectFailure } from '../errors';
+import { ConnectionLostError, connectFailure, explain } from '../errors';
 import { hasReconnectHook, runReconnectHook, type ReconnectConfig, type ReconnectContext } from '../hooks';
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
@@ -191,7 +191,8 @@ function giveUp(state: PluginState, op: Operation, reason: GiveUpReason, hookErr
     else state.stats.notRetried++;
   }
   const final = connectFailure(asError(op.cause), { attempts: op.retriesMade + 1, reason, hookError }, state.redact);
-  debug(`giving up: ${final.message}`);
+  const tries = final.attempts === 1 ? '1 attempt' : `${final.attempts} attempts`;
+  debug(`giving up: could not connect after ${tries}: ${final.message}; ${explain(reason)}`);
   op.final = final;
   return final;
 }

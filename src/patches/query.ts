@@ -178,7 +178,7 @@ async function retryStatement(
       await hook(state, op, error, sql, 'afterReconnect', { ...context, reconnected: true });
 
       try {
-        const result = await runAgain();
+        const result = await withinDeadline(state, connection, remainingMs(op, settings.deadlineMs), runAgain);
         stats.retriesSucceeded++;
         debug(`statement succeeded on retry ${op.retriesMade}`);
         return result;
@@ -199,6 +199,26 @@ async function retryStatement(
     // Sequelize releases the connection it acquired (now destroyed, so that is a no-op); the
     // replacement is ours to give back.
     if (owned) cm.releaseConnection(owned);
+  }
+}
+
+/**
+ * Runs a retried statement. Past the operation's deadline its connection is closed under it,
+ * which fails it like any lost connection; the loop then gives up with `deadline-exceeded`
+ * (and `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
+ */
+async function withinDeadline(state: PluginState, connection: Connection, ms: number, run: () => Promise<unknown>): Promise<unknown> {
+  const timer = setTimeout(
+    () => {
+      connection._invalid = true;
+      state.connectionManager.destroyConnection(connection).catch(() => {});
+    },
+    Math.max(0, ms),
+  );
+  try {
+    return await run();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

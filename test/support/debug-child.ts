@@ -4,7 +4,7 @@
  * the debug lines go to stderr.
  */
 import { QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, getReconnectStats } from '../../src';
+import { autoreconnect, ConnectionLostError, getReconnectStats } from '../../src';
 
 async function main(): Promise<void> {
   const url = process.env['CHILD_URL'];
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     });
     outcome = `rows:${rows.length}`;
   } catch (error) {
-    outcome = `error:${(error as Error).name}`;
+    outcome = `error:${(error as Error).name}${error instanceof ConnectionLostError ? ' (a ConnectionLostError)' : ''}`;
   }
   const stats = getReconnectStats(sequelize);
   await sequelize.close();
