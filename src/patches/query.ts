@@ -117,13 +117,13 @@ async function retryStatement(
   op.recovering = true;
   try {
     for (;;) {
+      if (state.closed) throw giveUp(state, op, error, sql, 'closed');
       const statementAllows = statementRetryable({ mayHaveRun: op.mayHaveRun, isRead, idempotent, retryWrites: settings.retryWrites });
       const allowed =
         statementAllows === true
           ? budgetAllows({ retriesMade: op.retriesMade, retries, remainingMs: remainingMs(op, settings.deadlineMs) })
           : statementAllows;
       if (allowed !== true) throw giveUp(state, op, error, sql, allowed);
-      if (state.closed) throw giveUp(state, op, error, sql, 'closed');
 
       op.retriesMade++;
       stats.retries++;
