@@ -1,18 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
+import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, outcome, waitForActiveQuery, type Fixture } from './support/fixture';
+import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
 
-const SLOW_READ = 'SELECT pg_sleep(0.3) AS slept, 42 AS answer';
-
-/** Runs a slow read and kills its backend while it runs. */
+/** Runs a read and kills its backend while it certainly runs (held at a gate); the retry runs after the kill. */
 async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: string) {
-  const read = outcome(sequelize.query(SLOW_READ, { type: QueryTypes.SELECT }));
-  await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
-  assert.equal(await terminateBackends(adminUrl(), appName), 1);
-  return read;
+  const held = await gate(f.url);
+  try {
+    const read = outcome(sequelize.query(`SELECT ${held.sql} AS slept, 42 AS answer`, { type: QueryTypes.SELECT }));
+    await held.held(appName);
+    assert.equal(await terminateBackends(adminUrl(), appName), 1);
+    await held.open();
+    return await read;
+  } finally {
+    await held.open();
+  }
 }
 
 describe('a connection lost under a statement', () => {
@@ -163,7 +167,8 @@ describe('a connection lost under a statement', () => {
       const lib = (s as unknown as { connectionManager: { lib: { Client: new (config: object) => Client } } }).connectionManager.lib;
       return new lib.Client({});
     };
-    const bare = testSequelize(f.url, { appName: f.appName('bare'), plugin: false });
+    // Plain Sequelize: testSequelize guards bare instances' clients, which is what this shows is needed.
+    const bare = new Sequelize(f.url, { dialect: 'postgres', logging: false });
     const sequelize = testSequelize(f.url, { appName: f.appName() });
     // Sequelize listens only once connecting has resolved: before that, an error event throws.
     assert.throws(() => clientOf(bare).emit('error', new Error('early FATAL')), /early FATAL/);
@@ -194,13 +199,18 @@ describe('a connection lost under a statement', () => {
   it('a burst of concurrent reads survives every backend being killed at once', async () => {
     const app = f.appName('burst');
     const sequelize = testSequelize(f.url, { appName: app, pool: { max: 8 } });
-    const reads = Array.from({ length: 32 }, (_, n) =>
-      sequelize.query<{ n: number }>(`SELECT pg_sleep(0.2), ${n} AS n`, { type: QueryTypes.SELECT }),
+    const held = await gate(f.url);
+    const reads = Promise.allSettled(
+      Array.from({ length: 32 }, (_, n) => sequelize.query<{ n: number }>(`SELECT ${held.sql}, ${n} AS n`, { type: QueryTypes.SELECT })),
     );
-    await waitForActiveQuery(f.url, app, 'pg_sleep(0.2)');
-    const killed = await terminateBackends(adminUrl(), app);
-    assert.ok(killed >= 1);
-    const results = await Promise.allSettled(reads);
+    try {
+      // All eight connections are running a read when they are killed; 24 reads wait for the pool.
+      await held.held(app, 8);
+      assert.equal(await terminateBackends(adminUrl(), app), 8);
+    } finally {
+      await held.open();
+    }
+    const results = await reads;
     const failures = results.filter((r) => r.status === 'rejected');
     assert.deepEqual(failures, []);
     assert.deepEqual(

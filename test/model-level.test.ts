@@ -12,10 +12,16 @@ const root = join(__dirname, '..');
 
 /** Compiles a fixture with tsc, as users compile their models, and loads the output. */
 function compileFixture<T>(name: 'legacy' | 'standard'): T {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, `test/fixtures/tsconfig.${name}.json`)], {
-    cwd: root,
-    stdio: 'pipe',
-  });
+  try {
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, `test/fixtures/tsconfig.${name}.json`)], {
+      cwd: root,
+      stdio: 'pipe',
+    });
+  } catch (error) {
+    // tsc reports on stdout; the fixtures import the built package, so dist/ must exist.
+    const output = (error as { stdout?: Buffer }).stdout?.toString() ?? '';
+    throw new Error(`tsc could not compile the ${name} fixture (is dist/ built? npm run build):\n${output}`, { cause: error });
+  }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(join(root, `.tmp/fixtures/${name}/models-${name}.js`)) as T;
 }

@@ -4,16 +4,28 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { assertPoolIntact, poolState, testSequelize } from './support/db';
-import { defineItem, fixture, outcome, type Fixture } from './support/fixture';
+import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
 
 async function backendPid(sequelize: Sequelize): Promise<number> {
   const rows = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
   return rows[0]!.pid;
 }
 
-/** Opens `n` pooled connections at once, so that the pool holds that many idle ones. */
-async function warm(sequelize: Sequelize, n: number): Promise<void> {
-  await Promise.all(Array.from({ length: n }, () => sequelize.query('SELECT pg_sleep(0.05)')));
+/**
+ * Opens `n` pooled connections and uses each once, so that the pool holds that many idle,
+ * used ones: the statements wait at a gate until all `n` run at once, however slowly the
+ * connections open (a query that ended early would otherwise take over a connection still opening).
+ */
+async function warm(f: Fixture, sequelize: Sequelize, appName: string, n: number): Promise<void> {
+  const held = await gate(f.url);
+  try {
+    const queries = Promise.all(Array.from({ length: n }, () => sequelize.query(`SELECT ${held.sql}`)));
+    await held.held(appName, n);
+    await held.open();
+    await queries;
+  } finally {
+    await held.open();
+  }
 }
 
 describe('pool hygiene', () => {
@@ -62,9 +74,10 @@ describe('pool hygiene', () => {
 
   it('sweeps: after one dead connection, the older idle ones are checked, so one outage costs one failure', async () => {
     const run = async (sweep: boolean, tag: string) => {
-      const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), pool: { max: 4 }, plugin: { validateIdleMs: false, sweep } });
+      const appName = f.appName();
+      const sequelize = testSequelize(f.proxiedUrl, { appName, pool: { max: 4 }, plugin: { validateIdleMs: false, sweep } });
       const Item = defineItem(sequelize);
-      await warm(sequelize, 4);
+      await warm(f, sequelize, appName, 4);
       assert.equal(poolState(sequelize).available, 4);
       f.proxy.forgetAll();
       const failures: boolean[] = [];

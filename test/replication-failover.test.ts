@@ -6,6 +6,7 @@ import { admin, assertPoolIntact, createDatabase, uniqueAppName } from './suppor
 import { FaultProxy } from './support/fault-proxy';
 import { outcome } from './support/fixture';
 import { TestServer } from './support/postgres';
+import { until } from './support/workload';
 
 interface Host {
   host: string;
@@ -119,8 +120,14 @@ describe('failover: the primary becomes a read-only standby', () => {
       await c.query('SELECT pg_reload_conf()');
     });
     proxy.setTarget(hostOf(newPrimary.url));
-    // Let the old server's sessions pick up the reloaded setting.
-    await new Promise((r) => setTimeout(r, 200));
+    // A new session that sees the setting was forked after the postmaster reloaded, and so after
+    // it signalled every existing session: each applies it before its next statement.
+    await until('the old primary to be read-only', () =>
+      admin(
+        oldPrimary.url,
+        async (c) => (await c.query<{ ro: string }>("SELECT current_setting('default_transaction_read_only') AS ro")).rows[0]?.ro === 'on',
+      ),
+    );
   }
 
   const count = (server: TestServer, tag: string) =>

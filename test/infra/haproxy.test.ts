@@ -10,14 +10,12 @@ import { ConnectionLostError, getReconnectStats } from '../../src';
 import { describeWith } from '../support/binaries';
 import { admin, adminUrl, assertPoolIntact, testSequelize, withHostPort } from '../support/db';
 import { FaultProxy } from '../support/fault-proxy';
-import { fixture, outcome, type Fixture } from '../support/fixture';
+import { fixture, gate, outcome, watchConnections, type Fixture } from '../support/fixture';
 import { HAProxy, haproxyBinary } from '../support/haproxy';
-import { describeErrors, sleep, startWorkers } from '../support/workload';
+import { describeErrors, startWorkers, until } from '../support/workload';
 
 /** HAProxy's `timeout client` and `timeout server` in the timeout scenarios. */
 const TIMEOUT_MS = 600;
-/** One-way latency of the relay between the app and HAProxy. */
-const LATENCY_MS = 150;
 
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 
@@ -42,38 +40,38 @@ describeWith(haproxyBinary(), 'behind HAProxy (TCP mode)', () => {
   it('an app idling well past `timeout client` is unaffected either way: the pool drops the closed connection', async () => {
     const bare = testSequelize(viaHAProxy(haproxy), { appName: f.appName('bare'), plugin: false, pool: { max: 1 } });
     const sequelize = testSequelize(viaHAProxy(haproxy), { appName: f.appName(), pool: { max: 1 } });
+    const connections = [bare, sequelize].map(watchConnections);
     for (const s of [bare, sequelize]) await s.query('SELECT 1', { type: QueryTypes.SELECT });
-    await sleep(TIMEOUT_MS + 300);
+    // Idle until HAProxy has closed both connections and each app has read the close.
+    await until('HAProxy to close the idle connections', () => connections.every((c) => c.opened > 0 && c.ended === c.opened));
     for (const s of [bare, sequelize]) assert.deepEqual(await s.query('SELECT 2 AS n', { type: QueryTypes.SELECT }), [{ n: 2 }]);
     assert.equal(getReconnectStats(sequelize).disconnects, 0, 'no statement met a closed connection');
     await Promise.all([bare.close(), sequelize.close()]);
   });
 
   /**
-   * With latency, HAProxy's close and the app's next statement cross in flight: the app sends
-   * before the FIN reaches it, and the statement reaches HAProxy after the close. The relay
-   * adds LATENCY_MS each way; idling TIMEOUT_MS - LATENCY_MS after the last reply puts the
-   * send in the middle of that window (it is TIMEOUT_MS - 2 * LATENCY_MS .. TIMEOUT_MS wide).
+   * Over a network with latency, HAProxy's close and the app's next statement cross in flight:
+   * the app sends before the FIN reaches it, and the statement reaches HAProxy after the close.
+   * A relay between the app and HAProxy holds the FIN back until the app has sent, so the
+   * statements cross the close on every run, however slow the machine.
    */
-  async function raceTheClose(sequelize: Sequelize, statement: () => Promise<unknown>) {
-    await sequelize.query('SELECT 1', { type: QueryTypes.SELECT });
-    await sleep(TIMEOUT_MS - LATENCY_MS);
-    return outcome(statement());
-  }
-
-  it('with latency, a statement sent as HAProxy closes the idle connection: bare Sequelize fails, the plugin retries', async () => {
-    const relay = await FaultProxy.start({ target: { host: haproxy.host, port: haproxy.port }, delayMs: LATENCY_MS });
-    const opts = { pool: { max: 1 } };
-    const bare = testSequelize(viaHAProxy(relay), { appName: f.appName('bare'), plugin: false, ...opts });
+  it('a statement sent while HAProxy closes the idle connection: bare Sequelize fails, the plugin retries', async () => {
+    const relay = await FaultProxy.start({ target: { host: haproxy.host, port: haproxy.port } });
+    // No check at checkout: the statement itself is to meet the close.
+    const opts = { pool: { max: 1 }, plugin: { validateIdleMs: false } } as const;
+    const bare = testSequelize(viaHAProxy(relay), { appName: f.appName('bare'), plugin: false, pool: { max: 1 } });
     const reader = testSequelize(viaHAProxy(relay), { appName: f.appName('read'), ...opts });
     const writer = testSequelize(viaHAProxy(relay), { appName: f.appName('write'), ...opts });
     const upserter = testSequelize(viaHAProxy(relay), { appName: f.appName('upsert'), ...opts });
     try {
+      await Promise.all([bare, reader, writer, upserter].map((s) => s.query('SELECT 1', { type: QueryTypes.SELECT })));
+      relay.holdReplies();
+      await until('HAProxy to close the four idle connections', () => relay.heldCloseCount === 4);
       const [bareRead, read, write, upsert] = await Promise.all([
-        raceTheClose(bare, () => bare.query('SELECT 42 AS n', { type: QueryTypes.SELECT })),
-        raceTheClose(reader, () => reader.query('SELECT 42 AS n', { type: QueryTypes.SELECT })),
-        raceTheClose(writer, () => writer.query(UPSERT, { bind: ['plain', 1] })),
-        raceTheClose(upserter, () => upserter.query(UPSERT, { bind: ['idempotent', 1], reconnect: { idempotent: true } } as object)),
+        outcome(bare.query('SELECT 42 AS n', { type: QueryTypes.SELECT })),
+        outcome(reader.query('SELECT 42 AS n', { type: QueryTypes.SELECT })),
+        outcome(writer.query(UPSERT, { bind: ['plain', 1] })),
+        outcome(upserter.query(UPSERT, { bind: ['idempotent', 1], reconnect: { idempotent: true } } as object)),
       ]);
 
       assert.ok(!bareRead.ok && bareRead.error instanceof DatabaseError, 'bare Sequelize fails the read');
@@ -100,13 +98,15 @@ describeWith(haproxyBinary(), 'behind HAProxy (TCP mode)', () => {
   it('a statement running longer than `timeout server` fails cleanly, typed, without hanging', async () => {
     const bare = testSequelize(viaHAProxy(haproxy), { appName: f.appName('bare'), plugin: false });
     const sequelize = testSequelize(viaHAProxy(haproxy), { appName: f.appName(), plugin: { retries: 1 } });
-    const slow = `SELECT pg_sleep(${(TIMEOUT_MS * 2.5) / 1000}) AS slept`;
+    // Held at a gate until the end: longer than `timeout server` whatever the machine's speed.
+    const held = await gate(f.url);
+    const slow = `SELECT ${held.sql} AS slept`;
     const started = Date.now();
     const [bareResult, write, read] = await Promise.all([
       outcome(bare.query(slow)),
       outcome(sequelize.query(slow)),
       outcome(sequelize.query(slow, { type: QueryTypes.SELECT })),
-    ]);
+    ]).finally(() => held.open());
     const elapsed = Date.now() - started;
 
     assert.ok(!bareResult.ok && bareResult.error instanceof DatabaseError && !(bareResult.error instanceof ConnectionLostError));
@@ -128,32 +128,38 @@ describeWith(haproxyBinary(), 'behind HAProxy (TCP mode)', () => {
   it('HAProxy restarted under load: bare Sequelize fails operations, the plugin none', async () => {
     const restarting = await HAProxy.start({ target: postgres });
     const bare = testSequelize(viaHAProxy(restarting), { appName: f.appName('bare'), plugin: false, pool: { max: 5 } });
+    // A time budget that outlasts a slow relaunch, rather than a count of retries.
     const sequelize = testSequelize(viaHAProxy(restarting), {
       appName: f.appName(),
       pool: { max: 5 },
-      plugin: { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 200 } },
+      plugin: { retries: 1000, deadlineMs: 20_000, backoff: { baseMs: 20, maxMs: 200 } },
     });
+    const mixed = (s: Sequelize) => (worker: number, n: number) =>
+      n % 2 === 0
+        ? s.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT })
+        : s.query(UPSERT, { bind: [`restart-${worker}`, n], reconnect: { idempotent: true } } as object);
+    const plugin = startWorkers(5, mixed(sequelize));
+    const bareWorkers = startWorkers(5, () => bare.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT }));
     try {
-      const mixed = (s: Sequelize) => (worker: number, n: number) =>
-        n % 2 === 0
-          ? s.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT })
-          : s.query(UPSERT, { bind: [`restart-${worker}`, n], reconnect: { idempotent: true } } as object);
-      const plugin = startWorkers(5, mixed(sequelize));
-      const bareWorkers = startWorkers(5, () => bare.query('SELECT pg_sleep(0.02), 1 AS n', { type: QueryTypes.SELECT }));
-      await sleep(300);
-      await restarting.restart({ downMs: 300 });
-      await sleep(500);
+      await until('both to run', () => plugin.results.ok >= 10 && bareWorkers.results.ok >= 5);
+      // Down until both have met the outage, then a new process.
+      await restarting.stop();
+      const met = () => getReconnectStats(sequelize).disconnects + getReconnectStats(sequelize).connectFailures > 0;
+      await until('both to meet the outage', () => bareWorkers.results.errors.length > 0 && met());
+      await restarting.restart();
+      const okAtRestart = plugin.results.ok;
+      await until('the plugin to run through HAProxy again', () => plugin.results.ok >= okAtRestart + 20);
       const [withPlugin, withoutPlugin] = await Promise.all([plugin.stop(), bareWorkers.stop()]);
 
       assert.equal(restarting.restartCount, 1);
       assert.deepEqual(describeErrors(withPlugin.errors), []);
-      assert.ok(withPlugin.ok > 10, `only ${withPlugin.ok} operations`);
       assert.ok(withoutPlugin.errors.length > 0, 'bare Sequelize fails while HAProxy restarts');
       const stats = getReconnectStats(sequelize);
       assert.ok(stats.disconnects + stats.connectFailures > 0, JSON.stringify(stats));
       assert.equal(stats.retriesFailed, 0);
       await assertPoolIntact(sequelize);
     } finally {
+      await Promise.all([plugin.stop(), bareWorkers.stop()]);
       await Promise.all([bare.close(), sequelize.close()]);
       await restarting.close();
     }

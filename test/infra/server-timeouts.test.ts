@@ -8,11 +8,10 @@ import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { assertPoolIntact, testSequelize, withHostPort } from '../support/db';
 import { FaultProxy } from '../support/fault-proxy';
-import { defineItem, fixture, outcome, type Fixture } from '../support/fixture';
-import { sleep } from '../support/workload';
+import { defineItem, fixture, outcome, watchConnections, type Fixture } from '../support/fixture';
+import { until } from '../support/workload';
 
 const IDLE_SESSION_MS = 600;
-const LATENCY_MS = 150;
 const IDLE_IN_TRANSACTION_MS = 300;
 
 describe("PostgreSQL's session timeouts", () => {
@@ -29,8 +28,10 @@ describe("PostgreSQL's session timeouts", () => {
   it('idle_session_timeout on a connection idle in the pool: both replace it unseen', async () => {
     const bare = testSequelize(f.url, { appName: f.appName('bare'), plugin: false, pool: { max: 1 }, dialectOptions: idleSession });
     const sequelize = testSequelize(f.url, { appName: f.appName(), pool: { max: 1 }, dialectOptions: idleSession });
+    const connections = [bare, sequelize].map(watchConnections);
     for (const s of [bare, sequelize]) await s.query('SELECT 1', { type: QueryTypes.SELECT });
-    await sleep(IDLE_SESSION_MS + 300);
+    // Idle until the server has ended both sessions and each app has read that.
+    await until('the server to end the idle sessions', () => connections.every((c) => c.opened > 0 && c.ended === c.opened));
     for (const s of [bare, sequelize]) assert.deepEqual(await s.query('SELECT 2 AS n', { type: QueryTypes.SELECT }), [{ n: 2 }]);
     assert.equal(getReconnectStats(sequelize).disconnects, 0);
     await Promise.all([bare.close(), sequelize.close()]);
@@ -38,24 +39,29 @@ describe("PostgreSQL's session timeouts", () => {
 
   /**
    * Over a network with latency the server's 57P05 and the app's next statement cross: the app
-   * sends before the FATAL reaches it, and the statement arrives after the session ended.
-   * Idling IDLE_SESSION_MS - LATENCY_MS after the last reply lands in the middle of that window.
+   * sends before the FATAL reaches it, and the statement arrives after the session ended. A
+   * relay holds the FATAL and the close back until the app has sent, so they cross on every
+   * run, however slow the machine.
    */
   it('idle_session_timeout racing the next INSERT: bare Sequelize loses it, the plugin knows it never ran and retries it', async () => {
     const server = new URL(f.url);
-    const relay = await FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) }, delayMs: LATENCY_MS });
+    const relay = await FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) } });
     const url = withHostPort(f.url, relay.host, relay.port);
     const bare = testSequelize(url, { appName: f.appName('bare'), plugin: false, pool: { max: 1 }, dialectOptions: idleSession });
-    const sequelize = testSequelize(url, { appName: f.appName(), pool: { max: 1 }, dialectOptions: idleSession });
+    // No check at checkout: the INSERT itself is to meet the ended session.
+    const sequelize = testSequelize(url, {
+      appName: f.appName(),
+      pool: { max: 1 },
+      dialectOptions: idleSession,
+      plugin: { validateIdleMs: false },
+    });
     try {
-      const insertAsTheSessionEnds = async (s: Sequelize, tag: string) => {
-        await s.query('SELECT 1', { type: QueryTypes.SELECT });
-        await sleep(IDLE_SESSION_MS - LATENCY_MS);
-        return outcome(defineItem(s).create({ tag }));
-      };
+      await Promise.all([bare, sequelize].map((s) => s.query('SELECT 1', { type: QueryTypes.SELECT })));
+      relay.holdReplies();
+      await until('the server to end both idle sessions', () => relay.heldCloseCount === 2);
       const [bareInsert, insert] = await Promise.all([
-        insertAsTheSessionEnds(bare, 'idle-bare'),
-        insertAsTheSessionEnds(sequelize, 'idle-plugin'),
+        outcome(defineItem(bare).create({ tag: 'idle-bare' })),
+        outcome(defineItem(sequelize).create({ tag: 'idle-plugin' })),
       ]);
 
       assert.ok(!bareInsert.ok && bareInsert.error instanceof DatabaseError, 'bare Sequelize fails the INSERT');
@@ -77,9 +83,11 @@ describe("PostgreSQL's session timeouts", () => {
     const sequelize = testSequelize(f.url, { appName: f.appName(), dialectOptions });
     const idleInTransaction = async (s: Sequelize, tag: string) => {
       const Item = defineItem(s);
+      const connections = watchConnections(s);
       const t = await s.transaction();
       await Item.create({ tag }, { transaction: t });
-      await sleep(IDLE_IN_TRANSACTION_MS + 300);
+      // Idle until the server has ended the session and the app has read that.
+      await until('the server to end the idle transaction', () => connections.opened > 0 && connections.ended === connections.opened);
       const next = await outcome(Item.create({ tag }, { transaction: t }));
       const rollback = await outcome(t.rollback());
       return { next, rollback };

@@ -143,6 +143,9 @@ class Link {
   muted = false;
   /** Closed by the idle timeout: the client's FIN is on its way, its data meets an RST. */
   idleClosed = false;
+  /** Set by holdReplies(): what the server says (and its close) waits for the client's next send. */
+  private held: Delivery[] | undefined;
+  private heldClose = false;
   private upstreamConnected = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly toServer: DelayLine;
@@ -155,6 +158,7 @@ class Link {
     private readonly onClientData: (link: Link, chunk: Buffer) => void,
     idleTimeoutMs = 0,
     private readonly onIdleClose: () => void = () => {},
+    private readonly onHeldClose: () => void = () => {},
   ) {
     this.toServer = new DelayLine(delayMs, (item) => this.deliver(this.upstream, item));
     this.toClient = new DelayLine(delayMs, (item) => this.deliver(this.client, item));
@@ -211,6 +215,21 @@ class Link {
     finClose(this.upstream);
   }
 
+  get holding(): boolean {
+    return this.held !== undefined;
+  }
+
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Passes on what was held back, in order, and stops holding. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const item of held) this.toClient.push(item);
+  }
+
   forget(): void {
     this.forgotten = true;
     this.teardownQueues();
@@ -255,6 +274,10 @@ class Link {
       return;
     }
     if (this.dropReplies || this.forgotten || this.muted || this.idleClosed) return;
+    if (this.held) {
+      this.held.push({ kind: 'data', chunk });
+      return;
+    }
     this.toClient.push({ kind: 'data', chunk });
   }
 
@@ -276,6 +299,14 @@ class Link {
     // Couldn't reach the target at all: refuse the client the hard way.
     if (!this.upstreamConnected) {
       rstClose(this.client);
+      return;
+    }
+    if (this.held) {
+      // 'end' and 'close' both come here: hold the one close, count it once.
+      if (this.heldClose) return;
+      this.heldClose = true;
+      this.held.push({ kind: 'close' });
+      this.onHeldClose();
       return;
     }
     this.toClient.push({ kind: 'close' });
@@ -311,6 +342,7 @@ export class FaultProxy {
   private accepted = 0;
   private refused = 0;
   private idleClosed = 0;
+  private heldCloses = 0;
 
   private constructor(
     private readonly server: Server,
@@ -363,6 +395,22 @@ export class FaultProxy {
   /** Connections closed by `idleTimeoutMs` since start. */
   get idleClosedCount(): number {
     return this.idleClosed;
+  }
+
+  /** Servers' closes held back by holdReplies() since start. */
+  get heldCloseCount(): number {
+    return this.heldCloses;
+  }
+
+  /**
+   * On every open connection, hold back what the server says from now on, its close included,
+   * until the client next sends something; pass it on right after forwarding that. The client
+   * sends its next statement before it can know that the server has hung up: the race a slow
+   * network makes of an idle timeout (HAProxy's, pgbouncer's, PostgreSQL's), however slow the
+   * machine. Wait for `heldCloseCount` to know the close happened. New connections are not held.
+   */
+  holdReplies(): void {
+    for (const link of this.links) link.hold();
   }
 
   /** RST every open client connection and destroy the upstream sockets. */
@@ -455,6 +503,7 @@ export class FaultProxy {
       (l, chunk) => this.onClientData(l, chunk),
       this.idleTimeoutMs,
       () => this.idleClosed++,
+      () => this.heldCloses++,
     );
     this.links.add(link);
     client.on('close', () => this.links.delete(link));
@@ -465,6 +514,11 @@ export class FaultProxy {
     // The proxy has no state for it any more: the kernel would answer with an RST.
     if (link.forgotten || link.idleClosed) {
       link.reset();
+      return;
+    }
+    if (link.holding) {
+      link.forward(chunk);
+      link.release();
       return;
     }
     const fault = this.takeFault(chunk);

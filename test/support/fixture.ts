@@ -118,3 +118,24 @@ export async function gate(url: string): Promise<Gate> {
     },
   };
 }
+
+/** The connections an instance opened, and how many of them have ended. */
+export interface ConnectionWatch {
+  readonly opened: number;
+  readonly ended: number;
+}
+
+/**
+ * Counts the pg clients `sequelize` opens from now on (Sequelize's first one only reads the
+ * server version and is closed at once) and those whose connection then ended (`'end'`: the
+ * client has read the close, whoever closed it). A test that lets a server or proxy timeout
+ * end idle connections waits for `ended === opened`, not for a sleep to be long enough.
+ */
+export function watchConnections(sequelize: Sequelize): ConnectionWatch {
+  const watch = { opened: 0, ended: 0 };
+  sequelize.addHook('afterConnect', (connection: unknown) => {
+    watch.opened++;
+    (connection as { once(event: 'end', listener: () => void): void }).once('end', () => watch.ended++);
+  });
+  return watch;
+}
