@@ -393,6 +393,14 @@ export class FaultProxy {
   }
 
   /**
+   * FIN-close every connection muted or forgotten so far, as a TCP keepalive or a timeout would
+   * end it at last: a statement stranded on one then fails instead of waiting forever.
+   */
+  closeStranded(): void {
+    for (const link of this.links) if (link.muted || link.forgotten) link.cut();
+  }
+
+  /**
    * The next `times` client→server chunks (on any connection) whose latin1
    * text contains / matches `match` trigger `action` on their connection.
    */

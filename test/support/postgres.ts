@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,21 @@ export class TestServer {
 
   async start(): Promise<void> {
     await this.pg.start();
+  }
+
+  /**
+   * Shuts the server down and waits for it to exit. Fast (SIGINT): sessions are terminated with
+   * 57P01 and the server shuts down cleanly. Immediate (SIGQUIT): backends are killed without a
+   * word and the next start runs crash recovery.
+   */
+  async shutdown(mode: 'fast' | 'immediate'): Promise<void> {
+    if (mode === 'immediate') {
+      const pid = Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGQUIT');
+    }
+    // No await before this: stop() must listen for the exit before the postmaster can exit.
+    // After SIGQUIT the SIGINT it sends changes nothing.
+    await this.pg.stop();
   }
 
   async destroy(): Promise<void> {
