@@ -75,7 +75,7 @@ export function checkOperation(op: OpRecord, limits: Limits): Violation[] {
   if (op.ok !== false) return out;
   const error = op.error;
   if (error instanceof ConnectionLostError) {
-    out.push(...checkFields(error, where, took, limits));
+    out.push(...checkFields(error, op, where, took, limits));
     return out;
   }
   if (op.kind === 'bad-statement' && isDivisionByZero(error)) return out;
@@ -85,12 +85,15 @@ export function checkOperation(op: OpRecord, limits: Limits): Violation[] {
   return out;
 }
 
-function checkFields(error: ConnectionLostError, where: string, took: number, limits: Limits): Violation[] {
+function checkFields(error: ConnectionLostError, op: OpRecord, where: string, took: number, limits: Limits): Violation[] {
   const out: Violation[] = [];
   const says = `${where}: ConnectionLostError reason ${error.reason}, phase ${error.phase}, attempts ${error.attempts}`;
   if (!(error instanceof ConnectionError)) out.push(violation('1 error type', `${says} is not a ConnectionError`, error));
   if (error.phase === 'connect' && error.mayHaveExecuted)
     out.push(violation('fields', `${says}: mayHaveExecuted in the connect phase`, error));
+  if (error.transactionLost && op.kind !== 'transaction')
+    out.push(violation('fields', `${says}: transactionLost outside a transaction`, error));
+  if (error.reason === 'in-transaction' && !error.transactionLost) out.push(violation('fields', `${says}: transactionLost false`, error));
   if (error.reason === 'retries-exhausted' && error.attempts <= limits.retries) {
     out.push(violation('fields', `${says}: "retries-exhausted" after ${error.attempts - 1} of ${limits.retries} retries`, error));
   }
