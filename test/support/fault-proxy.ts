@@ -311,6 +311,8 @@ export class FaultProxy {
   private accepted = 0;
   private refused = 0;
   private idleClosed = 0;
+  /** The client-side ports of every connection accepted or refused, to tell whose a socket was. */
+  private readonly clientPorts = new Set<number>();
 
   private constructor(
     private readonly server: Server,
@@ -363,6 +365,11 @@ export class FaultProxy {
   /** Connections closed by `idleTimeoutMs` since start. */
   get idleClosedCount(): number {
     return this.idleClosed;
+  }
+
+  /** Did a client connect from this local port of 127.0.0.1 (to tell whose a socket was)? */
+  servedClientPort(port: number): boolean {
+    return this.clientPorts.has(port);
   }
 
   /** RST every open client connection and destroy the upstream sockets. */
@@ -448,6 +455,7 @@ export class FaultProxy {
 
   private onConnection(client: Socket): void {
     client.on('error', () => {});
+    if (client.remotePort !== undefined) this.clientPorts.add(client.remotePort);
     if (Date.now() < this.refuseUntil) {
       this.refused++;
       this.refusedSockets.add(client);

@@ -3,6 +3,7 @@
  * then the invariants. Every loop is bounded in count and time, and everything it starts is
  * stopped in `finally`.
  */
+import { executionAsyncResource } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { getReconnectStats } from '../../../src';
 import { admin, withDatabase } from '../db';
@@ -35,14 +36,15 @@ export async function runChaos(server: TestServer, options: ChaosOptions): Promi
   const plan = planRun(options.seed, options.seconds, options);
   const log = options.log ?? (() => {});
   const violations: Violation[] = [];
-  const onUncaught = (error: unknown) => violations.push(violation('2 uncaught', 'uncaughtException during the run', error));
+  const instances: ChaosInstance[] = [];
+  const onUncaught = (error: unknown) =>
+    violations.push(violation('2 uncaught', `uncaughtException during the run, ${whoseSocket(instances)}`, error));
   const onRejection = (error: unknown) => violations.push(violation('2 uncaught', 'unhandledRejection during the run', error));
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onRejection);
 
   const database = `chaos_${randomBytes(4).toString('hex')}`;
   const databaseUrl = withDatabase(server.url, database);
-  const instances: ChaosInstance[] = [];
   const holds: Array<[number, number]> = [];
   const injected = new Map<string, number>();
   let stop = false;
@@ -81,7 +83,7 @@ export async function runChaos(server: TestServer, options: ChaosOptions): Promi
       for (const step of plan.steps) {
         await sleep(step.afterMs);
         if (!running()) break;
-        const name = describeFault(step.fault).replace(/ \d+ ms.*$/, '');
+        const name = describeFault(step.fault).replace(/(, down)? \d+ ms.*$/, '');
         injected.set(name, (injected.get(name) ?? 0) + 1);
         await inject(step.fault, target);
       }
@@ -127,6 +129,24 @@ export async function runChaos(server: TestServer, options: ChaosOptions): Promi
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onRejection);
   }
+}
+
+/**
+ * Whose connection an uncaught exception came from. An 'error' event nobody listens for is
+ * thrown from the socket's 'data' or 'close' callback, so the resource running now is that
+ * socket's TCP handle; its local port is the one the instance's fault proxy saw it connect from.
+ */
+function whoseSocket(instances: readonly ChaosInstance[]): string {
+  const resource = executionAsyncResource() as { getsockname?: (out: { port?: number }) => unknown };
+  const address: { port?: number } = {};
+  if (typeof resource.getsockname !== 'function' || resource.getsockname(address) !== 0 || address.port === undefined) {
+    return 'not from a socket';
+  }
+  const port = address.port;
+  const owners = instances
+    .filter((i) => i.proxy.servedClientPort(port))
+    .map((i) => `${i.plan.name} (${i.plan.plugin ? 'plugin' : 'bare'})`);
+  return owners.length > 0 ? `on a connection of ${owners.join(' or ')}` : `on a socket of no instance (local port ${port})`;
 }
 
 function describeInstance(i: {
