@@ -4,8 +4,8 @@
  * restarts) against reads, inserts, idempotent upserts and transactions on instances with the
  * plugin. Every run must keep the invariants (see test/support/chaos/invariants.ts). A few
  * seeds here (chosen to cover both restarts, an instance closed under fire, two instances);
- * `npm run chaos -- --seeds N` runs many. CHAOS_SEEDS=1,2 and CHAOS_SECONDS=5
- * choose others.
+ * `npm run chaos -- --seeds N` runs many. CHAOS_SEEDS=1,2, CHAOS_SECONDS=5 and CHAOS_SLACK_MS
+ * (allowance over a deadline, default 2000) choose others.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { runChaos } from './support/chaos/run';
 
 const SEEDS = (process.env['CHAOS_SEEDS'] ?? '9,22,29').split(',').map(Number);
 const SECONDS = Number(process.env['CHAOS_SECONDS'] ?? 3);
+const SLACK_MS = process.env['CHAOS_SLACK_MS'] === undefined ? undefined : Number(process.env['CHAOS_SLACK_MS']);
 
 describe('seeded chaos against a mixed workload', () => {
   let server: TestServer;
@@ -27,7 +28,7 @@ describe('seeded chaos against a mixed workload', () => {
 
   for (const seed of SEEDS) {
     it(`seed ${seed}: only ConnectionLostErrors, nothing uncaught, no op past its deadline, a clean pool, no lost or doubled write`, async () => {
-      const result = await runChaos(server, { seed, seconds: SECONDS });
+      const result = await runChaos(server, { seed, seconds: SECONDS, slackMs: SLACK_MS });
       if (result.violations.length > 0) {
         assert.fail(`${formatViolations(result)}\n${result.summary.join('\n')}\nreplay: ${replayCommand(seed, SECONDS)}`);
       }

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QueryTypes } from 'sequelize';
+import { getReconnectStats } from '../../../src';
 import { admin, assertPoolIntact, backendCount, poolState, testSequelize, withHostPort } from '../db';
 import { FaultProxy } from '../fault-proxy';
 import { defineItem } from '../fixture';
@@ -18,7 +19,7 @@ export interface ChaosInstance extends Instance {
 
 export async function createInstance(plan: InstancePlan, databaseUrl: string): Promise<ChaosInstance> {
   const server = new URL(databaseUrl);
-  const proxy = await FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) } });
+  const proxy = await FaultProxy.start({ target: { host: server.hostname, port: Number(server.port) }, delayMs: plan.delayMs });
   const appName = `chaos_${plan.name}_${randomBytes(4).toString('hex')}`;
   // acquire: longer than any run, so that a stuck pool shows as a blown deadline, not a timeout.
   const sequelize = testSequelize(withHostPort(databaseUrl, proxy.host, proxy.port), {
@@ -97,11 +98,16 @@ export async function closeAndCheck(instance: ChaosInstance, serverUrl: string, 
   const out: Violation[] = [];
   const name = instance.plan.name;
   instance.closing = true;
+  const retries = () => (instance.plan.plugin ? getReconnectStats(instance.sequelize).retries : 0);
+  const retriesAtClose = retries();
   if ((await within(instance.sequelize.close(), settleMs)) === 'timeout') {
     out.push(violation('3 after close', `${name}: close() still pending after ${settleMs} ms`));
   }
   const settled = await eventually(async () => instance.ops.every((op) => op.endedAt !== undefined), settleMs);
   if (!settled) out.push(violation('3 after close', `${name}: operations still running ${settleMs} ms after close()`));
+  // A retry that began before close() may end after it; none may begin after it.
+  const retriedAfter = retries() - retriesAtClose;
+  if (retriedAfter > 0) out.push(violation('3 after close', `${name}: ${retriedAfter} retries began after close() was called`));
 
   const started = performance.now();
   const late = await within(

@@ -18,6 +18,8 @@ export interface InstancePlan {
   readonly workers: number;
   /** Closed while its workers still run and the faults go on, this long into the run. */
   readonly closeEarlyAtMs: number | undefined;
+  /** One-way latency of its proxy: on loopback a close is seen at once, latency opens the races. */
+  readonly delayMs: number;
 }
 
 export type Fault =
@@ -60,7 +62,8 @@ export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): P
   const r = rng(streamSeed(seed, 0));
   const count = r.chance(0.4) ? 2 : 1;
   const instances: InstancePlan[] = Array.from({ length: count }, (_, i) => pluginInstance(r, `p${i}`, seconds));
-  if (flags.bare) instances.push({ name: 'bare', plugin: false, poolMax: r.int(2, 4), workers: r.int(2, 3), closeEarlyAtMs: undefined });
+  if (flags.bare)
+    instances.push({ name: 'bare', plugin: false, poolMax: r.int(2, 4), workers: r.int(2, 3), closeEarlyAtMs: undefined, delayMs: 0 });
   const mix: Record<OpKind, number> = {
     read: r.int(15, 40),
     'slow-read': r.int(5, 15),
@@ -88,6 +91,7 @@ function pluginInstance(r: Rng, name: string, seconds: number): InstancePlan {
     poolMax: r.int(2, 6),
     workers: r.int(2, 6),
     closeEarlyAtMs: r.chance(0.25) ? r.int(Math.floor(seconds * 300), Math.floor(seconds * 900)) : undefined,
+    delayMs: r.pick([0, 0, 1, 3]),
   };
 }
 

@@ -12,7 +12,7 @@ import { sleep } from '../workload';
 import { heal, inject, type FaultTarget } from './faults';
 import { checkPool, closeAndCheck, createInstance, readRows, within, type ChaosInstance } from './instances';
 import { auditRows, checkOperation, describeError, violation, type Violation } from './invariants';
-import { describeFault, planRun, type Plan, type PlanFlags } from './plan';
+import { describeFault, planRun, type InstancePlan, type Plan, type PlanFlags } from './plan';
 import { startWorkload } from './workload';
 
 export interface ChaosOptions extends PlanFlags {
@@ -145,19 +145,14 @@ function whoseSocket(instances: readonly ChaosInstance[]): string {
   const port = address.port;
   const owners = instances
     .filter((i) => i.proxy.servedClientPort(port))
-    .map((i) => `${i.plan.name} (${i.plan.plugin ? 'plugin' : 'bare'})`);
+    .map((i) => `${i.plan.name}${i.plan.plugin ? ' (with the plugin)' : ''}`);
   return owners.length > 0 ? `on a connection of ${owners.join(' or ')}` : `on a socket of no instance (local port ${port})`;
 }
 
-function describeInstance(i: {
-  name: string;
-  plugin: unknown;
-  poolMax: number;
-  workers: number;
-  closeEarlyAtMs: number | undefined;
-}): string {
+function describeInstance(i: InstancePlan): string {
   const early = i.closeEarlyAtMs === undefined ? '' : `, closed at ${i.closeEarlyAtMs} ms`;
-  return `${i.name} (pool ${i.poolMax}, ${i.workers} workers${early}${i.plugin ? `, ${JSON.stringify(i.plugin)}` : ', bare'})`;
+  const delay = i.delayMs ? `, latency ${i.delayMs} ms` : '';
+  return `${i.name} (pool ${i.poolMax}, ${i.workers} workers${early}${delay}${i.plugin ? `, ${JSON.stringify(i.plugin)}` : ', bare'})`;
 }
 
 function summarize(instances: readonly ChaosInstance[], injected: ReadonlyMap<string, number>): string[] {
