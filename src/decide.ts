@@ -9,6 +9,8 @@ export type GiveUpReason =
   | 'retry-disabled'
   | 'retries-exhausted'
   | 'deadline-exceeded'
+  | 'not-retryable'
+  | 'closed'
   | 'hook-failed';
 
 export interface StatementFacts {

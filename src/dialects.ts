@@ -12,6 +12,7 @@ export interface Dialect {
 
 interface EventedClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
+  end(): Promise<void>;
   _invalid?: boolean;
 }
 type ClientClass = new (config: unknown) => EventedClient;
@@ -20,8 +21,9 @@ type ClientClass = new (config: unknown) => EventedClient;
  * Sequelize attaches its `error` listener to a new pg client only once connecting has
  * resolved, a few microtasks later. A FATAL that arrives with the last startup message (a
  * server shutting down just then) finds no listener, and Node turns that unhandled `error`
- * event into a crash of the whole process. This instance's clients get a listener from birth;
- * a client that errs is marked invalid, so the pool never hands it out.
+ * event into a crash of the whole process. This instance's clients get a listener from birth,
+ * for their whole life (connecting, idle, in use, being destroyed, after close); a client that
+ * errs is marked invalid, so the pool never hands it out.
  */
 function guardPgClient(connectionManager: object): void {
   const cm = connectionManager as { lib?: { Client?: ClientClass } };
@@ -32,6 +34,9 @@ function guardPgClient(connectionManager: object): void {
       super(config);
       this.on('error', () => {
         this._invalid = true;
+        // An errored client never works again. Close it even if Sequelize lost track of it
+        // (it does when its post-connect statements fail): no socket outlives the session.
+        this.end().catch(() => {});
       });
     }
   }

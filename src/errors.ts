@@ -17,7 +17,7 @@ export interface ConnectionLostDetails {
   readonly hookError?: unknown;
 }
 
-const EXPLANATIONS: Record<GiveUpReason, string> = {
+const EXPLANATIONS: Readonly<Record<GiveUpReason, string>> = {
   'in-transaction':
     'the transaction was lost with its connection and rolled back by the server; nothing of it was committed; retry the whole transaction',
   'commit-outcome-unknown': 'the connection was lost during COMMIT: the transaction may or may not have been committed',
@@ -27,14 +27,37 @@ const EXPLANATIONS: Record<GiveUpReason, string> = {
   'retry-disabled': 'retries are disabled',
   'retries-exhausted': 'no retries left',
   'deadline-exceeded': 'the retry deadline passed',
+  'not-retryable': 'this failure is not one that another attempt can fix, so it was not retried',
+  closed: 'the Sequelize instance was closed',
   'hook-failed': 'a reconnect hook threw',
 };
+
+/** Why the plugin stopped, in words, for messages and the debug log. */
+export function explain(reason: GiveUpReason): string {
+  return EXPLANATIONS[reason];
+}
+
+/**
+ * Marks every error the plugin gives up with, across copies of the package (its CommonJS and ES
+ * module builds may both be loaded): `instanceof ConnectionLostError` checks this mark.
+ */
+const kLost = Symbol.for('sequelize-autoreconnect.connection-lost');
 
 /**
  * A lost database connection that was not, or no longer, retried. An instance of Sequelize's
  * `ConnectionError`; the driver's error is `parent` / `original` / `cause`.
+ *
+ * When no connection could be opened, the error is an instance of the class bare Sequelize
+ * would have thrown (`ConnectionRefusedError`, `AccessDeniedError`, ...), with its name and
+ * message, and `instanceof ConnectionLostError` is true for it as well: see `connectFailure`.
  */
 export class ConnectionLostError extends ConnectionError implements ConnectionLostDetails {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses of ours keep the ordinary prototype check.
+    if (this !== ConnectionLostError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kLost] === true;
+  }
+
   readonly phase: 'connect' | 'query';
   readonly mayHaveExecuted: boolean;
   readonly transactionLost: boolean;
@@ -63,4 +86,43 @@ export class ConnectionLostError extends ConnectionError implements ConnectionLo
     const frames = (this.stack ?? '').split('\n').slice(1).join('\n');
     this.stack = `${this.name}: ${this.message}\n${frames}`;
   }
+}
+Object.defineProperty(ConnectionLostError.prototype, kLost, { value: true });
+
+type ConnectionErrorClass = new (parent: Error) => ConnectionError;
+const variants = new WeakMap<ConnectionErrorClass, ConnectionErrorClass>();
+
+/** A subclass of one of Sequelize's connection error classes that also counts as ours. */
+function lostVariantOf(Base: ConnectionErrorClass): ConnectionErrorClass {
+  let Variant = variants.get(Base);
+  if (!Variant) {
+    Variant = class extends Base {};
+    Object.defineProperty(Variant, 'name', { value: Base.name });
+    Object.defineProperty(Variant.prototype, kLost, { value: true });
+    variants.set(Base, Variant);
+  }
+  return Variant;
+}
+
+/**
+ * The error for a caller when no connection could be opened. Over one of Sequelize's connection
+ * errors it is an instance of that very class, with its `name`, `message` and `parent` (code that
+ * catches `ConnectionRefusedError` or matches `error.name` behaves as without the plugin), and
+ * also a `ConnectionLostError` carrying what the plugin knows; `cause` is Sequelize's error. Over
+ * anything else (pg's raw error from the statements Sequelize runs on a new connection) it is a
+ * plain `ConnectionLostError`, so that a caller never meets a raw driver error.
+ */
+export function connectFailure(
+  error: Error,
+  details: Omit<ConnectionLostDetails, 'phase' | 'mayHaveExecuted' | 'transactionLost'>,
+  redact: (text: string) => string,
+): ConnectionLostError {
+  const full: ConnectionLostDetails = { ...details, phase: 'connect', mayHaveExecuted: false, transactionLost: false };
+  if (!(error instanceof ConnectionError) || error instanceof ConnectionLostError) return new ConnectionLostError(error, full, redact);
+  const Variant = lostVariantOf(error.constructor as ConnectionErrorClass);
+  const lost = new Variant(error.parent) as ConnectionError & Record<string, unknown>;
+  lost.message = redact(error.message);
+  lost.stack = `${lost.name}: ${lost.message}\n${(lost.stack ?? '').split('\n').slice(1).join('\n')}`;
+  Object.assign(lost, full, { sql: undefined, cause: error });
+  return lost as unknown as ConnectionLostError;
 }

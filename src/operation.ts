@@ -14,6 +14,8 @@ export interface Operation {
   replacements: number;
   /** Logins retried because they were refused with a password replaced since. */
   staleLogins: number;
+  /** The last real failure (a driver's error, never a deadline of ours): what a give-up reports. */
+  cause: unknown;
   /** Once the plugin gave up, Sequelize's own `retry` gets this at once instead of trying again. */
   final: Error | undefined;
 }
@@ -36,6 +38,7 @@ export function operationOf(options: CarriesOperation): Operation {
     recovering: false,
     replacements: 0,
     staleLogins: 0,
+    cause: undefined,
     final: undefined,
   });
 }

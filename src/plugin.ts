@@ -52,6 +52,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         acquireOnce,
         redact: redactor(() => passwords(connectionManager)),
         backoffs: new Backoffs(),
+        closed: false,
       };
       validateModelOptions(sequelize);
       dialect.guardDriver?.(connectionManager);

@@ -30,6 +30,7 @@ export interface ConnectionManagerLike {
   releaseConnection(connection: Connection): void;
   destroyConnection(connection: Connection): Promise<void>;
   _connect(config: ReconnectConfig): Promise<Connection>;
+  close(): Promise<void>;
   pool: { maxSize?: number; read?: { maxSize: number }; write?: { maxSize: number } };
 }
 
@@ -57,8 +58,10 @@ export interface PluginState extends PolicySource {
   /** Sequelize's own `getConnection`, unpatched. */
   readonly acquireOnce: (options: AcquireOptions) => Promise<Connection>;
   readonly redact: (text: string) => string;
-  /** Operations sleeping between connect attempts, woken together once the server answers. */
+  /** Operations sleeping between attempts, woken together once the server answers or on close. */
   readonly backoffs: Backoffs;
+  /** `sequelize.close()` was called: nothing starts another attempt. */
+  closed: boolean;
 }
 
 /** Which of Sequelize's pools these acquire options draw from (Sequelize's own rule). */

@@ -6,24 +6,12 @@ import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '.
 import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from './support/db';
 import { fixture, outcome, type Fixture } from './support/fixture';
 import { TestServer } from './support/postgres';
+import { describeErrors, startWorkers, until } from './support/workload';
 
-async function readLoop(sequelize: Sequelize, until: () => boolean) {
-  let ok = 0;
-  const errors: Error[] = [];
-  // Bounded even if the test that owns the loop fails before it says stop.
-  const giveUpAt = Date.now() + 30_000;
-  while (!until() && Date.now() < giveUpAt) {
-    try {
-      const [row] = await sequelize.query<{ n: number }>('SELECT 1 AS n', { type: QueryTypes.SELECT });
-      assert.equal(row?.n, 1);
-      ok++;
-    } catch (error) {
-      errors.push(error as Error);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return { ok, errors };
-}
+const read = (sequelize: Sequelize) => async () => {
+  const [row] = await sequelize.query<{ n: number }>('SELECT 1 AS n', { type: QueryTypes.SELECT });
+  assert.equal(row?.n, 1);
+};
 
 describe('a server that restarts', () => {
   let server: TestServer;
@@ -38,23 +26,19 @@ describe('a server that restarts', () => {
     const opts = { plugin: { retries: 100, deadlineMs: 20_000, backoff: { baseMs: 20, maxMs: 200 } } } as const;
     const sequelize = testSequelize(server.url, { appName: 'restart', ...opts, pool: { max: 10 } });
     const bare = testSequelize(server.url, { appName: 'restart_bare', plugin: false, pool: { max: 10 } });
-    let done = false;
-    const workers = Array.from({ length: 10 }, () => readLoop(sequelize, () => done));
-    const bareWorkers = Array.from({ length: 5 }, () => readLoop(bare, () => done));
-    await new Promise((r) => setTimeout(r, 300));
-    await server.stop();
-    await new Promise((r) => setTimeout(r, 700));
-    await server.start();
-    await new Promise((r) => setTimeout(r, 500));
-    done = true;
-    const results = await Promise.all(workers);
-    const bareResults = await Promise.all(bareWorkers);
-    assert.deepEqual(
-      results.flatMap((r) => r.errors.map((e) => e.message)),
-      [],
-    );
-    assert.ok(results.every((r) => r.ok > 0));
-    assert.ok(bareResults.flatMap((r) => r.errors).length > 0, 'bare Sequelize fails during the outage');
+    const workers = startWorkers(10, read(sequelize));
+    const bareWorkers = startWorkers(5, read(bare));
+    try {
+      await until('both to be reading', () => workers.results.ok >= 10 && bareWorkers.results.ok >= 5);
+      await server.stop();
+      await until('bare Sequelize to fail during the outage', () => bareWorkers.results.errors.length > 0);
+      await server.start();
+      const okAtRestart = workers.results.ok;
+      await until('the plugin workers to read again', () => workers.results.ok >= okAtRestart + 30);
+    } finally {
+      await Promise.all([workers.stop(), bareWorkers.stop()]);
+    }
+    assert.deepEqual(describeErrors(workers.results.errors), []);
     const stats = getReconnectStats(sequelize);
     assert.ok(stats.connectFailures > 0, JSON.stringify(stats));
     assert.equal(stats.retriesFailed, 0);
@@ -157,11 +141,18 @@ describe('refused and rejected connections', () => {
       const sequelize = testSequelize(u.toString(), { appName: f.appName(), plugin: { retries: 50, backoff: { baseMs: 20, maxMs: 50 } } });
       const bare = testSequelize(u.toString(), { appName: f.appName('bare'), plugin: false });
       const bareResult = await outcome(bare.query('SELECT 1'));
-      assert.ok(!bareResult.ok && (bareResult.error['parent'] as { code?: string }).code === '53300');
-      const query = sequelize.query('SELECT 6 AS n', { type: QueryTypes.SELECT });
-      setTimeout(() => void holder.end(), 300);
-      assert.deepEqual(await query, [{ n: 6 }]);
-      assert.ok(getReconnectStats(sequelize).connectFailures >= 1);
+      assert.ok(!bareResult.ok, 'bare Sequelize cannot connect');
+      assert.equal((bareResult.error['parent'] as { code?: string }).code, '53300', bareResult.error.message);
+      // The slot frees up once the plugin has been refused: no timing to guess.
+      let released = false;
+      sequelize.addHook('beforeReconnect', async () => {
+        if (released) return;
+        released = true;
+        await holder.end();
+      });
+      assert.deepEqual(await sequelize.query('SELECT 6 AS n', { type: QueryTypes.SELECT }), [{ n: 6 }]);
+      assert.ok(released, 'the plugin was refused first');
+      assert.ok(getReconnectStats(sequelize).connectFailures >= 1, JSON.stringify(getReconnectStats(sequelize)));
       await Promise.all([sequelize.close(), bare.close()]);
     } finally {
       await holder.end().catch(() => {});
@@ -169,11 +160,16 @@ describe('refused and rejected connections', () => {
     }
   });
 
-  it('does not retry an error that is not about the connection (unknown database)', async () => {
+  it('does not retry an error that is not about the connection (unknown database), and says so', async () => {
     const sequelize = testSequelize(withDatabase(f.url, 'no_such_database'), { appName: f.appName(), plugin: { retries: 5 } });
     const result = await outcome(sequelize.query('SELECT 1'));
-    assert.ok(!result.ok && result.error instanceof ConnectionError && !(result.error instanceof ConnectionLostError));
-    assert.match(result.error.message, /does not exist/);
+    // Sequelize's own error, as without the plugin, which also tells why nothing was retried.
+    assert.ok(!result.ok && result.error instanceof ConnectionError && result.error instanceof ConnectionLostError);
+    assert.equal(result.error.name, 'SequelizeConnectionError');
+    assert.match(result.error.message, /^database "no_such_database" does not exist$/);
+    assert.equal(result.error.reason, 'not-retryable');
+    assert.equal(result.error.attempts, 1);
+    assert.equal(result.error.mayHaveExecuted, false);
     assert.equal(getReconnectStats(sequelize).retries, 0);
     await sequelize.close();
   });
@@ -230,6 +226,9 @@ describe('rotated credentials (28P01)', () => {
     const result = await outcome(sequelize.query('SELECT 1', { type: QueryTypes.SELECT }));
     assert.ok(!result.ok && result.error instanceof ConnectionError);
     assert.equal((result.error.parent as { code?: string } | undefined)?.code, '28P01');
+    assert.ok(result.error instanceof ConnectionLostError);
+    assert.equal(result.error.reason, 'not-retryable');
+    assert.equal(result.error.attempts, 1);
     assert.equal(getReconnectStats(sequelize).retries, 0);
     assertNoSecret(result.error, first, secrets.current);
     await sequelize.close();

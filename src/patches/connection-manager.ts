@@ -1,7 +1,7 @@
 import type { Model, ModelStatic } from 'sequelize';
 import { backoffDelay } from '../backoff';
 import { budgetAllows, type GiveUpReason } from '../decide';
-import { ConnectionLostError } from '../errors';
+import { ConnectionLostError, connectFailure, explain } from '../errors';
 import { hasReconnectHook, runReconnectHook, type ReconnectConfig, type ReconnectContext } from '../hooks';
 import { debug } from '../log';
 import { operationOf, remainingMs, type Operation } from '../operation';
@@ -74,10 +74,13 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
   const pool = poolFor(state, options);
   let error = firstError;
   for (;;) {
-    if (error instanceof DeadlineError) throw giveUp(state, op, error, 'deadline-exceeded');
+    // A deadline of ours is no failure to report: the last real one is.
+    if (!(error instanceof DeadlineError)) op.cause = error;
+    if (state.closed) throw giveUp(state, op, 'closed');
+    if (error instanceof DeadlineError) throw giveUp(state, op, 'deadline-exceeded');
     const kind = classifier.classifyConnectError(error);
     if (kind === 'fatal' || (kind === 'auth' && !hasReconnectHook(sequelize, model, 'beforeReconnect'))) {
-      throw giveUp(state, op, error, 'retries-exhausted');
+      throw giveUp(state, op, 'not-retryable');
     }
     stats.connectFailures++;
     if (kind === 'auth' && refusedWithReplacedPassword(state, error) && op.staleLogins < maxPoolSize(state)) {
@@ -96,7 +99,7 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
     if (kind === 'transient') markPool(state, pool, 'dead');
     const remaining = remainingMs(op, settings.deadlineMs);
     const allowed = budgetAllows({ retriesMade: op.retriesMade, retries: settings.retries, remainingMs: remaining });
-    if (allowed !== true) throw giveUp(state, op, error, allowed);
+    if (allowed !== true) throw giveUp(state, op, allowed);
 
     op.retriesMade++;
     stats.retries++;
@@ -115,10 +118,14 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
     try {
       await runReconnectHook(sequelize, 'beforeReconnect', context);
     } catch (hookError) {
-      throw giveUp(state, op, error, 'hook-failed', hookError);
+      throw giveUp(state, op, 'hook-failed', hookError);
     }
-    const delay = Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs)));
-    await (delay > 0 ? state.backoffs.sleep(delay) : pause(0));
+    await backOff(
+      state,
+      Math.min(backoffDelay(op.retriesMade, settings.backoff, false), Math.max(0, remainingMs(op, settings.deadlineMs))),
+    );
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have come during the wait
+    if (state.closed) throw giveUp(state, op, 'closed');
 
     let connection: Connection;
     try {
@@ -143,6 +150,11 @@ async function retryConnect(state: PluginState, options: AcquireOptions, firstEr
   }
 }
 
+/** Waits `ms` between attempts; woken early when a connection opens again or the instance closes. */
+export function backOff(state: PluginState, ms: number): Promise<void> {
+  return ms > 0 ? state.backoffs.sleep(ms) : pause(0);
+}
+
 function failedAttempt(state: PluginState, error: unknown): { config: ReconnectConfig; password: unknown } | undefined {
   return typeof error === 'object' && error !== null ? state.failedAttempts.get(error) : undefined;
 }
@@ -162,24 +174,25 @@ async function afterReconnect(state: PluginState, op: Operation, context: Reconn
       reconnectError: reconnectError === undefined ? undefined : asError(reconnectError),
     });
   } catch (hookError) {
-    throw giveUp(state, op, reconnectError ?? context.error, 'hook-failed', hookError);
+    if (reconnectError !== undefined && !(reconnectError instanceof DeadlineError)) op.cause = reconnectError;
+    throw giveUp(state, op, 'hook-failed', hookError);
   }
 }
 
 /**
- * The error for a caller we stop retrying for. Without any retry the driver's error passes
- * through unchanged: the plugin had nothing to add.
+ * The error for a caller we stop retrying for, whether or not a retry was made: always a
+ * `ConnectionLostError` over the operation's last real failure (never the driver's raw error, nor
+ * a deadline of ours), of the class Sequelize would have thrown where it threw one.
  */
-function giveUp(state: PluginState, op: Operation, error: unknown, reason: GiveUpReason, hookError?: unknown): unknown {
-  if (op.final) return op.final;
-  if (op.retriesMade === 0) return error;
-  if (!op.recovering) state.stats.retriesFailed++;
-  const final = new ConnectionLostError(
-    asError(error),
-    { phase: 'connect', mayHaveExecuted: false, transactionLost: false, attempts: op.retriesMade + 1, reason, hookError },
-    state.redact,
-  );
-  debug(`giving up: ${final.message}`);
+function giveUp(state: PluginState, op: Operation, reason: GiveUpReason, hookError?: unknown): ConnectionLostError {
+  if (op.final instanceof ConnectionLostError) return op.final;
+  if (!op.recovering) {
+    if (op.retriesMade > 0) state.stats.retriesFailed++;
+    else state.stats.notRetried++;
+  }
+  const final = connectFailure(asError(op.cause), { attempts: op.retriesMade + 1, reason, hookError }, state.redact);
+  const tries = final.attempts === 1 ? '1 attempt' : `${final.attempts} attempts`;
+  debug(`giving up: could not connect after ${tries}: ${final.message}; ${explain(reason)}`);
   op.final = final;
   return final;
 }

@@ -61,6 +61,13 @@ export function patchPool(state: PluginState): void {
     throw firstError;
   };
 
+  const close = cm.close.bind(cm);
+  cm.close = function (): Promise<void> {
+    state.closed = true;
+    state.backoffs.wakeAll();
+    return close();
+  };
+
   cm.releaseConnection = function (connection: Connection): void {
     const record = state.records.get(connection);
     if (record) {

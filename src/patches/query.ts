@@ -7,8 +7,7 @@ import { debug } from '../log';
 import { kOperation, operationOf, remainingMs, type Operation } from '../operation';
 import { modelOf, policyFor } from '../policy';
 import { configFor, poolOf, type AcquireOptions, type Connection, type PluginState } from '../state';
-import { pause } from '../timing';
-import { asError } from './connection-manager';
+import { asError, backOff } from './connection-manager';
 import { discard, retireOnRelease } from './pool';
 
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
@@ -89,6 +88,7 @@ async function recover(
   }
   const op = operationOf(query.options);
   op.mayHaveRun ||= failure.mayHaveRun;
+  op.cause = error;
   // A BEGIN that may have reached a session that is now gone left nothing behind.
   return retryStatement(state, query, op, sql, error, lost, runAgain, !!transaction);
 }
@@ -117,6 +117,7 @@ async function retryStatement(
   op.recovering = true;
   try {
     for (;;) {
+      if (state.closed) throw giveUp(state, op, error, sql, 'closed');
       const statementAllows = statementRetryable({ mayHaveRun: op.mayHaveRun, isRead, idempotent, retryWrites: settings.retryWrites });
       const allowed =
         statementAllows === true
@@ -144,7 +145,10 @@ async function retryStatement(
       };
       debug(`connection lost under a statement: ${state.redact(context.error.message)}; retry ${op.retriesMade} of ${retries}`);
       await hook(state, op, error, sql, 'beforeReconnect', context);
-      await pause(Math.min(backoffDelay(op.retriesMade, settings.backoff, true), Math.max(0, remainingMs(op, settings.deadlineMs))));
+      await backOff(
+        state,
+        Math.min(backoffDelay(op.retriesMade, settings.backoff, true), Math.max(0, remainingMs(op, settings.deadlineMs))),
+      );
 
       let connection: Connection;
       try {
@@ -156,8 +160,11 @@ async function retryStatement(
           reconnected: false,
           reconnectError: asError(reconnectError),
         });
-        const reason = reconnectError instanceof ConnectionLostError ? reconnectError.reason : 'retries-exhausted';
-        throw giveUp(state, op, reconnectError instanceof ConnectionLostError ? reconnectError.parent : reconnectError, sql, reason);
+        // Our connect phase gives up with a ConnectionLostError; after close(), Sequelize's own
+        // getConnection refuses with a plain Error.
+        if (reconnectError instanceof ConnectionLostError) throw giveUp(state, op, reconnectError.cause, sql, reconnectError.reason);
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have come during the wait
+        throw giveUp(state, op, error, sql, state.closed ? 'closed' : 'not-retryable');
       }
       stats.reconnects++;
       debug(`reconnected: a new connection for retry ${op.retriesMade}`);
@@ -171,7 +178,7 @@ async function retryStatement(
       await hook(state, op, error, sql, 'afterReconnect', { ...context, reconnected: true });
 
       try {
-        const result = await runAgain();
+        const result = await withinDeadline(state, connection, remainingMs(op, settings.deadlineMs), runAgain);
         stats.retriesSucceeded++;
         debug(`statement succeeded on retry ${op.retriesMade}`);
         return result;
@@ -183,6 +190,7 @@ async function retryStatement(
         lost = connection;
         owned = undefined;
         op.mayHaveRun ||= failure.mayHaveRun;
+        op.cause = retryError;
         error = retryError;
       }
     }
@@ -191,6 +199,26 @@ async function retryStatement(
     // Sequelize releases the connection it acquired (now destroyed, so that is a no-op); the
     // replacement is ours to give back.
     if (owned) cm.releaseConnection(owned);
+  }
+}
+
+/**
+ * Runs a retried statement. Past the operation's deadline its connection is closed under it,
+ * which fails it like any lost connection; the loop then gives up with `deadline-exceeded`
+ * (and `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
+ */
+async function withinDeadline(state: PluginState, connection: Connection, ms: number, run: () => Promise<unknown>): Promise<unknown> {
+  const timer = setTimeout(
+    () => {
+      connection._invalid = true;
+      state.connectionManager.destroyConnection(connection).catch(() => {});
+    },
+    Math.max(0, ms),
+  );
+  try {
+    return await run();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -14,20 +14,11 @@ import { FaultProxy } from '../support/fault-proxy';
 import { defineItem, fixture, outcome, waitForActiveQuery, type Fixture } from '../support/fixture';
 import { PgBouncer, pgbouncerBinary } from '../support/pgbouncer';
 import { SUPERUSER, SUPERUSER_PASSWORD, TestServer } from '../support/postgres';
-import { describeErrors, sleep, startWorkers } from '../support/workload';
+import { describeErrors, sleep, startWorkers, until } from '../support/workload';
 
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 const SLOW_READ = 'SELECT pg_sleep(0.3) AS slept, 42 AS answer';
 const users = { [SUPERUSER]: SUPERUSER_PASSWORD };
-
-/** Polls `read` until it returns true (bounded). */
-async function until(what: string, read: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await read())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const slowRead = (sequelize: Sequelize) => outcome(sequelize.query(SLOW_READ, { type: QueryTypes.SELECT }));
 

@@ -8,7 +8,7 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { admin, assertPoolIntact, testSequelize } from '../support/db';
 import { TestServer } from '../support/postgres';
-import { describeErrors, sleep, startWorkers, type WorkerResults } from '../support/workload';
+import { describeErrors, startWorkers, until, type Workers } from '../support/workload';
 
 type Mode = 'fast' | 'immediate';
 
@@ -55,24 +55,25 @@ describe('PostgreSQL shut down and restarted under 10 concurrent workers', () =>
         plugin: { retries: 1000, deadlineMs: 20_000, backoff: { baseMs: 20, maxMs: 200 } },
       });
       const bare = testSequelize(server.url, { appName: `${mode}_bare`, plugin: false, pool: { max: 5 } });
+      const plugin = startWorkers(10, mixed(sequelize));
+      const bareWorkers = startWorkers(5, mixed(bare));
       try {
-        const plugin = startWorkers(10, mixed(sequelize));
-        const bareWorkers = startWorkers(5, mixed(bare));
-        await sleep(300);
+        await until('both to be running', () => plugin.results.ok >= 10 && bareWorkers.results.ok >= 5);
         await shutdown(server, mode);
-        await sleep(700);
+        await until('bare Sequelize to fail during the outage', () => bareWorkers.results.errors.length > 0);
         await server.start();
-        await sleep(400);
+        const okAtRestart = plugin.results.ok;
+        await until('the plugin workers to run again', () => plugin.results.ok >= okAtRestart + 30);
         const [withPlugin, withoutPlugin] = await Promise.all([plugin.stop(), bareWorkers.stop()]);
 
         assert.deepEqual(describeErrors(withPlugin.errors), []);
-        assert.ok(withPlugin.ok > 50, `only ${withPlugin.ok} operations`);
         assert.ok(withoutPlugin.errors.length > 0, 'bare Sequelize fails during the outage');
         const stats = getReconnectStats(sequelize);
         assert.ok(stats.connectFailures > 0, JSON.stringify(stats));
         assert.equal(stats.retriesFailed, 0);
         await assertPoolIntact(sequelize);
       } finally {
+        await Promise.all([plugin.stop(), bareWorkers.stop()]);
         await Promise.all([sequelize.close(), bare.close()]);
       }
     });
@@ -85,7 +86,7 @@ describe('PostgreSQL shut down and restarted under 10 concurrent workers', () =>
         plugin: { retries: 1000, deadlineMs, backoff: { baseMs: 10, maxMs: 50 } },
       });
       const durations: number[] = [];
-      let workers: { stop(): Promise<WorkerResults> } | undefined;
+      let workers: Workers | undefined;
       try {
         await sequelize.query('SELECT 1', { type: QueryTypes.SELECT });
         await shutdown(server, mode);
@@ -97,7 +98,8 @@ describe('PostgreSQL shut down and restarted under 10 concurrent workers', () =>
             durations.push(Date.now() - started);
           }
         });
-        await sleep(1000);
+        const running = workers;
+        await until('ten callers to give up', () => running.results.errors.length >= 10);
         const results = await workers.stop();
         workers = undefined;
 

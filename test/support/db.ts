@@ -26,8 +26,7 @@ export function withHostPort(url: string, host: string, port: number): string {
 
 export async function admin<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
-  // A server shutting down (a restart test) ends this session too: pg then emits 'error', which
-  // must not crash the run. The statement in flight, if any, rejects with the same error.
+  // A server stopped while this client is open would otherwise crash the run; its query fails anyway.
   client.on('error', () => {});
   await client.connect();
   try {
@@ -68,14 +67,39 @@ export function testSequelize(url: string, { plugin = {}, appName, ...options }:
     dialectOptions: { application_name: appName, ...options.dialectOptions },
   });
   if (plugin !== false) sequelize.use(autoreconnect(plugin));
+  else guardBareClients(sequelize);
   return sequelize;
 }
 
-/** pg_terminate_backend for every session of `appName`; returns how many were killed. */
+/**
+ * Bare Sequelize listens for a new client's `'error'` only once connecting resolved: a FATAL in
+ * the same packet as the end of the startup (a server shutting down just then) is an unhandled
+ * event, a crash of the whole process. The plugin guards its instances' clients; a bare instance
+ * kept for comparison gets the same listener, or it could take the test run down with it.
+ */
+function guardBareClients(sequelize: Sequelize): void {
+  const cm = (sequelize as unknown as { connectionManager: { lib: { Client: typeof Client } } }).connectionManager;
+  const Base = cm.lib.Client;
+  cm.lib = Object.create(cm.lib, {
+    Client: {
+      value: class extends Base {
+        constructor(...args: ConstructorParameters<typeof Client>) {
+          super(...args);
+          this.on('error', () => {});
+        }
+      },
+    },
+  }) as typeof cm.lib;
+}
+
+/**
+ * pg_terminate_backend for every session of `appName`; returns how many were killed. Resolves
+ * once they have exited (PostgreSQL 14+ waits for that), so nothing they held lives on.
+ */
 export async function terminateBackends(serverUrl: string, appName: string): Promise<number> {
   return admin(serverUrl, async (c) => {
     const { rows } = await c.query<{ killed: boolean }>(
-      'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      'SELECT pg_terminate_backend(pid, 10000) AS killed FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
       [appName],
     );
     return rows.filter((r) => r.killed).length;

