@@ -15,8 +15,27 @@ function testFiles(dir: string): string[] {
   });
 }
 
+/**
+ * `--concurrency N` (or TEST_CONCURRENCY=N): test files run side by side; default 2. The other
+ * arguments are fragments of the test files to run.
+ */
+function parseArgs(argv: readonly string[]): { concurrency: number; filter: string[] } {
+  let raw = process.env['TEST_CONCURRENCY'] ?? '2';
+  const filter: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--concurrency') raw = argv[++i] ?? '';
+    else if (arg.startsWith('--concurrency=')) raw = arg.slice('--concurrency='.length);
+    else filter.push(arg);
+  }
+  const concurrency = Number(raw);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new TypeError(`test concurrency must be a positive whole number, got '${raw}'`);
+  return { concurrency, filter };
+}
+
 async function main(): Promise<number> {
-  const filter = process.argv.slice(2);
+  const { concurrency, filter } = parseArgs(process.argv.slice(2));
   const files = testFiles(join(__dirname))
     .filter((f) => filter.length === 0 || filter.some((p) => f.includes(p)))
     .sort();
@@ -27,7 +46,7 @@ async function main(): Promise<number> {
     console.log(`# started PostgreSQL on 127.0.0.1:${server.port}`);
   }
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], {
       stdio: 'inherit',
       env: process.env,
     });

@@ -19,17 +19,8 @@ export function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
-/** A small deterministic PRNG (mulberry32), so two runs can face the same faults. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Moved to test/support/random.ts, which the tests share; re-exported for the scripts. */
+export { seededRandom } from '../../test/support/random';
 
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return '—';

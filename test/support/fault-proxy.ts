@@ -343,6 +343,8 @@ export class FaultProxy {
   private refused = 0;
   private idleClosed = 0;
   private heldCloses = 0;
+  /** The client-side ports of every connection accepted or refused, to tell whose a socket was. */
+  private readonly clientPorts = new Set<number>();
 
   private constructor(
     private readonly server: Server,
@@ -413,6 +415,11 @@ export class FaultProxy {
     for (const link of this.links) link.hold();
   }
 
+  /** Did a client connect from this local port of 127.0.0.1 (to tell whose a socket was)? */
+  servedClientPort(port: number): boolean {
+    return this.clientPorts.has(port);
+  }
+
   /** RST every open client connection and destroy the upstream sockets. */
   resetAll(): void {
     for (const link of this.links) link.reset();
@@ -438,6 +445,14 @@ export class FaultProxy {
    */
   muteAll(): void {
     for (const link of this.links) link.muted = true;
+  }
+
+  /**
+   * FIN-close every connection muted or forgotten so far, as a TCP keepalive or a timeout would
+   * end it at last: a statement stranded on one then fails instead of waiting forever.
+   */
+  closeStranded(): void {
+    for (const link of this.links) if (link.muted || link.forgotten) link.cut();
   }
 
   /**
@@ -488,6 +503,7 @@ export class FaultProxy {
 
   private onConnection(client: Socket): void {
     client.on('error', () => {});
+    if (client.remotePort !== undefined) this.clientPorts.add(client.remotePort);
     if (Date.now() < this.refuseUntil) {
       this.refused++;
       this.refusedSockets.add(client);

@@ -118,6 +118,23 @@ export class TestServer {
     await done;
   }
 
+  /**
+   * Shuts the server down and waits for it to exit. Fast (SIGINT, as `stop()`): sessions are
+   * terminated with 57P01 and the server shuts down cleanly. Immediate (SIGQUIT): backends are
+   * killed without a word and the next start runs crash recovery.
+   */
+  async shutdown(mode: 'fast' | 'immediate'): Promise<void> {
+    if (mode === 'fast') return this.stop();
+    const server = this.process;
+    if (!server) return;
+    this.process = undefined;
+    process.off('exit', this.killOnExit);
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const done = exited(server);
+    server.kill('SIGQUIT');
+    await done;
+  }
+
   async destroy(): Promise<void> {
     await this.stop().catch(() => {});
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });

@@ -1,0 +1,38 @@
+/**
+ * Seeded chaos on a server of this file's own: random faults (sessions terminated in flight and
+ * idle, connections reset, forgotten, cut, muted then closed, refused; fast and immediate
+ * restarts) against reads, inserts, idempotent upserts and transactions on instances with the
+ * plugin. Every run must keep the invariants (see test/support/chaos/invariants.ts). A few
+ * seeds here (chosen to cover both restarts, an instance closed under fire, two instances);
+ * `npm run chaos -- --seeds N` runs many. CHAOS_SEEDS=1,2, CHAOS_SECONDS=5 and CHAOS_SLACK_MS
+ * (allowance over a deadline, default 2000) choose others.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TestServer } from './support/postgres';
+import { formatViolations, replayCommand } from './support/chaos/report';
+import { runChaos } from './support/chaos/run';
+
+const SEEDS = (process.env['CHAOS_SEEDS'] ?? '9,22,29').split(',').map(Number);
+const SECONDS = Number(process.env['CHAOS_SECONDS'] ?? 3);
+const SLACK_MS = process.env['CHAOS_SLACK_MS'] === undefined ? undefined : Number(process.env['CHAOS_SLACK_MS']);
+
+describe('seeded chaos against a mixed workload', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start();
+  });
+  after(async () => {
+    await server?.destroy();
+  });
+
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: only ConnectionLostErrors, nothing uncaught, no op past its deadline, a clean pool, no lost or doubled write`, async () => {
+      const result = await runChaos(server, { seed, seconds: SECONDS, slackMs: SLACK_MS });
+      if (result.violations.length > 0) {
+        assert.fail(`${formatViolations(result)}\n${result.summary.join('\n')}\nreplay: ${replayCommand(seed, SECONDS)}`);
+      }
+      assert.ok(result.summary.length > 0);
+    });
+  }
+});

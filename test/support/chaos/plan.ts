@@ -1,0 +1,165 @@
+/**
+ * What one chaos seed means: the instances, their options, the workload's mix and the fault
+ * schedule. Pure: the same seed, length and flags always give the same plan, so a failing seed
+ * can be replayed (the timing of the machine still varies; the choices do not).
+ */
+import type { AutoReconnectOptions } from '../../../src';
+import type { FaultAction } from '../fault-proxy';
+import { rng, streamSeed, type Rng } from '../random';
+
+export type OpKind = 'read' | 'slow-read' | 'insert' | 'upsert' | 'transaction' | 'bad-statement';
+
+export interface InstancePlan {
+  /** Short name, part of tags and keys: `p0`, `p1`, `bare`. */
+  readonly name: string;
+  /** Plugin options (always a deadline and retries), or false for bare Sequelize. */
+  readonly plugin: (AutoReconnectOptions & { deadlineMs: number; retries: number; validateTimeoutMs: number }) | false;
+  readonly poolMax: number;
+  readonly workers: number;
+  /** Closed while its workers still run and the faults go on, this long into the run. */
+  readonly closeEarlyAtMs: number | undefined;
+  /** One-way latency of its proxy: on loopback a close is seen at once, latency opens the races. */
+  readonly delayMs: number;
+}
+
+export type Fault =
+  | { readonly kind: 'terminate'; readonly state: 'active' | 'idle' | 'any'; readonly which: 'one' | 'all' }
+  | { readonly kind: 'reset' | 'cut' }
+  /** Forget or mute every open connection, then end them (FIN) after `holdMs`, as a keepalive would. */
+  | { readonly kind: 'forget' | 'mute'; readonly holdMs: number }
+  /** Refuse new connections for `ms`, after resetting the open ones if `reset`. */
+  | { readonly kind: 'refuse'; readonly ms: number; readonly reset: boolean }
+  /** The next statement matching `target` meets `action` (on every proxy). */
+  | { readonly kind: 'arm'; readonly target: 'insert' | 'commit' | 'any-statement'; readonly action: FaultAction }
+  | { readonly kind: 'restart'; readonly mode: 'fast' | 'immediate'; readonly downMs: number };
+
+export interface Step {
+  /** Pause before this fault, after the previous one finished. */
+  readonly afterMs: number;
+  readonly fault: Fault;
+}
+
+export interface Plan {
+  readonly seed: number;
+  readonly seconds: number;
+  readonly instances: readonly InstancePlan[];
+  readonly steps: readonly Step[];
+  /** Weights of the operations each worker draws from. */
+  readonly mix: Readonly<Record<OpKind, number>>;
+  /** Pause between one worker's operations. */
+  readonly pauseMs: readonly [number, number];
+}
+
+export interface PlanFlags {
+  /** Add a bare Sequelize instance (its errors are not checked; it only adds load and faults). */
+  readonly bare?: boolean;
+}
+
+/** Longest hold of a mute or forget: a statement stranded on it waits this long at most. */
+export const MAX_HOLD_MS = 900;
+
+export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): Plan {
+  const r = rng(streamSeed(seed, 0));
+  const count = r.chance(0.4) ? 2 : 1;
+  const instances: InstancePlan[] = Array.from({ length: count }, (_, i) => pluginInstance(r, `p${i}`, seconds));
+  if (flags.bare)
+    instances.push({ name: 'bare', plugin: false, poolMax: r.int(2, 4), workers: r.int(2, 3), closeEarlyAtMs: undefined, delayMs: 0 });
+  const mix: Record<OpKind, number> = {
+    read: r.int(15, 40),
+    'slow-read': r.int(5, 15),
+    insert: r.int(10, 30),
+    upsert: r.int(5, 20),
+    transaction: r.int(5, 20),
+    'bad-statement': r.int(1, 5),
+  };
+  return { seed, seconds, instances, steps: schedule(rng(streamSeed(seed, 1)), seconds * 1000), mix, pauseMs: [0, r.int(5, 30)] };
+}
+
+function pluginInstance(r: Rng, name: string, seconds: number): InstancePlan {
+  const baseMs = r.int(5, 50);
+  return {
+    name,
+    plugin: {
+      retries: r.int(2, 12),
+      deadlineMs: r.int(1500, 4000),
+      backoff: { baseMs, maxMs: baseMs * r.int(2, 10) },
+      retryWrites: r.chance(0.8) ? 'unsent' : 'never',
+      validateIdleMs: r.pick([0, 100, 500, false] as const),
+      validateTimeoutMs: r.int(200, 800),
+      sweep: r.chance(0.8),
+    },
+    poolMax: r.int(2, 6),
+    workers: r.int(2, 6),
+    closeEarlyAtMs: r.chance(0.25) ? r.int(Math.floor(seconds * 300), Math.floor(seconds * 900)) : undefined,
+    delayMs: r.pick([0, 0, 1, 3]),
+  };
+}
+
+const FAULT_WEIGHTS = {
+  terminate: 24,
+  reset: 10,
+  cut: 8,
+  forget: 8,
+  mute: 8,
+  refuse: 8,
+  arm: 20,
+  restart: 6,
+} as const;
+
+/** Faults back to back, 50-400 ms apart, until `totalMs` of pauses are used up. */
+function schedule(r: Rng, totalMs: number): Step[] {
+  const steps: Step[] = [];
+  // Each restart takes a second or more: a few per run, however long.
+  let restartsLeft = Math.max(1, Math.floor(totalMs / 4000));
+  for (let elapsed = 0; steps.length < 10_000;) {
+    const afterMs = r.int(50, 400);
+    elapsed += afterMs;
+    if (elapsed >= totalMs) break;
+    let kind = r.weighted(FAULT_WEIGHTS);
+    if (kind === 'restart' && restartsLeft-- <= 0) kind = 'reset';
+    steps.push({ afterMs, fault: fault(r, kind) });
+  }
+  return steps;
+}
+
+function fault(r: Rng, kind: keyof typeof FAULT_WEIGHTS): Fault {
+  switch (kind) {
+    case 'terminate':
+      return { kind, state: r.pick(['active', 'idle', 'any'] as const), which: r.pick(['one', 'all'] as const) };
+    case 'reset':
+    case 'cut':
+      return { kind };
+    case 'forget':
+    case 'mute':
+      return { kind, holdMs: r.int(100, MAX_HOLD_MS) };
+    case 'refuse':
+      return { kind, ms: r.int(50, 600), reset: r.chance(0.5) };
+    case 'arm':
+      return {
+        kind,
+        target: r.weighted({ insert: 5, commit: 3, 'any-statement': 2 }),
+        action: r.pick(['reset', 'cut-after-send', 'swallow-reply'] as const),
+      };
+    case 'restart':
+      return { kind, mode: r.pick(['fast', 'immediate'] as const), downMs: r.int(0, 800) };
+  }
+}
+
+/** One line per fault, for a report. */
+export function describeFault(f: Fault): string {
+  switch (f.kind) {
+    case 'terminate':
+      return `terminate ${f.which} ${f.state}`;
+    case 'forget':
+    case 'mute':
+      return `${f.kind} ${f.holdMs} ms`;
+    case 'refuse':
+      return `refuse ${f.ms} ms${f.reset ? ' after reset' : ''}`;
+    case 'arm':
+      return `${f.action} on ${f.target}`;
+    case 'restart':
+      return `${f.mode} restart, down ${f.downMs} ms`;
+    default:
+      return f.kind;
+  }
+}
