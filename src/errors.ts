@@ -17,7 +17,7 @@ export interface ConnectionLostDetails {
   readonly hookError?: unknown;
 }
 
-const EXPLANATIONS: Record<GiveUpReason, string> = {
+const EXPLANATIONS: Readonly<Record<GiveUpReason, string>> = {
   'in-transaction':
     'the transaction was lost with its connection and rolled back by the server; nothing of it was committed; retry the whole transaction',
   'commit-outcome-unknown': 'the connection was lost during COMMIT: the transaction may or may not have been committed',
@@ -31,6 +31,11 @@ const EXPLANATIONS: Record<GiveUpReason, string> = {
   closed: 'the Sequelize instance was closed',
   'hook-failed': 'a reconnect hook threw',
 };
+
+/** Why the plugin stopped, in words, for messages and the debug log. */
+export function explain(reason: GiveUpReason): string {
+  return EXPLANATIONS[reason];
+}
 
 /**
  * Marks every error the plugin gives up with, across copies of the package (its CommonJS and ES

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './support/db';
-import { waitForActiveQuery } from './support/fixture';
+import { gate } from './support/fixture';
 import { freePort } from './support/postgres';
 
 interface ChildRun {
@@ -13,9 +13,16 @@ interface ChildRun {
 }
 
 /** Starts test/support/debug-child.ts with DEBUG=sequelize:autoreconnect against `url`. */
-function startChild(url: string, appName: string): Promise<ChildRun> {
+function startChild(url: string, appName: string, gateSql = 'NULL'): Promise<ChildRun> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'support/debug-child.ts')], {
-    env: { ...process.env, DEBUG: 'sequelize:autoreconnect', DEBUG_COLORS: 'false', CHILD_URL: url, CHILD_APP: appName },
+    env: {
+      ...process.env,
+      DEBUG: 'sequelize:autoreconnect',
+      DEBUG_COLORS: 'false',
+      CHILD_URL: url,
+      CHILD_APP: appName,
+      CHILD_GATE: gateSql,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -48,9 +55,15 @@ describe('debug output with DEBUG=sequelize:autoreconnect', () => {
 
   it('tells the lost connection, the retry and the reconnect of a read, and never the password', async () => {
     const appName = uniqueAppName('debug');
-    const run = startChild(db.url, appName);
-    await waitForActiveQuery(adminUrl(), appName, 'debug-probe');
-    assert.equal(await terminateBackends(adminUrl(), appName), 1);
+    const held = await gate(db.url);
+    let run: Promise<ChildRun>;
+    try {
+      run = startChild(db.url, appName, held.sql);
+      await held.held(appName);
+      assert.equal(await terminateBackends(adminUrl(), appName), 1);
+    } finally {
+      await held.open();
+    }
     const { code, stdout, stderr } = await run;
 
     assert.equal(code, 0, stderr);
@@ -72,12 +85,13 @@ describe('debug output with DEBUG=sequelize:autoreconnect', () => {
     const { code, stdout, stderr } = await startChild(closed, uniqueAppName('debug'));
 
     assert.equal(code, 0, stderr);
-    assert.equal((JSON.parse(stdout) as { outcome: string }).outcome, 'error:ConnectionLostError');
+    // Sequelize's own error class and name, as without the plugin, and a ConnectionLostError too.
+    assert.equal((JSON.parse(stdout) as { outcome: string }).outcome, 'error:SequelizeConnectionRefusedError (a ConnectionLostError)');
     const lines = debugLines(stderr);
     assert.equal(lines.length, 3, stderr);
     assert.match(lines[0]!, /^connect failed \(transient\): .*ECONNREFUSED.*; retry 1 of 2$/);
     assert.match(lines[1]!, /^connect failed \(transient\): .*ECONNREFUSED.*; retry 2 of 2$/);
-    assert.match(lines[2]!, /^giving up: Could not connect to the database after 3 attempts: .*no retries left$/);
+    assert.match(lines[2]!, /^giving up: could not connect after 3 attempts: connect ECONNREFUSED .*; no retries left$/);
     assert.ok(!stderr.includes(password), 'the password appears in the debug output');
   });
 });

@@ -87,14 +87,14 @@ export type Step =
   | { readonly action: 'retry-now' }
   | { readonly action: 'retry' };
 
-/** The one decision for both phases. The order of the checks is each phase's own. */
+/** The one decision for both phases; close() comes first in both. */
 export function nextStep(facts: ConnectFacts | QueryFacts): Step {
   if (facts.phase === 'query') {
+    if (facts.closed) return giveUp('closed', true);
     const allowed = statementRetryable(facts.statement);
     if (allowed !== true) return giveUp(allowed, true);
     const room = budgetAllows(facts.budget());
-    if (room !== true) return giveUp(room, true);
-    return facts.closed ? giveUp('closed', true) : RETRY;
+    return room === true ? RETRY : giveUp(room, true);
   }
   if (facts.closed) return giveUp('closed', false);
   if (facts.deadlinePassed) return giveUp('deadline-exceeded', false);

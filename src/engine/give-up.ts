@@ -1,5 +1,5 @@
 import type { GiveUpReason } from '../core/decide';
-import { ConnectionLostError, connectFailure } from '../errors';
+import { ConnectionLostError, connectFailure, explain } from '../errors';
 import type { Operation } from './operation';
 import { asError, type Engine } from './state';
 
@@ -39,7 +39,12 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): ConnectionLost
           },
           engine.redact,
         );
-  engine.host.debug(`giving up: ${final.message}`);
+  if (g.phase === 'connect') {
+    const tries = final.attempts === 1 ? '1 attempt' : `${final.attempts} attempts`;
+    engine.host.debug(`giving up: could not connect after ${tries}: ${final.message}; ${explain(g.reason)}`);
+  } else {
+    engine.host.debug(`giving up: ${final.message}`);
+  }
   op.final = final;
   return final;
 }

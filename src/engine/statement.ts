@@ -182,7 +182,7 @@ class StatementPhase implements Phase<unknown> {
   async finish(connection: Connection): Promise<Outcome<unknown>> {
     const { engine, op } = this;
     try {
-      const value = await engine.host.runAgain(this.query, this.sql, this.parameters);
+      const value = await this.runWithinDeadline(connection);
       engine.stats.note('retriesSucceeded');
       engine.host.debug(`statement succeeded on retry ${op.retriesMade}`);
       return { done: true, value };
@@ -198,6 +198,27 @@ class StatementPhase implements Phase<unknown> {
       this.error = retryError;
       this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
       return { done: false, error: retryError };
+    }
+  }
+
+  /**
+   * Past the operation's deadline the retried statement's connection is closed under it, which
+   * fails it like any lost connection; the loop then gives up with `deadline-exceeded` (and
+   * `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
+   */
+  private async runWithinDeadline(connection: Connection): Promise<unknown> {
+    const { engine, op } = this;
+    const cancel = engine.clock.setTimer(
+      () => {
+        connection._invalid = true;
+        engine.host.destroy(connection);
+      },
+      Math.max(0, remainingMs(op, this.deadlineMs, engine.clock.now())),
+    );
+    try {
+      return await engine.host.runAgain(this.query, this.sql, this.parameters);
+    } finally {
+      cancel();
     }
   }
 

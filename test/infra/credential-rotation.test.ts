@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
 import { cachedCredentials, getReconnectStats, refreshCredentials, type Credentials } from '../../src';
 import { admin, adminUrl, assertPoolIntact, testSequelize } from '../support/db';
-import { fixture, outcome, waitForActiveQuery, type Fixture } from '../support/fixture';
-import { describeErrors, sleep, startWorkers } from '../support/workload';
+import { fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { describeErrors, sleep, startWorkers, until } from '../support/workload';
 
 /** Stands in for Vault's database secrets engine: it owns the role's password and rotates it. */
 class SecretsStore {
@@ -51,7 +51,8 @@ class SecretsStore {
     this.password = next;
     await admin(this.serverUrl, async (c) => {
       await c.query(`ALTER ROLE ${this.role} PASSWORD '${next}'`);
-      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [this.role]);
+      // Waits until they have exited (PostgreSQL 14+), so none lives on past the rotation.
+      await c.query('SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = $1', [this.role]);
     });
   }
 
@@ -98,15 +99,24 @@ describe('credential rotation', () => {
           : s.query(UPSERT, { bind: [`w${worker}`, n], reconnect: { idempotent: true } } as object);
       const workers = startWorkers(10, app(sequelize));
       const bareWorkers = startWorkers(3, app(bare), 20);
-      await sleep(300);
-      await store.rotate();
-      await sleep(700);
-      await store.rotate();
-      await sleep(500);
-      const [withPlugin, withoutPlugin] = await Promise.all([workers.stop(), bareWorkers.stop()]);
+      const refused = () =>
+        bareWorkers.results.errors.some((e) => e instanceof ConnectionError && (e.parent as { code?: string }).code === '28P01');
+      try {
+        await until('both to run', () => workers.results.ok >= 10 && bareWorkers.results.ok >= 3);
+        for (let rotation = 0; rotation < 2; rotation++) {
+          // Rotations further apart than minRefreshMs: each is a rejection of its own.
+          if (rotation > 0) await sleep(350);
+          await store.rotate();
+          const okAtRotation = workers.results.ok;
+          await until('the app to run on the new password', () => workers.results.ok >= okAtRotation + 20);
+        }
+        await until('bare Sequelize to be refused', refused);
+      } finally {
+        await Promise.all([workers.stop(), bareWorkers.stop()]);
+      }
+      const [withPlugin, withoutPlugin] = [workers.results, bareWorkers.results];
 
       assert.deepEqual(describeErrors(withPlugin.errors), []);
-      assert.ok(withPlugin.ok > 50, `only ${withPlugin.ok} operations`);
       assert.equal(store.reads, 2, 'one read of the secrets store per rotation');
       const stats = getReconnectStats(sequelize);
       assert.ok(stats.connectFailures >= 2, JSON.stringify(stats));
@@ -127,23 +137,17 @@ describe('credential rotation', () => {
       const sequelize = testSequelize(appUrl(), { appName, plugin: { retries: 3, backoff: { baseMs: 1, maxMs: 5 } }, pool: { max: 20 } });
       sequelize.addHook('beforeReconnect', hook as never);
       // Twenty statements running on twenty connections when the rotation ends their sessions.
+      const held = await gate(f.url);
       const reads = Array.from({ length: 20 }, (_, i) =>
-        outcome(sequelize.query(`SELECT pg_sleep(0.3), ${i} AS i`, { type: QueryTypes.SELECT })),
+        outcome(sequelize.query(`SELECT ${held.sql}, ${i} AS i`, { type: QueryTypes.SELECT })),
       );
-      await waitForActiveQuery(f.url, appName, 'pg_sleep(0.3)');
-      for (let i = 0; i < 200; i++) {
-        const active = await admin(f.url, async (c) => {
-          const { rows } = await c.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
-            [appName],
-          );
-          return rows[0]!.n;
-        });
-        if (active === 20) break;
-        await sleep(5);
-      }
       const before = store.reads;
-      await store.rotate();
+      try {
+        await held.held(appName, 20);
+        await store.rotate();
+      } finally {
+        await held.open();
+      }
       const results = await Promise.all(reads);
       const stats = getReconnectStats(sequelize);
       await assertPoolIntact(sequelize);

@@ -92,11 +92,14 @@ function guardBareClients(sequelize: Sequelize): void {
   }) as typeof cm.lib;
 }
 
-/** pg_terminate_backend for every session of `appName`; returns how many were killed. */
+/**
+ * pg_terminate_backend for every session of `appName`; returns how many were killed. Resolves
+ * once they have exited (PostgreSQL 14+ waits for that), so nothing they held lives on.
+ */
 export async function terminateBackends(serverUrl: string, appName: string): Promise<number> {
   return admin(serverUrl, async (c) => {
     const { rows } = await c.query<{ killed: boolean }>(
-      'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      'SELECT pg_terminate_backend(pid, 10000) AS killed FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
       [appName],
     );
     return rows.filter((r) => r.killed).length;

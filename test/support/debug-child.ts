@@ -4,7 +4,7 @@
  * the debug lines go to stderr.
  */
 import { QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, getReconnectStats } from '../../src';
+import { autoreconnect, ConnectionLostError, getReconnectStats } from '../../src';
 
 async function main(): Promise<void> {
   const url = process.env['CHILD_URL'];
@@ -14,13 +14,13 @@ async function main(): Promise<void> {
   sequelize.use(autoreconnect({ retries: 2, backoff: { baseMs: 10, maxMs: 20 } }));
   let outcome: string;
   try {
-    // The parent kills this statement's backend while it sleeps: a read, so it is retried.
-    const rows = await sequelize.query<{ slept: string }>("SELECT pg_sleep(0.3)::text AS slept, 'debug-probe' AS probe", {
+    // The parent kills this statement's backend while it is held at its gate: a read, so it is retried.
+    const rows = await sequelize.query<{ held: string }>(`SELECT ${process.env['CHILD_GATE'] ?? 'NULL'} AS held`, {
       type: QueryTypes.SELECT,
     });
     outcome = `rows:${rows.length}`;
   } catch (error) {
-    outcome = `error:${(error as Error).name}`;
+    outcome = `error:${(error as Error).name}${error instanceof ConnectionLostError ? ' (a ConnectionLostError)' : ''}`;
   }
   const stats = getReconnectStats(sequelize);
   await sequelize.close();

@@ -74,3 +74,47 @@ export async function waitForActiveQuery(serverUrl: string, appName: string, fra
   }
   throw new Error(`no active query like ${fragment} for ${appName}`);
 }
+
+/** Holds statements on the server until the test opens it. */
+export interface Gate {
+  /** A SQL expression to put in a statement: it blocks there while the gate is shut. */
+  readonly sql: string;
+  /** Resolves once `count` statements of `appName` are held at the gate. */
+  held(appName: string, count?: number): Promise<void>;
+  /** Lets every held statement, and every later one, through. */
+  open(): Promise<void>;
+}
+
+/**
+ * A gate on an advisory lock that a client of the test holds, in the database at `url` (advisory
+ * locks belong to a database). A statement held there is certainly running when the test kills
+ * its session, however slow the machine: no sleep has to be long enough.
+ */
+export async function gate(url: string): Promise<Gate> {
+  const key = Math.floor(Math.random() * 2 ** 31);
+  const { Client } = await import('pg');
+  const holder = new Client({ connectionString: url });
+  holder.on('error', () => {});
+  await holder.connect();
+  await holder.query('SELECT pg_advisory_lock($1)', [key]);
+  let opened = false;
+  return {
+    sql: `pg_advisory_xact_lock_shared(${key})::text`,
+    held: async (appName, count = 1) => {
+      for (let i = 0; i < 2000; i++) {
+        const { rows } = await holder.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+          [appName],
+        );
+        if (rows[0]!.n >= count) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`${count} statements of ${appName} never reached the gate`);
+    },
+    open: async () => {
+      if (opened) return;
+      opened = true;
+      await holder.end();
+    },
+  };
+}
