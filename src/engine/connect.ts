@@ -95,7 +95,7 @@ class ConnectPhase implements Phase<Connection> {
       pool: engine.host.replicated ? pool : undefined,
       host: config.host,
       model: this.model,
-      transaction: this.options.transaction ?? undefined,
+      transaction: (this.options.transaction ?? undefined) as ReconnectContext['transaction'],
     };
   }
 

@@ -1,4 +1,4 @@
-import type { Model, ModelStatic, Transaction } from 'sequelize';
+import type { Model, ModelStatic } from 'sequelize';
 import type { ReconnectHookName } from '../core/marks';
 import type { AfterReconnectContext, ReconnectConfig, ReconnectContext } from '../hooks';
 
@@ -21,7 +21,7 @@ export interface AcquireOptions {
   type?: string;
   useMaster?: boolean;
   uuid?: string;
-  transaction?: Transaction | null;
+  transaction?: TransactionLike | null;
   model?: unknown;
   reconnect?: unknown;
 }
@@ -37,7 +37,7 @@ export interface TransactionLike {
 /** A dialect Query instance as far as the plugin touches it. */
 export interface QueryLike {
   connection: Connection;
-  readonly options: AcquireOptions & { transaction?: TransactionLike | null };
+  readonly options: AcquireOptions;
 }
 
 export interface HostPort {

@@ -21,7 +21,7 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const Base: QueryClass = dialect.Query;
   class AutoReconnectQuery extends Base {
     override run(sql: string, parameters?: unknown): Promise<unknown> {
-      return fast.watch(this as unknown as QueryLike, sql, parameters, super.run(sql, parameters));
+      return fast.watch(this, sql, parameters, super.run(sql, parameters));
     }
   }
   dialect.Query = AutoReconnectQuery;
