@@ -1,7 +1,7 @@
 /** Types the plugin's options where Sequelize takes options. */
 import type { Model } from 'sequelize';
-import type { ModelReconnectOptions } from './decorators';
-import type { ReconnectQueryOption } from './options';
+import type { ModelReconnectOptions } from './core/marks';
+import type { ReconnectQueryOption } from './core/option-types';
 
 declare module 'sequelize/types/model' {
   // Every Sequelize method that runs SQL takes `Transactionable` options: query, find, count,

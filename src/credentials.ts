@@ -1,4 +1,3 @@
-import { classifyConnectError } from './classify/postgres';
 import type { ReconnectContext } from './hooks';
 
 /** A database login, as a secrets store hands it out (HashiCorp Vault, AWS RDS IAM, ...). */
@@ -89,8 +88,8 @@ export function cachedCredentials(
 }
 
 /**
- * A `beforeReconnect` hook that, when a login was rejected (28P01, 28000, or pgbouncer's
- * "password authentication failed"), refreshes the credentials and sets them on the config the
+ * A `beforeReconnect` hook that, when a login was rejected (`context.failure === 'auth'`: for
+ * PostgreSQL 28P01, 28000, or pgbouncer's "password authentication failed"), refreshes the credentials and sets them on the config the
  * next connection uses. Other reconnects are left alone: a secrets store that is down must not
  * turn a network blip into a failure. Given a plain function, it wraps it in `cachedCredentials`.
  *
@@ -107,7 +106,7 @@ export function refreshCredentials(
   if (typeof provider?.refresh !== 'function')
     throw new TypeError('refreshCredentials: expected cachedCredentials(...) or a fetch function');
   return async (context) => {
-    if (context.phase !== 'connect' || classifyConnectError(context.error) !== 'auth') return;
+    if (context.failure !== 'auth') return;
     const rejected = typeof context.config.password === 'string' ? context.config.password : undefined;
     const { username, password } = await provider.refresh(rejected);
     if (username !== undefined) context.config.username = username;

@@ -1,5 +1,7 @@
-import { validateOptions, type RetryOptions } from './options';
-import type { AfterReconnectContext, ReconnectContext, ReconnectHookName } from './hooks';
+import { markHook, markOptions, type HookFunction, type ModelReconnectOptions, type ReconnectHookName } from './core/marks';
+import { validateOptions } from './core/options';
+
+export { decoratedHooks, decoratedOptions, type ModelReconnectOptions } from './core/marks';
 
 /**
  * Model-level decorators. They work with TypeScript's `experimentalDecorators` and with standard
@@ -7,30 +9,6 @@ import type { AfterReconnectContext, ReconnectContext, ReconnectHookName } from 
  * order relative to `@Table`: they only store what they are given on the class; the plugin
  * reads it when a query of that model loses its connection.
  */
-
-/** Per-model policy: options laid over the plugin's, or `false` for no retries at all. */
-export type ModelReconnectOptions = RetryOptions | false;
-
-const kModelOptions = Symbol.for('sequelize-autoreconnect.model-options');
-const kModelHooks = Symbol.for('sequelize-autoreconnect.model-hooks');
-
-type HookFunction = (context: ReconnectContext | AfterReconnectContext) => unknown;
-type DecoratedHooks = Partial<Record<ReconnectHookName, HookFunction[]>>;
-
-interface Decorated {
-  [kModelOptions]?: ModelReconnectOptions;
-  [kModelHooks]?: DecoratedHooks;
-}
-
-/** The policy `@AutoReconnect` gave this model class (or a class it extends). */
-export function decoratedOptions(model: object): ModelReconnectOptions | undefined {
-  return (model as Decorated)[kModelOptions];
-}
-
-/** The methods `@BeforeReconnect` / `@AfterReconnect` registered on this model class. */
-export function decoratedHooks(model: object, name: ReconnectHookName): readonly HookFunction[] {
-  return (model as Decorated)[kModelHooks]?.[name] ?? [];
-}
 
 /**
  * Class decorator: this model's queries use these options over the plugin's; `false` turns
@@ -41,7 +19,7 @@ export function AutoReconnect(
 ): <T extends abstract new (...args: never[]) => unknown>(target: T, context?: ClassDecoratorContext<T>) => void {
   const validated = options === false ? false : validateOptions(options, '@AutoReconnect option');
   return (target) => {
-    Object.defineProperty(target, kModelOptions, { value: validated, configurable: true, enumerable: false, writable: true });
+    markOptions(target, validated);
   };
 }
 
@@ -55,7 +33,7 @@ function hookDecorator(name: ReconnectHookName) {
       const context = keyOrContext as DecoratorContext;
       if (context.kind !== 'method' || !context.static) throw new TypeError(`${decoratorName} decorates a static method of a model class`);
       context.addInitializer(function (this: unknown) {
-        register(this as object, name, target as HookFunction);
+        markHook(this as object, name, target as HookFunction);
       });
       return;
     }
@@ -63,7 +41,7 @@ function hookDecorator(name: ReconnectHookName) {
     if (typeof target !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
     const method: unknown = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
     if (typeof method !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
-    register(target, name, method as HookFunction);
+    markHook(target, name, method as HookFunction);
   }
   return decorator;
 }
@@ -72,11 +50,3 @@ function hookDecorator(name: ReconnectHookName) {
 export const BeforeReconnect = hookDecorator('beforeReconnect');
 /** Static-method decorator: runs the method as this model's `afterReconnect` hook. */
 export const AfterReconnect = hookDecorator('afterReconnect');
-
-function register(model: object, name: ReconnectHookName, fn: HookFunction): void {
-  const own = Object.prototype.hasOwnProperty.call(model, kModelHooks) ? (model as Decorated)[kModelHooks]! : undefined;
-  // Copy what a parent class registered so that the subclass adds to it without changing it.
-  const hooks: DecoratedHooks = own ?? { ...(model as Decorated)[kModelHooks] };
-  hooks[name] = [...(hooks[name] ?? []), fn];
-  if (!own) Object.defineProperty(model, kModelHooks, { value: hooks, configurable: true, enumerable: false, writable: true });
-}

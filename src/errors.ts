@@ -1,5 +1,5 @@
 import { ConnectionError } from 'sequelize';
-import type { GiveUpReason } from './decide';
+import type { GiveUpReason } from './core/decide';
 
 export interface ConnectionLostDetails {
   /** `'connect'`: no connection could be opened; `'query'`: the connection died under a statement. */

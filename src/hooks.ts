@@ -1,6 +1,6 @@
-import type { ModelStatic, Model, Sequelize, Transaction } from 'sequelize';
+import type { ModelStatic, Model, Transaction } from 'sequelize';
 import type { HookReturn } from 'sequelize/types/hooks';
-import { decoratedHooks } from './decorators';
+import type { ReconnectFailure } from './core/failure';
 
 /**
  * The connection settings the next connection will be made with. Changing a field here (say
@@ -25,6 +25,12 @@ export interface ReconnectContext {
   readonly attempt: number;
   /** `'connect'`: opening a connection failed; `'query'`: a statement's connection was lost. */
   readonly phase: 'connect' | 'query';
+  /**
+   * What the failure was, as the dialect classified it: `'auth'` (a login refused: refresh the
+   * credentials), `'transient'` (no connection, for a reason that may pass), `'lost'` (the
+   * connection died under a statement) or `'read-only'` (the server became a read-only standby).
+   */
+  readonly failure: ReconnectFailure;
   /**
    * The connection settings the next connection will use; mutable. With replication, the
    * settings of the host that failed (the write config, or that read replica's).
@@ -57,48 +63,4 @@ declare module 'sequelize/types/hooks' {
   }
 }
 
-export const HOOK_NAMES = ['beforeReconnect', 'afterReconnect'] as const;
-export type ReconnectHookName = (typeof HOOK_NAMES)[number];
-
-interface HookTypeTable {
-  [name: string]: { params: number; sync?: boolean; noModel?: boolean; proxies?: string[] };
-}
-
-/**
- * Sequelize v6 has a fixed table of hook names; `addHook` and the constructor's `hooks`
- * option throw for names missing from it. Adding ours is the one shared change we make.
- */
-export function registerHookNames(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const table = (require('sequelize/lib/hooks') as { hooks: HookTypeTable }).hooks;
-  for (const name of HOOK_NAMES) table[name] ??= { params: 1 };
-}
-
-interface Hookable {
-  // Sequelize returns undefined, not false, for a name that never had hooks.
-  hasHook(name: string): boolean | undefined;
-  runHooks(name: string, ...args: unknown[]): Promise<unknown>;
-}
-
-/** Are there hooks of this name for this model (decorated or added) or the instance? */
-export function hasReconnectHook(sequelize: Sequelize, model: ModelStatic<Model> | undefined, name: ReconnectHookName): boolean {
-  if ((sequelize as unknown as Hookable).hasHook(name)) return true;
-  return !!model && (decoratedHooks(model, name).length > 0 || !!(model as unknown as Hookable).hasHook(name));
-}
-
-/**
- * Runs the model's hooks (decorated methods first, then added ones), then the instance's,
- * awaiting each, as Sequelize orders model and instance hooks.
- */
-export async function runReconnectHook(
-  sequelize: Sequelize,
-  name: ReconnectHookName,
-  context: ReconnectContext | AfterReconnectContext,
-): Promise<void> {
-  const { model } = context;
-  if (model) {
-    for (const hook of decoratedHooks(model, name)) await hook.call(model, context);
-  }
-  const target = (model ?? sequelize) as unknown as Hookable;
-  if (target.hasHook(name) || (sequelize as unknown as Hookable).hasHook(name)) await target.runHooks(name, context);
-}
+export type { ReconnectFailure } from './core/failure';

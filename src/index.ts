@@ -4,11 +4,11 @@ import './augment';
 
 export { autoreconnect, getReconnectStats, type SequelizePlugin } from './plugin';
 export { ConnectionLostError, type ConnectionLostDetails } from './errors';
-export type { AutoReconnectOptions, BackoffOptions, PoolHygieneOptions, RetryOptions, RetryWrites } from './options';
-export type { ReconnectContext, AfterReconnectContext, ReconnectConfig } from './hooks';
-export type { ReconnectStats } from './stats';
-export type { GiveUpReason } from './decide';
-export type { ReconnectQueryOption } from './options';
+export type { AutoReconnectOptions, BackoffOptions, PoolHygieneOptions, RetryOptions, RetryWrites } from './core/option-types';
+export type { ReconnectContext, AfterReconnectContext, ReconnectConfig, ReconnectFailure } from './hooks';
+export type { ReconnectStats } from './engine/stats';
+export type { GiveUpReason } from './core/decide';
+export type { ReconnectQueryOption } from './core/option-types';
 export { AutoReconnect, BeforeReconnect, AfterReconnect, type ModelReconnectOptions } from './decorators';
 export {
   cachedCredentials,

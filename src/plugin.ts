@@ -1,15 +1,17 @@
 import type { Sequelize } from 'sequelize';
+import { resolveOptions, type AutoReconnectOptions } from './core/options';
+import { modelOptionsOf } from './core/policy';
+import { redactor } from './core/redact';
 import { dialectFor } from './dialects';
-import { resolveOptions, type AutoReconnectOptions } from './options';
-import { patchConnectionManager } from './patches/connection-manager';
-import { patchPool } from './patches/pool';
-import { patchQuery } from './patches/query';
-import { patchQueryInterface } from './patches/query-interface';
-import { modelOptionsOf } from './policy';
-import { redactor } from './redact';
-import type { ConnectionManagerLike, PluginState } from './state';
-import { emptyStats, type ReconnectStats } from './stats';
-import { Backoffs } from './timing';
+import { fastPath } from './engine/fast-path';
+import type { AcquireOptions, Connection, QueryLike } from './engine/port';
+import { createEngine, type Engine } from './engine/state';
+import type { ReconnectStats } from './engine/stats';
+import { systemClock } from './engine/timing';
+import { patchPool } from './host/patch-pool';
+import { patchGetConnection, patchQuery, patchQueryInterface } from './host/patch-statements';
+import { hostPort } from './host/port';
+import { probe, type ConnectionManagerInternals } from './host/probe';
 
 /** What `sequelize.use()` takes. */
 export interface SequelizePlugin {
@@ -17,11 +19,11 @@ export interface SequelizePlugin {
   install(sequelize: Sequelize): void;
 }
 
-const installed = new WeakMap<Sequelize, PluginState>();
+const installed = new WeakMap<Sequelize, Engine>();
 
 /**
  * The plugin: `sequelize.use(autoreconnect(options))`. Options are validated here, so a typo
- * fails at start-up with a `TypeError` naming the option.
+ * fails at start-up with a `TypeError` naming the option; Sequelize's internals at `use()`.
  */
 export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
   const resolved = resolveOptions(options);
@@ -36,48 +38,39 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         throw new Error('sequelize-autoreconnect is already installed on this Sequelize instance');
       }
       const dialect = dialectFor(sequelize.getDialect());
-      const connectionManager = (sequelize as unknown as { connectionManager: ConnectionManagerLike }).connectionManager;
-      const acquireOnce = connectionManager.getConnection.bind(connectionManager);
-      const state: PluginState = {
-        sequelize,
+      const internals = probe(sequelize, dialect);
+      // Models defined before `use()` are checked now; later ones at their first query.
+      for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
+      const cm = internals.connectionManager;
+      const acquireOnce: (options: AcquireOptions) => Promise<Connection> = cm.getConnection.bind(cm);
+      // Filled in once the Query patch is in place; only a retry calls it.
+      let runOnce: (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> = () => Promise.reject(new Error('not ready'));
+      const engine = createEngine({
+        host: hostPort(internals, dialect, acquireOnce, (query, sql, parameters) => runOnce(query, sql, parameters)),
+        clock: systemClock,
+        dialect,
         options: resolved,
-        modelPolicies: new WeakMap(),
-        classifier: dialect.classifier,
-        ping: dialect.ping,
-        records: new WeakMap(),
-        failedAttempts: new WeakMap(),
-        marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
-        stats: emptyStats(),
-        connectionManager,
-        acquireOnce,
-        redact: redactor(() => passwords(connectionManager)),
-        backoffs: new Backoffs(),
-        closed: false,
-      };
-      validateModelOptions(sequelize);
-      dialect.guardDriver?.(connectionManager);
-      patchPool(state);
-      patchConnectionManager(state);
-      patchQuery(state);
-      patchQueryInterface(state);
-      installed.set(sequelize, state);
+        redact: redactor(() => passwords(cm)),
+      });
+      dialect.guardDriver?.(cm);
+      const fast = fastPath(engine);
+      patchPool(engine, cm);
+      patchGetConnection(cm, fast);
+      runOnce = patchQuery(internals, fast);
+      patchQueryInterface(internals);
+      installed.set(sequelize, engine);
     },
   };
 }
 
 /** A snapshot of this instance's counters. */
 export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
-  const state = installed.get(sequelize);
-  if (!state) throw new Error('sequelize-autoreconnect is not installed on this Sequelize instance');
-  return { ...state.stats };
+  const engine = installed.get(sequelize);
+  if (!engine) throw new Error('sequelize-autoreconnect is not installed on this Sequelize instance');
+  return engine.stats.snapshot();
 }
 
-/** Models defined before `use()` are checked now; later ones at their first query. */
-function validateModelOptions(sequelize: Sequelize): void {
-  for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
-}
-
-function* passwords(cm: ConnectionManagerLike): Iterable<string> {
+function* passwords(cm: ConnectionManagerInternals): Iterable<string> {
   const configs = cm.config.replication ? [cm.config, cm.config.replication.write, ...cm.config.replication.read] : [cm.config];
   for (const config of configs) {
     if (typeof config.password === 'string') yield config.password;

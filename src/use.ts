@@ -1,5 +1,5 @@
 import { Sequelize } from 'sequelize';
-import { registerHookNames } from './hooks';
+import { registerHookNames } from './host/internals';
 import type { SequelizePlugin } from './plugin';
 
 declare module 'sequelize/types/sequelize' {

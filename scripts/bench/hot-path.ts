@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { defineItem, fixture } from '../../test/support/fixture';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { onExitSync } from '../lib/scratch';
+import { allocation, type AllocCell } from './alloc';
 import { median } from '../lib/stats';
 import { ROWS, type HotWorkload, type RunReply, type RunRequest } from './hot-path-protocol';
 import type { SectionSettings } from './types';
@@ -54,6 +55,8 @@ export interface HotPathCell {
 export interface HotPathResult {
   runMs: number;
   cells: HotPathCell[];
+  /** Bytes per successful operation, by sampling and by heap growth without GC (alloc.ts). */
+  allocation: AllocCell[];
 }
 
 const WORKLOADS: readonly HotWorkload[] = ['SELECT 1', 'findOne', 'create'];
@@ -112,9 +115,9 @@ export async function hotPath(settings: SectionSettings): Promise<HotPathResult>
   await defineItem(seeder).bulkCreate(Array.from({ length: ROWS }, (_, i) => ({ tag: `row-${i}` })));
   await seeder.close();
   const children: Child[] = [];
+  const cells: HotPathCell[] = [];
   try {
     children.push(await Child.start('bare', f.url), await Child.start('plugin', f.url), await Child.start('control', f.url));
-    const cells: HotPathCell[] = [];
     for (const workload of WORKLOADS) {
       for (const concurrency of CONCURRENCY) {
         settings.progress(`hot path: ${workload}, concurrency ${concurrency}`);
@@ -168,11 +171,11 @@ export async function hotPath(settings: SectionSettings): Promise<HotPathResult>
         });
       }
     }
-    return { runMs, cells };
   } finally {
     await Promise.all(children.map((c) => c.close().catch(() => {})));
     await f.close();
   }
+  return { runMs, cells, allocation: await allocation(quick, (message) => settings.progress(message)) };
 }
 
 /** Every order of the three children: no one of them is always first or last in a round. */

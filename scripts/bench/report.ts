@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Machine } from '../lib/machine';
 import { formatMs } from '../lib/stats';
 import { markdownTable } from '../lib/table';
+import { allocationGoal, renderAllocation } from './alloc';
 import type { HotPathResult } from './hot-path';
 import type { OutageResult } from './outage';
 import type { RecoveryResult } from './recovery';
@@ -48,6 +49,7 @@ export function goals(report: BenchReport): Goal[] {
       measured: `${ratio(worst.ratio)} (${worst.workload}, concurrency ${worst.concurrency}; A/A control off by up to ${(100 * control).toFixed(1)}%)`,
       met: worst.ratio >= 0.98 ? true : 1 - worst.ratio <= control ? WITHIN_NOISE : false,
     });
+    if (report.hotPath.allocation.length > 0) out.push(allocationGoal(report.hotPath.allocation));
   }
   if (report.recovery) {
     const r = report.recovery;
@@ -166,6 +168,7 @@ export function renderMarkdown(report: BenchReport): string {
           `+${int(c.pluginHeapBytesPerQuery - c.bareHeapBytesPerQuery)}`,
         ]),
       ),
+      ...renderAllocation(h.allocation),
     );
   }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
-import { classifyQueryError } from '../../src/classify/postgres';
+import { classifyQueryError } from '../../src/dialects/postgres/classify';
 import { describeWith } from '../support/binaries';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withHostPort } from '../support/db';
 import { FaultProxy } from '../support/fault-proxy';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay } from '../../src/backoff';
-import { budgetAllows, statementRetryable } from '../../src/decide';
-import { remainingMs, operationOf } from '../../src/operation';
+import { backoffDelay } from '../../src/core/backoff';
+import { budgetAllows, statementRetryable } from '../../src/core/decide';
+import { newOperation, remainingMs } from '../../src/engine/operation';
 
 describe('backoff', () => {
   const b = { baseMs: 100, maxMs: 1000 };
@@ -68,7 +68,7 @@ describe('retry budget', () => {
     assert.equal(budgetAllows({ retriesMade: 0, retries: 0, remainingMs: 10 }), 'retry-disabled');
   });
   it('counts the deadline from the first failure of the operation', () => {
-    const op = operationOf({});
+    const op = newOperation();
     assert.equal(remainingMs(op, 1000, 5000), 1000);
     assert.equal(remainingMs(op, 1000, 5600), 400);
     assert.equal(remainingMs(op, 1000, 7000), -1000);

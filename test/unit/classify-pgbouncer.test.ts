@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionError, DatabaseError } from 'sequelize';
-import { classifyConnectError, classifyQueryError } from '../../src/classify/postgres';
+import { classifyConnectError, classifyQueryError } from '../../src/dialects/postgres/classify';
 
 /** pg's error for an ErrorResponse, as pgbouncer sends them: SQLSTATE 08P01, severity FATAL. */
 function pooler(message: string): Error {

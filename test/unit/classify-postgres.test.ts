@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionError, ConnectionRefusedError, DatabaseError } from 'sequelize';
 import { dialectFor } from '../../src/dialects';
-import { classifyConnectError, classifyQueryError, postgres } from '../../src/classify/postgres';
+import { classifyConnectError, classifyQueryError, postgresClassifier as postgres } from '../../src/dialects/postgres/classify';
 
 /** A pg error as node-postgres builds it, wrapped by Sequelize the way Query.formatError does. */
 function pgError(message: string, fields: { code?: string; severity?: string } = {}): DatabaseError {

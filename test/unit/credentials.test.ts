@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionError, ConnectionRefusedError } from 'sequelize';
 import { cachedCredentials, refreshCredentials, type Credentials, type ReconnectContext } from '../../src';
+import { classifyConnectError } from '../../src/dialects/postgres/classify';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,8 +21,10 @@ function source(latencyMs = 10) {
   };
 }
 
+/** The context the plugin builds: the dialect's classification of the error comes with it. */
 function context(error: Error, phase: 'connect' | 'query' = 'connect'): ReconnectContext {
-  return { error, attempt: 1, phase, config: { username: 'app', password: 'stale' } };
+  const failure = phase === 'query' ? 'lost' : classifyConnectError(error) === 'auth' ? 'auth' : 'transient';
+  return { error, attempt: 1, phase, failure, config: { username: 'app', password: 'stale' } };
 }
 
 const rejectedLogin = () =>

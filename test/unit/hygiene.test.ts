@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkoutAction, retireAt, type ConnectionStamps, type PoolMarks } from '../../src/hygiene';
-import { resolveOptions } from '../../src/options';
+import { checkoutAction, retireAt, type ConnectionStamps, type PoolMarks } from '../../src/core/hygiene';
+import { resolveOptions } from '../../src/core/options';
 
 const hygiene = resolveOptions({ validateIdleMs: 500 }).hygiene;
 const noMarks: PoolMarks = { sweptAt: 0, droppedAt: 0 };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { autoreconnect } from '../../src';
-import { resolveOptions } from '../../src/options';
+import { resolveOptions } from '../../src/core/options';
 
 describe('options', () => {
   it('fills documented defaults when nothing is given', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactor } from '../../src/redact';
+import { redactor } from '../../src/core/redact';
 
 describe('redaction', () => {
   const redact = redactor(() => ['s3cret-pass']);

@@ -1,97 +1,13 @@
-/**
- * Which writes may be retried after the connection was lost under them.
- * - `'unsent'`: only when the statement certainly never reached the server.
- * - `'always'`: also when it may have run (at-least-once: it may then run twice).
- * - `'never'`: never retry a write; reads are still retried.
- */
-export type RetryWrites = 'unsent' | 'always' | 'never';
+import type {
+  PoolHygieneOptions,
+  ReconnectQueryOption,
+  ResolvedOptions,
+  ResolvedPluginOptions,
+  RetryOptions,
+  RetryWrites,
+} from './option-types';
 
-export interface BackoffOptions {
-  /**
-   * Upper bound of the first delay. Delays grow as `baseMs * 2^(attempt-1)` with full jitter.
-   * @default 100
-   */
-  baseMs?: number;
-  /**
-   * Cap on any single delay.
-   * @default 2000
-   */
-  maxMs?: number;
-}
-
-/** The retry rules; a model's `@AutoReconnect` takes these. */
-export interface RetryOptions {
-  /**
-   * How many times one operation (a query, or acquiring a connection) is retried after a
-   * lost or refused connection. `0` still evicts dead connections and reports typed errors.
-   * @default 1
-   */
-  retries?: number;
-  /** Delay between retries: exponential with full jitter. */
-  backoff?: BackoffOptions;
-  /**
-   * Time budget in milliseconds for one operation's retries, counted from its first failure.
-   * No retry starts, and no wait for a new connection lasts, past it.
-   * @default 10000
-   */
-  deadlineMs?: number;
-  /**
-   * Whether a write whose connection was lost is retried. Reads are always retried.
-   * @default 'unsent'
-   */
-  retryWrites?: RetryWrites;
-}
-
-/** Keeping the pool free of dead connections before a statement meets one. Per instance only. */
-export interface PoolHygieneOptions {
-  /**
-   * A connection idle longer than this (ms) is checked with a round trip before a statement
-   * gets it; a dead one is replaced, so even a write after a silent drop runs once. `0` checks
-   * every checkout (SQLAlchemy's `pool_pre_ping`); `false` never.
-   * @default 500
-   */
-  validateIdleMs?: number | false;
-  /**
-   * How long that check may take before the connection counts as dead.
-   * @default 1000
-   */
-  validateTimeoutMs?: number;
-  /**
-   * When one connection is found dead, check the idle connections opened before that moment
-   * before they are reused (one outage, one failure); when one is found pointing at a
-   * read-only server after a failover, drop them.
-   * @default true
-   */
-  sweep?: boolean;
-  /**
-   * Retire connections older than this (ms), less up to 10% random jitter so that they do not
-   * all go at once; set it below any infrastructure timeout or credential lease. `false` keeps
-   * connections for as long as the pool does.
-   * @default 1800000 (30 minutes)
-   */
-  maxLifetimeMs?: number | false;
-}
-
-/** Options of `autoreconnect()`. */
-export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {}
-
-export interface ResolvedHygiene {
-  readonly validateIdleMs: number | false;
-  readonly validateTimeoutMs: number;
-  readonly sweep: boolean;
-  readonly maxLifetimeMs: number | false;
-}
-
-export interface ResolvedPluginOptions extends ResolvedOptions {
-  readonly hygiene: ResolvedHygiene;
-}
-
-export interface ResolvedOptions {
-  readonly retries: number;
-  readonly backoff: { readonly baseMs: number; readonly maxMs: number };
-  readonly deadlineMs: number;
-  readonly retryWrites: RetryWrites;
-}
+export type * from './option-types';
 
 /** Largest delay `setTimeout` honours. */
 const MAX_MS = 2 ** 31 - 1;
@@ -222,9 +138,6 @@ function integer(value: unknown, name: string, min: number, max: number, label: 
   }
   return n;
 }
-
-/** Per-call option, on every Sequelize method that runs SQL: `{ reconnect: false }` or `{ reconnect: { retries, idempotent } }`. */
-export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean };
 
 export function validateQueryOption(value: unknown): ReconnectQueryOption {
   if (value === false) return false;

@@ -1,4 +1,4 @@
-import { decoratedOptions, type ModelReconnectOptions } from './decorators';
+import { decoratedOptions, type ModelReconnectOptions } from './marks';
 import { mergeOptions, validateOptions, validateQueryOption, type ReconnectQueryOption, type ResolvedOptions } from './options';
 
 /** The rules for one operation: query option > model (decorator, then model options) > plugin. */
@@ -20,7 +20,8 @@ export interface PolicySource {
 
 /**
  * Sequelize leaves `options.model` unset for aggregates (count, max, ...) and bulk deletes; the
- * query-interface patch tags those options with the model under this key instead.
+ * query-interface patch tags those options with the model under this key instead (only those:
+ * the hot path copies no key of ours into options).
  */
 export const kModel: unique symbol = Symbol('sequelize-autoreconnect.model');
 

@@ -24,8 +24,12 @@ export interface ReconnectStats {
   retired: number;
 }
 
-export function emptyStats(): ReconnectStats {
-  return {
+/** Something that happened, named after the counter it feeds. */
+export type StatEvent = keyof ReconnectStats;
+
+/** The counters of one instance; `note` is the only writer. */
+export class Stats {
+  private readonly counts: ReconnectStats = {
     disconnects: 0,
     connectFailures: 0,
     retries: 0,
@@ -38,4 +42,12 @@ export function emptyStats(): ReconnectStats {
     validationFailures: 0,
     retired: 0,
   };
+
+  note(event: StatEvent): void {
+    this.counts[event]++;
+  }
+
+  snapshot(): ReconnectStats {
+    return { ...this.counts };
+  }
 }

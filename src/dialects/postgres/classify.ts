@@ -1,4 +1,4 @@
-import { errorLayers, type ConnectFailure, type DialectClassifier, type ErrorFields, type QueryFailure } from './types';
+import { errorLayers, type ConnectFailure, type DialectClassifier, type ErrorFields, type QueryFailure } from '../../core/failure';
 
 /**
  * PostgreSQL (node-postgres, pgbouncer, HAProxy in front): which errors mean the connection is
@@ -143,7 +143,7 @@ const START = /^\s*(START\s+TRANSACTION|BEGIN)\b/i;
 const COMMIT = /^\s*(COMMIT|END)\b/i;
 const ROLLBACK = /^\s*(ROLLBACK|ABORT)\b/i;
 
-export const postgres: DialectClassifier = {
+export const postgresClassifier: DialectClassifier = {
   dialect: 'postgres',
   classifyQueryError,
   classifyConnectError,

@@ -17,6 +17,15 @@ export type QueryFailure =
  */
 export type ConnectFailure = 'transient' | 'auth' | 'fatal';
 
+/**
+ * What a failure that the plugin acts on was, as hooks see it (`context.failure`):
+ * - `'transient'`: no connection could be opened, for a reason that may pass;
+ * - `'auth'`: the login was refused (a password rotated, a token expired);
+ * - `'lost'`: the connection died under a statement;
+ * - `'read-only'`: the server refused a write as a read-only standby (after a failover).
+ */
+export type ReconnectFailure = 'transient' | 'auth' | 'lost' | 'read-only';
+
 /** One per database dialect: pure functions over errors and SQL text. */
 export interface DialectClassifier {
   readonly dialect: string;

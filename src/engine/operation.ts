@@ -1,10 +1,13 @@
+import { remainingMs as remaining } from '../core/decide';
+
 /**
- * What the plugin knows about one operation (one `sequelize.query` call, across Sequelize's own
- * retry attempts): the retry budget is shared by its connect and query phases.
+ * What the plugin knows about one operation that failed (one `sequelize.query` call, across
+ * Sequelize's own retry attempts): its connect and query phases share the retry budget. Created
+ * at the first failure only: an operation that succeeds has none.
  */
 export interface Operation {
   retriesMade: number;
-  /** `Date.now()` of the first failure; 0 before any. The deadline counts from here. */
+  /** Clock time of the first failure; 0 before any. The deadline counts from here. */
   firstFailureAt: number;
   /** Some attempt may have reached the server. */
   mayHaveRun: boolean;
@@ -20,18 +23,8 @@ export interface Operation {
   final: Error | undefined;
 }
 
-/**
- * Stored on the options object Sequelize passes to `getConnection` and, copied by Sequelize,
- * to the Query: enumerable so that copy carries it, a symbol so nothing else sees it.
- */
-export const kOperation: unique symbol = Symbol('sequelize-autoreconnect.operation');
-
-export interface CarriesOperation {
-  [kOperation]?: Operation;
-}
-
-export function operationOf(options: CarriesOperation): Operation {
-  return (options[kOperation] ??= {
+export function newOperation(): Operation {
+  return {
     retriesMade: 0,
     firstFailureAt: 0,
     mayHaveRun: false,
@@ -40,11 +33,24 @@ export function operationOf(options: CarriesOperation): Operation {
     staleLogins: 0,
     cause: undefined,
     final: undefined,
-  });
+  };
+}
+
+/**
+ * The operation for these options (the object Sequelize passes to `getConnection`, the same
+ * across its retry attempts), created now if it has none yet. Only a failure gets here.
+ */
+export function operationFor(operations: WeakMap<object, Operation>, options: object): Operation {
+  let op = operations.get(options);
+  if (op === undefined) {
+    op = newOperation();
+    operations.set(options, op);
+  }
+  return op;
 }
 
 /** Marks the first failure and returns the milliseconds left of the deadline. */
-export function remainingMs(op: Operation, deadlineMs: number, now = Date.now()): number {
+export function remainingMs(op: Operation, deadlineMs: number, now: number): number {
   if (op.firstFailureAt === 0) op.firstFailureAt = now;
-  return deadlineMs - (now - op.firstFailureAt);
+  return remaining(op.firstFailureAt, deadlineMs, now);
 }

@@ -1,0 +1,15 @@
+import { postgres } from './postgres';
+import type { Dialect } from './types';
+
+export type { Dialect } from './types';
+
+const dialects: Readonly<Record<string, Dialect>> = { postgres };
+
+/** The support for a Sequelize dialect name, or a clear error for one not supported yet. */
+export function dialectFor(name: string): Dialect {
+  const dialect = Object.prototype.hasOwnProperty.call(dialects, name) ? dialects[name] : undefined;
+  if (!dialect) {
+    throw new Error(`sequelize-autoreconnect does not support the '${name}' dialect yet (supported: ${Object.keys(dialects).join(', ')})`);
+  }
+  return dialect;
+}

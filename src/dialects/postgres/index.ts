@@ -1,0 +1,56 @@
+import type { Dialect } from '../types';
+import { postgresClassifier } from './classify';
+
+interface EventedClient {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  end(): Promise<void>;
+  _invalid?: boolean;
+}
+type ClientClass = new (config: unknown) => EventedClient;
+interface WithDriver {
+  lib?: { Client?: ClientClass };
+}
+
+/**
+ * Sequelize attaches its `error` listener to a new pg client only once connecting has
+ * resolved, a few microtasks later. A FATAL that arrives with the last startup message (a
+ * server shutting down just then) finds no listener, and Node turns that unhandled `error`
+ * event into a crash of the whole process. This instance's clients get a listener from birth,
+ * for their whole life (connecting, idle, in use, being destroyed, after close); a client that
+ * errs is marked invalid, so the pool never hands it out.
+ */
+function guardPgClient(connectionManager: object): void {
+  const cm = connectionManager as WithDriver;
+  const Base = cm.lib!.Client!;
+  class GuardedClient extends Base {
+    constructor(config: unknown) {
+      super(config);
+      this.on('error', () => {
+        this._invalid = true;
+        // An errored client never works again. Close it even if Sequelize lost track of it
+        // (it does when its post-connect statements fail): no socket outlives the session.
+        this.end().catch(() => {});
+      });
+    }
+  }
+  cm.lib = Object.create(cm.lib!, { Client: { value: GuardedClient } }) as { Client: ClientClass };
+}
+
+interface QueryableClient {
+  query(sql: string): Promise<unknown>;
+}
+
+/** PostgreSQL through node-postgres (pg), with pgbouncer or HAProxy in front or not. */
+export const postgres: Dialect = {
+  name: 'postgres',
+  classifier: postgresClassifier,
+  ping: async (connection) => {
+    await (connection as QueryableClient).query('SELECT 1');
+  },
+  // Sequelize's postgres Query resolves a statement without rows to [rows, rowCount].
+  rolledBackResult: () => [[], 0],
+  internals: [
+    { name: 'connectionManager.lib.Client (the pg driver)', present: (cm) => typeof (cm as WithDriver).lib?.Client === 'function' },
+  ],
+  guardDriver: guardPgClient,
+};

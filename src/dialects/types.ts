@@ -1,0 +1,23 @@
+import type { DialectClassifier } from '../core/failure';
+
+/** What the plugin needs of a database dialect. */
+export interface Dialect {
+  /** Sequelize's name for it (`sequelize.getDialect()`). */
+  readonly name: string;
+  /** Pure classification of errors and SQL text. */
+  readonly classifier: DialectClassifier;
+  /** Resolves when the connection answered a trivial statement. A function, not a method: it is passed around unbound. */
+  readonly ping: (connection: unknown) => Promise<void>;
+  /**
+   * What this dialect's Sequelize Query resolves a `ROLLBACK` with, returned when the server has
+   * already rolled the transaction back with the lost session.
+   */
+  readonly rolledBackResult: () => unknown;
+  /**
+   * The parts of Sequelize's dialect code (its connection manager) that `guardDriver` uses, each
+   * with a name for the error when it is missing: checked at `use()`.
+   */
+  readonly internals?: ReadonlyArray<{ readonly name: string; readonly present: (connectionManager: object) => boolean }>;
+  /** Per-instance hardening of the driver, when it needs any. */
+  readonly guardDriver?: (connectionManager: object) => void;
+}

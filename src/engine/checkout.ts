@@ -1,0 +1,141 @@
+import { checkoutAction, retireAt } from '../core/hygiene';
+import type { ReconnectConfig } from '../hooks';
+import { policyFor } from '../core/policy';
+import { operationFor, remainingMs, type Operation } from './operation';
+import type { AcquireOptions, Connection, PoolName } from './port';
+import { poolOf, type ConnectionRecord, type Engine } from './state';
+import { DeadlineError, withDeadline } from './timing';
+
+/** A connection was opened with these settings: note it. */
+export function opened(engine: Engine, connection: Connection, config: ReconnectConfig): void {
+  const now = engine.clock.now();
+  const record: ConnectionRecord = {
+    config,
+    createdAt: now,
+    checkedAt: now,
+    releasedAt: undefined,
+    retireAt: retireAt(now, engine.options.hygiene.maxLifetimeMs, () => engine.clock.random()),
+    checkedOutWith: undefined,
+  };
+  engine.records.set(connection, record);
+}
+
+/** A connection goes back to the pool; false when it is past its lifetime and was retired instead. */
+export function released(engine: Engine, connection: Connection): boolean {
+  const record = engine.records.get(connection);
+  if (record === undefined) return true;
+  record.checkedOutWith = undefined;
+  record.releasedAt = engine.clock.now();
+  if (record.releasedAt < record.retireAt) return true;
+  retire(engine, connection, 'reached its max lifetime');
+  return false;
+}
+
+/**
+ * Settles to a connection fit for a statement: an idle one past its lifetime is retired, one
+ * idle too long (or older than a dead sibling) is validated with a round trip, and either is
+ * replaced. The common case costs a WeakMap lookup and two field writes.
+ */
+export function checkedOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
+  // While others back off, a connection handed out says the server is back: wake them.
+  if (engine.backoffs.anyone) engine.backoffs.wakeAll();
+  const record = engine.records.get(connection);
+  if (record === undefined) return connection;
+  record.checkedOutWith = options;
+  const action = checkoutAction(record, engine.marks[poolOf(connection)], engine.options.hygiene, engine.clock.now());
+  if (action === 'use') return connection;
+  const op = operationFor(engine.operations, options);
+  if (action === 'retire') {
+    retire(engine, connection, 'is retired');
+    return replace(engine, op, options);
+  }
+  return validate(engine, op, options, connection, record);
+}
+
+/** One attempt at a usable connection, bounded by the deadline once the operation has failed. */
+export function acquireAttempt(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
+  return (op.firstFailureAt === 0 ? engine.host.acquireOnce(options) : withinDeadline(engine, op, options)).then((connection) =>
+    checkedOut(engine, options, connection),
+  );
+}
+
+function withinDeadline(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
+  const { host, clock } = engine;
+  const { deadlineMs } = policyFor(engine, options);
+  return withDeadline(
+    clock,
+    host.acquireOnce(options),
+    remainingMs(op, deadlineMs, clock.now()),
+    () => new DeadlineError(deadlineMs),
+    (late) => host.release(late),
+  );
+}
+
+async function validate(
+  engine: Engine,
+  op: Operation,
+  options: AcquireOptions,
+  connection: Connection,
+  record: ConnectionRecord,
+): Promise<Connection> {
+  const { validateTimeoutMs } = engine.options.hygiene;
+  engine.stats.note('validations');
+  try {
+    await withDeadline(
+      engine.clock,
+      engine.host.ping(connection),
+      validateTimeoutMs,
+      () => new Error(`no answer within ${validateTimeoutMs} ms`),
+      () => {},
+    );
+    record.checkedAt = engine.clock.now();
+    return connection;
+  } catch (error) {
+    engine.stats.note('validationFailures');
+    engine.host.debug(
+      `idle connection failed validation (${engine.redact(error instanceof Error ? error.message : String(error))}); replacing it`,
+    );
+    discard(engine, connection, 'dead');
+    return replace(engine, op, options);
+  }
+}
+
+/** Gets another connection; bounded, since the pool can only hold so many suspect ones. */
+function replace(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
+  op.replacements++;
+  if (op.replacements > engine.host.maxPoolSize() + 1) {
+    return Promise.reject(new Error('sequelize-autoreconnect: every pooled connection failed validation'));
+  }
+  return acquireAttempt(engine, op, options);
+}
+
+/** Closes this connection when it is next released, instead of pooling it again. */
+export function retireOnRelease(engine: Engine, connection: Connection): void {
+  const record = engine.records.get(connection);
+  if (record) record.retireAt = 0;
+}
+
+/** A healthy connection we no longer want: closed, not counted as a disconnect. */
+function retire(engine: Engine, connection: Connection, why: string): void {
+  engine.stats.note('retired');
+  engine.host.debug(`connection ${why}; closing it`);
+  engine.host.destroy(connection);
+}
+
+/**
+ * A connection found dead (or on a read-only server) is never handed out again: marked invalid
+ * (Sequelize's pool validates idle connections with this flag) and destroyed now, so a later
+ * release of it is a no-op. Its pool's older idle connections become suspect.
+ */
+export function discard(engine: Engine, connection: Connection, kind: 'dead' | 'read-only'): void {
+  connection._invalid = true;
+  engine.host.destroy(connection);
+  markPool(engine, poolOf(connection), kind);
+}
+
+export function markPool(engine: Engine, pool: PoolName, kind: 'dead' | 'read-only'): void {
+  if (!engine.options.hygiene.sweep) return;
+  const marks = engine.marks[pool];
+  if (kind === 'read-only') marks.droppedAt = engine.clock.now();
+  else marks.sweptAt = engine.clock.now();
+}

@@ -1,0 +1,94 @@
+import { checkOptions } from '../core/policy';
+import { checkedOut } from './checkout';
+import { acquireFor, connectFailed } from './connect';
+import type { AcquireOptions, Connection, QueryLike } from './port';
+import type { Engine } from './state';
+import { statementFailed } from './statement';
+
+/**
+ * What an operation that succeeds costs: one promise reaction on the connection it gets, one on
+ * its statement, and no other allocation. The reaction handlers need the operation's options
+ * (or query) only when something fails; rather than a closure per operation, they come from a
+ * free list of handler pairs, each carrying one operation's data while its promise is pending.
+ */
+
+class Acquisition {
+  options: AcquireOptions | undefined = undefined;
+  constructor(
+    private readonly engine: Engine,
+    private readonly free: Acquisition[],
+  ) {}
+
+  readonly fulfilled = (connection: Connection): Connection | Promise<Connection> => {
+    const options = this.take();
+    const ready = checkedOut(this.engine, options, connection);
+    // A connection replaced at checkout: a failure to get its replacement is recovered from.
+    return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(this.engine, options, error)) : ready;
+  };
+
+  readonly rejected = (error: unknown): Promise<Connection> => connectFailed(this.engine, this.take(), error);
+
+  private take(): AcquireOptions {
+    const options = this.options!;
+    this.options = undefined;
+    this.free.push(this);
+    return options;
+  }
+}
+
+class Running {
+  query: QueryLike | undefined = undefined;
+  sql = '';
+  parameters: unknown = undefined;
+  constructor(
+    private readonly engine: Engine,
+    private readonly free: Running[],
+  ) {}
+
+  readonly fulfilled = (result: unknown): unknown => {
+    this.query = undefined;
+    this.parameters = undefined;
+    this.free.push(this);
+    return result;
+  };
+
+  readonly rejected = (error: unknown): Promise<unknown> => {
+    const { query, sql, parameters } = this;
+    this.fulfilled(undefined);
+    return statementFailed(this.engine, query!, sql, parameters, error);
+  };
+}
+
+export interface FastPath {
+  /** `connectionManager.getConnection(options)`, through `acquireOnce` (Sequelize's own). */
+  acquire(options: AcquireOptions): Promise<Connection>;
+  /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection. */
+  watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
+}
+
+export function fastPath(engine: Engine): FastPath {
+  const acquisitions: Acquisition[] = [];
+  const runs: Running[] = [];
+  return {
+    acquire(options) {
+      const op = engine.operations.get(options);
+      // An operation that failed before: Sequelize's own retry, or a caller reusing options.
+      if (op !== undefined) return acquireFor(engine, op, options);
+      try {
+        checkOptions(engine, options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const handlers = acquisitions.pop() ?? new Acquisition(engine, acquisitions);
+      handlers.options = options;
+      return engine.host.acquireOnce(options).then(handlers.fulfilled, handlers.rejected);
+    },
+    watch(query, sql, parameters, running) {
+      const handlers = runs.pop() ?? new Running(engine, runs);
+      handlers.query = query;
+      handlers.sql = sql;
+      handlers.parameters = parameters;
+      return running.then(handlers.fulfilled, handlers.rejected);
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { GiveUpReason } from '../core/decide';
+import { ConnectionLostError, connectFailure, explain } from '../errors';
+import type { Operation } from './operation';
+import { asError, type Engine } from './state';
+
+export interface GiveUp {
+  readonly phase: 'connect' | 'query';
+  readonly reason: GiveUpReason;
+  /** The last real failure (never a deadline of ours). */
+  readonly cause: unknown;
+  readonly sql?: string | undefined;
+  /** Default: whether any attempt of the operation may have reached the server. */
+  readonly mayHaveExecuted?: boolean;
+  readonly transactionLost?: boolean;
+  readonly hookError?: unknown;
+}
+
+/**
+ * The one way an operation ends in failure: always a `ConnectionLostError` over its last real
+ * failure (never the driver's raw error), of the class Sequelize would have thrown where it
+ * threw one; kept on the operation, so that Sequelize's own retry gets it at once.
+ */
+export function giveUp(engine: Engine, op: Operation, g: GiveUp): ConnectionLostError {
+  if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return op.final;
+  // The connect phase of a statement being recovered leaves the counting to the statement.
+  if (g.phase === 'query' || !op.recovering) engine.stats.note(op.retriesMade > 0 ? 'retriesFailed' : 'notRetried');
+  const details = { attempts: op.retriesMade + 1, reason: g.reason, hookError: g.hookError };
+  const final =
+    g.phase === 'connect'
+      ? connectFailure(asError(g.cause), details, engine.redact)
+      : new ConnectionLostError(
+          asError(g.cause),
+          {
+            ...details,
+            phase: 'query',
+            mayHaveExecuted: g.mayHaveExecuted ?? op.mayHaveRun,
+            transactionLost: g.transactionLost ?? false,
+            sql: g.sql,
+          },
+          engine.redact,
+        );
+  if (g.phase === 'connect') {
+    const tries = final.attempts === 1 ? '1 attempt' : `${final.attempts} attempts`;
+    engine.host.debug(`giving up: could not connect after ${tries}: ${final.message}; ${explain(g.reason)}`);
+  } else {
+    engine.host.debug(`giving up: ${final.message}`);
+  }
+  op.final = final;
+  return final;
+}

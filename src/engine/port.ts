@@ -1,0 +1,83 @@
+import type { Model, ModelStatic } from 'sequelize';
+import type { ReconnectHookName } from '../core/marks';
+import type { AfterReconnectContext, ReconnectConfig, ReconnectContext } from '../hooks';
+
+/**
+ * What the engine needs of its host (Sequelize v6, or a fake in unit tests). The engine never
+ * reaches Sequelize except through this.
+ */
+
+/** A driver connection as Sequelize's pool holds it. */
+export interface Connection {
+  _invalid?: boolean;
+  uuid?: string | undefined;
+  queryType?: 'read' | 'write';
+}
+
+export type PoolName = 'read' | 'write';
+
+/** What Sequelize passes to `connectionManager.getConnection`. */
+export interface AcquireOptions {
+  type?: string;
+  useMaster?: boolean;
+  uuid?: string;
+  transaction?: TransactionLike | null;
+  model?: unknown;
+  reconnect?: unknown;
+}
+
+/** A transaction as far as the plugin touches it. */
+export interface TransactionLike {
+  readonly id: string;
+  readonly parent?: unknown;
+  connection: Connection;
+  readonly options: { readonly readOnly?: boolean };
+}
+
+/** A dialect Query instance as far as the plugin touches it. */
+export interface QueryLike {
+  connection: Connection;
+  readonly options: AcquireOptions;
+}
+
+export interface HostPort {
+  /** One attempt at a connection: Sequelize's own `getConnection`, unpatched. */
+  acquireOnce(options: AcquireOptions): Promise<Connection>;
+  release(connection: Connection): void;
+  /** Closes a connection and takes it out of the pool. */
+  destroy(connection: Connection): void;
+  /** Runs a statement again on its query's (new) connection, past the plugin's patch. */
+  runAgain(query: QueryLike, sql: string, parameters: unknown): Promise<unknown>;
+  /** The options Sequelize acquires a transaction's connection with. */
+  transactionAcquireOptions(transaction: TransactionLike): AcquireOptions;
+  /** Sequelize's query types that only read. */
+  isRead(type: string | undefined): boolean;
+  /** Which pool these options draw from, and whether there are two. */
+  poolFor(options: AcquireOptions): PoolName;
+  readonly replicated: boolean;
+  /** The settings a new connection of this pool would be made with (the first replica's for reads). */
+  configOf(pool: PoolName): ReconnectConfig;
+  /** The largest pool's size: the bound on suspect connections and stale logins. */
+  maxPoolSize(): number;
+  /** Hooks of this name on the model (added with addHook) or the instance. */
+  hasHook(model: ModelStatic<Model> | undefined, name: ReconnectHookName): boolean;
+  /** Sequelize's `runHooks` on the model (its hooks, then the instance's) or the instance. */
+  runHooks(
+    model: ModelStatic<Model> | undefined,
+    name: ReconnectHookName,
+    context: ReconnectContext | AfterReconnectContext,
+  ): Promise<void>;
+  /** A round trip on a connection. */
+  ping(connection: Connection): Promise<void>;
+  debug(message: string): void;
+}
+
+/** Time and chance, injectable: unit tests run the engine on a clock of their own. */
+export interface Clock {
+  now(): number;
+  random(): number;
+  /** Calls `fn` after `ms`; returns what cancels it. */
+  setTimer(fn: () => void, ms: number): () => void;
+  /** Lets pending I/O be seen before going on: a backoff of 0. */
+  yieldToIO(): Promise<void>;
+}

@@ -1,0 +1,233 @@
+import type { Model, ModelStatic } from 'sequelize';
+import { nextStep, type GiveUpReason, type Step } from '../core/decide';
+import type { QueryFailure, ReconnectFailure } from '../core/failure';
+import { modelOf, policyFor, type Policy } from '../core/policy';
+import { ConnectionLostError } from '../errors';
+import type { ReconnectContext } from '../hooks';
+import { discard, retireOnRelease } from './checkout';
+import { acquireFor } from './connect';
+import { giveUp } from './give-up';
+import { operationFor, remainingMs, type Operation } from './operation';
+import type { Connection, QueryLike, TransactionLike } from './port';
+import { recover, type Outcome, type Phase } from './recover';
+import { asError, configFor, poolOf, type Engine } from './state';
+
+/**
+ * A statement failed. Not a lost connection: its error, untouched. Lost: the connection is
+ * discarded, and the statement run again on a new one where that cannot corrupt data (reads,
+ * statements marked idempotent, writes certainly not sent; in a transaction only the statement
+ * that opens it), within the operation's budget; otherwise a `ConnectionLostError`.
+ */
+export async function statementFailed(
+  engine: Engine,
+  query: QueryLike,
+  sql: string,
+  parameters: unknown,
+  error: unknown,
+): Promise<unknown> {
+  const { classifier } = engine.dialect;
+  const failure = classifier.classifyQueryError(error);
+  if (!failure.lost) throw error;
+  const transaction = query.options.transaction ?? undefined;
+  if (failure.readOnlyServer && transaction) {
+    // In a transaction 25006 may be the caller's own `SET TRANSACTION READ ONLY`: not a lost
+    // connection. It may also be a standby after a failover, so the connection is not reused.
+    retireOnRelease(engine, query.connection);
+    throw error;
+  }
+  engine.stats.note('disconnects');
+  const lost = query.connection;
+  // Outside a transaction the operation is the one its connection was acquired for, which
+  // Sequelize's own retry acquires with again.
+  const acquiredWith = transaction ? undefined : engine.records.get(lost)?.checkedOutWith;
+  const op = operationFor(engine.operations, acquiredWith ?? query.options);
+  discard(engine, lost, failure.readOnlyServer ? 'read-only' : 'dead');
+  if (transaction) {
+    if (classifier.isRollback(sql)) {
+      // The server aborts an open transaction when its session ends: the rollback has happened.
+      engine.host.debug('rollback on a lost connection: the server rolled the transaction back with the session');
+      return engine.dialect.rolledBackResult();
+    }
+    // Only the statement that opens a transaction may move to a new connection: nothing ran yet.
+    if (transaction.parent || !classifier.isTransactionStart(sql)) {
+      const commitUnknown = classifier.isCommit(sql) && failure.mayHaveRun;
+      throw giveUp(engine, op, {
+        phase: 'query',
+        reason: commitUnknown ? 'commit-outcome-unknown' : 'in-transaction',
+        cause: error,
+        sql,
+        mayHaveExecuted: commitUnknown,
+        transactionLost: true,
+      });
+    }
+  }
+  op.mayHaveRun ||= failure.mayHaveRun;
+  op.cause = error;
+  const phase = new StatementPhase(engine, op, query, sql, parameters, failure, error);
+  op.recovering = true;
+  try {
+    return await recover(engine, phase, error);
+  } finally {
+    op.recovering = false;
+    phase.releaseOwned();
+  }
+}
+
+class StatementPhase implements Phase<unknown> {
+  readonly name = 'query';
+  readonly immediateFirst = true;
+  readonly retries: number;
+  readonly deadlineMs: number;
+  readonly backoff: Policy['backoff'];
+  private readonly settings: Policy;
+  private readonly transaction: TransactionLike | undefined;
+  private readonly model: ModelStatic<Model> | undefined;
+  private readonly isRead: boolean;
+  private lost: Connection;
+  private failure: ReconnectFailure;
+  private error: unknown;
+  /** The replacement connection, ours to release (a transaction's belongs to the transaction). */
+  private owned: Connection | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly op: Operation,
+    private readonly query: QueryLike,
+    private readonly sql: string,
+    private readonly parameters: unknown,
+    failure: QueryFailure & { lost: true },
+    error: unknown,
+  ) {
+    this.settings = policyFor(engine, query.options);
+    ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = this.settings);
+    this.transaction = query.options.transaction ?? undefined;
+    this.model = modelOf(query.options) as ModelStatic<Model> | undefined;
+    this.isRead = engine.host.isRead(query.options.type);
+    this.lost = query.connection;
+    this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
+    this.error = error;
+  }
+
+  assess(): { step: Step; failure: ReconnectFailure } {
+    const { engine, op, settings } = this;
+    const step = nextStep({
+      phase: 'query',
+      closed: engine.closed,
+      statement: {
+        mayHaveRun: op.mayHaveRun,
+        isRead: this.isRead,
+        // A BEGIN that may have reached a session that is now gone left nothing behind.
+        idempotent: !!this.transaction || settings.idempotent,
+        retryWrites: settings.retryWrites,
+      },
+      budget: () => ({
+        retriesMade: op.retriesMade,
+        retries: this.retries,
+        remainingMs: remainingMs(op, this.deadlineMs, engine.clock.now()),
+      }),
+    });
+    return { step, failure: this.failure };
+  }
+
+  retryNow(): Promise<unknown> {
+    return Promise.reject(new Error('a statement is never retried outside its budget'));
+  }
+
+  context(error: unknown, failure: ReconnectFailure): ReconnectContext {
+    const { engine, lost } = this;
+    const pool = poolOf(lost);
+    const config = configFor(engine, pool, lost);
+    return {
+      error: asError(error),
+      attempt: this.op.retriesMade,
+      phase: 'query',
+      failure,
+      config,
+      pool: engine.host.replicated ? pool : undefined,
+      host: config.host,
+      sql: this.sql,
+      model: this.model,
+      transaction: this.transaction as ReconnectContext['transaction'],
+    };
+  }
+
+  reconnect(): Promise<Connection> {
+    const { transaction } = this;
+    return acquireFor(this.engine, this.op, transaction ? this.engine.host.transactionAcquireOptions(transaction) : this.query.options);
+  }
+
+  reconnectFailed(reconnectError: unknown): never {
+    // Our connect phase gives up with a ConnectionLostError; after close(), Sequelize's own
+    // getConnection refuses with a plain Error.
+    if (reconnectError instanceof ConnectionLostError) throw this.giveUp(reconnectError.reason, undefined, reconnectError.cause);
+    throw this.giveUp(this.engine.closed ? 'closed' : 'not-retryable');
+  }
+
+  install(connection: Connection): void {
+    const { transaction } = this;
+    this.engine.host.debug(`reconnected: a new connection for retry ${this.op.retriesMade}`);
+    if (transaction) {
+      transaction.connection = connection;
+      connection.uuid = transaction.id;
+    } else {
+      this.owned = connection;
+    }
+    this.query.connection = connection;
+  }
+
+  abandon(): void {
+    // Installed already: released with the operation.
+  }
+
+  async finish(connection: Connection): Promise<Outcome<unknown>> {
+    const { engine, op } = this;
+    try {
+      const value = await this.runWithinDeadline(connection);
+      engine.stats.note('retriesSucceeded');
+      engine.host.debug(`statement succeeded on retry ${op.retriesMade}`);
+      return { done: true, value };
+    } catch (retryError) {
+      const failure = engine.dialect.classifier.classifyQueryError(retryError);
+      if (!failure.lost) throw retryError;
+      engine.stats.note('disconnects');
+      discard(engine, connection, failure.readOnlyServer ? 'read-only' : 'dead');
+      this.lost = connection;
+      this.owned = undefined;
+      op.mayHaveRun ||= failure.mayHaveRun;
+      op.cause = retryError;
+      this.error = retryError;
+      this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
+      return { done: false, error: retryError };
+    }
+  }
+
+  /**
+   * Past the operation's deadline the retried statement's connection is closed under it, which
+   * fails it like any lost connection; the loop then gives up with `deadline-exceeded` (and
+   * `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
+   */
+  private async runWithinDeadline(connection: Connection): Promise<unknown> {
+    const { engine, op } = this;
+    const cancel = engine.clock.setTimer(
+      () => {
+        connection._invalid = true;
+        engine.host.destroy(connection);
+      },
+      Math.max(0, remainingMs(op, this.deadlineMs, engine.clock.now())),
+    );
+    try {
+      return await engine.host.runAgain(this.query, this.sql, this.parameters);
+    } finally {
+      cancel();
+    }
+  }
+
+  giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+    return giveUp(this.engine, this.op, { phase: 'query', reason, cause: cause ?? this.error, sql: this.sql, hookError });
+  }
+
+  /** Sequelize releases the connection it acquired (destroyed, so a no-op); the replacement is ours. */
+  releaseOwned(): void {
+    if (this.owned) this.engine.host.release(this.owned);
+  }
+}

@@ -1,0 +1,66 @@
+import { opened, released } from '../engine/checkout';
+import type { Connection } from '../engine/port';
+import type { Engine } from '../engine/state';
+import type { ReconnectConfig } from '../hooks';
+import type { ConnectionManagerInternals } from './probe';
+
+/** A replica that failed to connect is tried last for this long. */
+const RECENT_FAILURE_MS = 5_000;
+
+/**
+ * Wraps this instance's `_connect` (the pool's factory), `releaseConnection` and `close`: notes
+ * when and with which settings each connection was opened and last returned, retires
+ * connections past their lifetime on release, lets a read pool fall over to another replica
+ * when one is down, and stops every retry once the instance is closed.
+ */
+export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void {
+  const connect = cm._connect.bind(cm);
+  const release = cm.releaseConnection.bind(cm);
+  const close = cm.close.bind(cm);
+  const replicaFailures = new WeakMap<ReconnectConfig, number>();
+
+  const open = async (config: ReconnectConfig): Promise<Connection> => {
+    // Read now: a hook may replace it on the shared config while this attempt is under way.
+    const { password } = config;
+    try {
+      const connection = await connect(config);
+      opened(engine, connection, config);
+      return connection;
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) engine.failedAttempts.set(error, { config, password });
+      throw error;
+    }
+  };
+
+  cm._connect = async function (config: ReconnectConfig): Promise<Connection> {
+    const replicas = cm.config.replication ? cm.config.replication.read : [];
+    if (replicas.length < 2 || !replicas.includes(config)) return open(config);
+    // Recently failed replicas go last, so that one dead replica does not fail every read.
+    const now = engine.clock.now();
+    const failedRecently = (r: ReconnectConfig) => now - (replicaFailures.get(r) ?? -Infinity) < RECENT_FAILURE_MS;
+    const candidates = [config, ...replicas.filter((r) => r !== config)];
+    const order = [...candidates.filter((r) => !failedRecently(r)), ...candidates.filter(failedRecently)];
+    let firstError: unknown;
+    for (const replica of order) {
+      try {
+        return await open(replica);
+      } catch (error) {
+        if (engine.dialect.classifier.classifyConnectError(error) !== 'transient') throw error;
+        replicaFailures.set(replica, engine.clock.now());
+        firstError ??= error;
+        engine.host.debug(`read replica ${replica.host ?? 'localhost'}:${replica.port ?? ''} unreachable; trying another`);
+      }
+    }
+    throw firstError;
+  };
+
+  cm.close = function (): Promise<void> {
+    engine.closed = true;
+    engine.backoffs.wakeAll();
+    return close();
+  };
+
+  cm.releaseConnection = function (connection: Connection): void {
+    if (released(engine, connection)) release(connection);
+  };
+}

@@ -1,0 +1,60 @@
+import type { Model, ModelStatic } from 'sequelize';
+import type { Dialect } from '../dialects';
+import type { AcquireOptions, Connection, HostPort, PoolName, QueryLike, TransactionLike } from '../engine/port';
+import type { ReconnectConfig } from '../hooks';
+import type { Internals } from './probe';
+
+/** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
+const READ_TYPES = new Set(['SELECT', 'SHOWTABLES', 'SHOWINDEXES', 'DESCRIBE', 'VERSION', 'FOREIGNKEYS', 'SHOWCONSTRAINTS']);
+
+interface Hookable {
+  // Sequelize returns undefined, not false, for a name that never had hooks.
+  hasHook(name: string): boolean | undefined;
+  runHooks(name: string, ...args: unknown[]): Promise<unknown>;
+}
+
+/**
+ * The engine's view of one Sequelize v6 instance. `acquireOnce` and `runAgain` are Sequelize's
+ * own `getConnection` and `Query.run`, taken before the patches replace them.
+ */
+export function hostPort(
+  internals: Internals,
+  dialect: Dialect,
+  acquireOnce: (options: AcquireOptions) => Promise<Connection>,
+  runOnce: (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown>,
+): HostPort {
+  const cm = internals.connectionManager;
+  const sequelize = internals.sequelize as unknown as Hookable;
+  const hookable = (model: ModelStatic<Model> | undefined) => model as unknown as Hookable | undefined;
+  return {
+    acquireOnce,
+    release: (connection) => cm.releaseConnection(connection),
+    destroy: (connection) => {
+      cm.destroyConnection(connection).catch(() => {});
+    },
+    runAgain: runOnce,
+    // Sequelize's transaction.js acquires a transaction's connection with these.
+    transactionAcquireOptions: (transaction: TransactionLike) => ({
+      uuid: transaction.id,
+      type: transaction.options.readOnly ? 'SELECT' : undefined,
+    }),
+    isRead: (type) => READ_TYPES.has(type ?? ''),
+    // Sequelize's own rule: reads go to the read pool unless told to use the primary.
+    poolFor: (options) => (cm.config.replication && options.type === 'SELECT' && !options.useMaster ? 'read' : 'write'),
+    get replicated() {
+      return !!cm.config.replication;
+    },
+    configOf: (pool: PoolName): ReconnectConfig => {
+      const { config } = cm;
+      if (!config.replication) return config;
+      return pool === 'read' && config.replication.read[0] ? config.replication.read[0] : config.replication.write;
+    },
+    maxPoolSize: () => Math.max(cm.pool.maxSize ?? 0, cm.pool.read?.maxSize ?? 0, cm.pool.write?.maxSize ?? 0),
+    hasHook: (model, name) => !!sequelize.hasHook(name) || !!hookable(model)?.hasHook(name),
+    runHooks: async (model, name, context) => {
+      await (hookable(model) ?? sequelize).runHooks(name, context);
+    },
+    ping: (connection) => dialect.ping(connection),
+    debug: internals.debug,
+  };
+}

@@ -1,0 +1,103 @@
+import { Model, type Sequelize } from 'sequelize';
+import type { Dialect } from '../dialects';
+import type { AcquireOptions, Connection } from '../engine/port';
+import type { ReconnectConfig } from '../hooks';
+import { debug, hookTable, HOOK_NAMES, sequelizeVersion } from './internals';
+
+type Fn = (...args: never[]) => unknown;
+
+/** The parts of Sequelize's ConnectionManager the plugin uses. */
+export interface ConnectionManagerInternals {
+  config: ReconnectConfig & { replication?: { read: ReconnectConfig[]; write: ReconnectConfig } | false };
+  pool: { maxSize?: number; read?: { maxSize: number }; write?: { maxSize: number } };
+  getConnection(options?: AcquireOptions): Promise<Connection>;
+  releaseConnection(connection: Connection): void;
+  destroyConnection(connection: Connection): Promise<void>;
+  /** The pool's factory: opens one connection with these settings. */
+  _connect(config: ReconnectConfig): Promise<Connection>;
+  close(): Promise<void>;
+}
+
+/** A dialect's Query class: Sequelize creates each statement's with `sequelize.dialect.Query`. */
+export type QueryClass = new (...args: never[]) => {
+  connection: Connection;
+  options: AcquireOptions;
+  run(sql: string, parameters?: unknown): Promise<unknown>;
+};
+
+export interface QueryInterfaceInternals {
+  rawSelect: (
+    this: unknown,
+    tableName: unknown,
+    options: object | undefined,
+    attributeSelector: unknown,
+    model?: unknown,
+  ) => Promise<unknown>;
+  bulkDelete: (this: unknown, tableName: unknown, where: unknown, options: object | undefined, model?: unknown) => Promise<unknown>;
+}
+
+/** Typed handles on one instance's internals, each checked by `probe`. */
+export interface Internals {
+  readonly sequelize: Sequelize;
+  readonly connectionManager: ConnectionManagerInternals;
+  readonly dialect: { Query: QueryClass };
+  readonly queryInterface: QueryInterfaceInternals;
+  readonly debug: (message: string) => void;
+}
+
+const isFn = (value: unknown): value is Fn => typeof value === 'function';
+
+/**
+ * Checks, at `use()`, every internal of Sequelize that the plugin will touch, and fails at once
+ * with an error naming each one missing and the installed Sequelize version, rather than
+ * failing (or, worse, quietly doing less) at the first lost connection.
+ */
+export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
+  const s = sequelize as unknown as Record<string, unknown>;
+  const missing: string[] = [];
+  const need = (ok: boolean, what: string): void => {
+    if (!ok) missing.push(what);
+  };
+  const cm = (s['connectionManager'] ?? {}) as Record<string, unknown>;
+  need(typeof s['connectionManager'] === 'object', 'sequelize.connectionManager');
+  for (const name of ['getConnection', 'releaseConnection', 'destroyConnection', '_connect', 'close']) {
+    need(isFn(cm[name]), `connectionManager.${name}()`);
+  }
+  need(typeof cm['config'] === 'object' && cm['config'] !== null, 'connectionManager.config');
+  const config = (cm['config'] ?? {}) as ConnectionManagerInternals['config'];
+  const pool = (cm['pool'] ?? {}) as ConnectionManagerInternals['pool'];
+  if (config.replication) {
+    need(typeof pool.read?.maxSize === 'number' && typeof pool.write?.maxSize === 'number', 'connectionManager.pool.read/write.maxSize');
+  } else {
+    need(typeof pool.maxSize === 'number', 'connectionManager.pool.maxSize');
+  }
+  for (const internal of dialect.internals ?? []) need(internal.present(cm), internal.name);
+  const Query = (s['dialect'] as { Query?: unknown } | undefined)?.Query;
+  need(isFn(Query) && isFn((Query as { prototype?: { run?: unknown } }).prototype?.run), 'sequelize.dialect.Query.prototype.run()');
+  const qi = (isFn(s['getQueryInterface']) ? s['getQueryInterface'].call(sequelize) : {}) as Record<string, unknown>;
+  // The model is their fourth argument: the patch tags options with it.
+  need(isFn(qi['rawSelect']) && qi['rawSelect'].length === 4, 'queryInterface.rawSelect(tableName, options, attributeSelector, model)');
+  need(isFn(qi['bulkDelete']) && qi['bulkDelete'].length === 4, 'queryInterface.bulkDelete(tableName, where, options, model)');
+  need(
+    isFn(s['hasHook']) &&
+      isFn(s['runHooks']) &&
+      isFn((Model as unknown as Record<string, unknown>)['hasHook']) &&
+      isFn((Model as unknown as Record<string, unknown>)['runHooks']),
+    'hasHook() / runHooks()',
+  );
+  need(!!hookTable && HOOK_NAMES.every((name) => hookTable![name] !== undefined), "sequelize/lib/hooks' table of hook names");
+  need(debug !== undefined, 'sequelize/lib/utils/logger');
+  if (missing.length > 0) {
+    throw new Error(
+      `sequelize-autoreconnect cannot work with the installed Sequelize ${sequelizeVersion}: it lacks ${missing.join(', ')}. ` +
+        'The plugin supports Sequelize 6.37 and later 6.x.',
+    );
+  }
+  return {
+    sequelize,
+    connectionManager: cm as unknown as ConnectionManagerInternals,
+    dialect: s['dialect'] as { Query: QueryClass },
+    queryInterface: qi as unknown as QueryInterfaceInternals,
+    debug: debug!,
+  };
+}
