@@ -4,7 +4,8 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', '.tmp/', 'node_modules/', 'bench/results/', 'coverage/'] },
+  // test/doc-blocks/: declarations for the docs' code blocks, compiled only by test/doc-blocks.test.ts.
+  { ignores: ['dist/', '.tmp/', 'test/doc-blocks/', 'node_modules/', 'bench/results/', 'coverage/'] },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {
