@@ -33,7 +33,9 @@ async function main(): Promise<number> {
     onCleanup(() => server.destroy());
     url = server.url;
   }
-  const child = spawn(process.execPath, entry(join(root, 'examples', name!)), { stdio: 'inherit', env: { ...process.env, DATABASE_URL: url } });
+  // tsx reads the examples' tsconfig.json (useDefineForClassFields: false), as tsc -p examples does.
+  const env = { ...process.env, DATABASE_URL: url, TSX_TSCONFIG_PATH: join(root, 'examples/tsconfig.json') };
+  const child = spawn(process.execPath, entry(join(root, 'examples', name!)), { stdio: 'inherit', env });
   return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
