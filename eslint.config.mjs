@@ -71,4 +71,15 @@ export default defineConfig(
     files: ['**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // NestJS modules are empty classes carrying decorators, and take option objects where its types name classes.
+    files: ['examples/nestjs/**/*.ts'],
+    rules: { '@typescript-eslint/no-extraneous-class': 'off', '@typescript-eslint/no-unsafe-class-instance-assignment': 'off' },
+  },
+  {
+    // The plain JavaScript example is CommonJS, as a Node.js application without a build step is.
+    files: ['examples/javascript/**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    languageOptions: { globals: { setTimeout: 'readonly' } },
+  },
 );

@@ -35,7 +35,11 @@ class CacheEntry extends Model {
 }
 
 async function main(): Promise<void> {
-  const sequelize = new Sequelize(url!, { logging: false, models: [LedgerEntry, CacheEntry], dialectOptions: { application_name: appName } });
+  const sequelize = new Sequelize(url!, {
+    logging: false,
+    models: [LedgerEntry, CacheEntry],
+    dialectOptions: { application_name: appName },
+  });
   sequelize.use(autoreconnect());
   try {
     await sequelize.sync({ force: true });
