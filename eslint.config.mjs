@@ -4,7 +4,8 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', '.tmp/', 'node_modules/', 'bench/results/', 'coverage/'] },
+  // test/doc-blocks/: declarations for the docs' code blocks, compiled only by test/doc-blocks.test.ts.
+  { ignores: ['dist/', '.tmp/', 'test/doc-blocks/', 'node_modules/', 'bench/results/', 'coverage/'] },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {
@@ -69,5 +70,16 @@ export default defineConfig(
   {
     files: ['**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // NestJS modules are empty classes carrying decorators, and take option objects where its types name classes.
+    files: ['examples/nestjs/**/*.ts'],
+    rules: { '@typescript-eslint/no-extraneous-class': 'off', '@typescript-eslint/no-unsafe-class-instance-assignment': 'off' },
+  },
+  {
+    // The plain JavaScript example is CommonJS, as a Node.js application without a build step is.
+    files: ['examples/javascript/**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    languageOptions: { globals: { setTimeout: 'readonly' } },
   },
 );

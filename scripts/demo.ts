@@ -111,7 +111,11 @@ function report(results: readonly RunResult[]): string {
     ['p50 latency', ...cell((r) => formatMs(quantile(r.latenciesMs, 0.5)))],
     ['p99 latency', ...cell((r) => formatMs(quantile(r.latenciesMs, 0.99)))],
   ];
-  const lines = [textTable(rows)];
+  const lines = [
+    textTable(rows),
+    // One line: what the two rows a reader stops at mean.
+    '  re-run by the app: whole transactions run again after ConnectionLostError (transactionLost); p99 is higher with the plugin because operations that fail at once without it wait for a new connection and succeed.',
+  ];
   const idle = results.map((r) => r.idleClosed).filter((v): v is number => v !== undefined);
   const faults = (kinds: readonly FaultKind[]): string => plural(kinds.length, 'failover');
   lines.push(

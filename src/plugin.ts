@@ -38,6 +38,8 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         throw new Error('sequelize-autoreconnect is already installed on this Sequelize instance');
       }
       const dialect = dialectFor(sequelize.getDialect());
+      const unsupported = dialect.unsupported?.((sequelize as unknown as { config: Record<string, unknown> }).config);
+      if (unsupported) throw new TypeError(`sequelize-autoreconnect: ${unsupported}`);
       const internals = probe(sequelize, dialect);
       // Models defined before `use()` are checked now; later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelOptionsOf(model);

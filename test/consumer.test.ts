@@ -43,7 +43,8 @@ describe('a fresh project installing the packed tarball', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'sar-consumer-'));
     app = join(dir, 'app');
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+    // --ignore-scripts: `prepare` would rebuild dist/ under the other test files that load it.
+    const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
       cwd: root,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -147,9 +147,14 @@ describe('docs/API.md', () => {
     );
   });
 
-  it('has working relative links in the README and in docs/', () => {
+  it('has working relative links in the README, the changelog, examples/README.md and docs/', () => {
     const broken: string[] = [];
-    for (const file of [join(root, 'README.md'), join(root, 'CHANGELOG.md'), ...markdownFiles(join(root, 'docs'))]) {
+    for (const file of [
+      join(root, 'README.md'),
+      join(root, 'CHANGELOG.md'),
+      join(root, 'examples/README.md'),
+      ...markdownFiles(join(root, 'docs')),
+    ]) {
       const text = readFileSync(file, 'utf8');
       for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
         if (/^[a-z]+:/.test(target!)) continue;

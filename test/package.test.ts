@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { Sequelize } from 'sequelize';
+import { QueryTypes, Sequelize } from 'sequelize';
 import { autoreconnect, getReconnectStats } from '../src';
+import { adminUrl } from './support/db';
 
 const root = `${__dirname}/..`;
 
@@ -62,5 +63,47 @@ describe('the package', () => {
     assert.throws(() => sequelize.use({} as never), TypeError);
     assert.throws(() => autoreconnect().install({} as never), /needs a Sequelize instance/);
     await sequelize.close();
+  });
+
+  it('says, for a per-call `reconnect: true`, to pass an object or false', async () => {
+    const sequelize = new Sequelize(adminUrl(), { logging: false }).use(autoreconnect());
+    try {
+      await assert.rejects(
+        sequelize.query('SELECT 1', { type: QueryTypes.SELECT, reconnect: true as never }),
+        (error: Error) =>
+          error instanceof TypeError && /`reconnect` takes an object such as \{ retries: 3 \}.*or false.*got true/.test(error.message),
+      );
+      // The accepted forms still run.
+      assert.deepEqual(await sequelize.query('SELECT 1 AS one', { type: QueryTypes.SELECT, reconnect: false }), [{ one: 1 }]);
+      assert.deepEqual(await sequelize.query('SELECT 1 AS one', { type: QueryTypes.SELECT, reconnect: { retries: 2 } }), [{ one: 1 }]);
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  it('refuses `native: true` (pg-native) at use() with a TypeError naming the option', async () => {
+    const sequelize = new Sequelize('postgres://u:p@127.0.0.1:1/db', { logging: false, native: true });
+    assert.throws(
+      () => sequelize.use(autoreconnect()),
+      (error: Error) => error instanceof TypeError && /`native: true` \(pg-native\) is not supported/.test(error.message),
+    );
+    await sequelize.close();
+  });
+
+  it('refuses use() after close() with an error saying so', async () => {
+    const sequelize = new Sequelize('postgres://u:p@127.0.0.1:1/db', { logging: false });
+    await sequelize.close();
+    assert.throws(() => sequelize.use(autoreconnect()), /use\(\) was called after sequelize\.close\(\)/);
+  });
+
+  it('refuses use() on an unsupported dialect, naming the supported ones', async () => {
+    // Sequelize loads no driver when given `dialectModule`; the plugin refuses before touching it.
+    for (const dialect of ['mysql', 'mariadb', 'sqlite', 'mssql'] as const) {
+      const sequelize = new Sequelize({ dialect, dialectModule: {}, logging: false });
+      assert.throws(
+        () => sequelize.use(autoreconnect()),
+        new RegExp(`does not support the '${dialect}' dialect yet \\(supported: postgres\\)`),
+      );
+    }
   });
 });

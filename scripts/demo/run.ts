@@ -10,6 +10,7 @@ import { admin, poolState, testSequelize, uniqueAppName, withHostPort } from '..
 import { Progress } from '../lib/progress';
 import { onCleanup, onInterrupt, wasInterrupted } from '../lib/scratch';
 import { seededRandom } from '../lib/stats';
+import { shortMessage } from '../lib/table';
 import { injectFault, type FaultKind, type Infrastructure, type ScheduledFault } from './infrastructure';
 import { defineModels, ordersWorkload, type OpOutcome, type WriteRecord } from './orders';
 
@@ -128,7 +129,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
         else result.failedWrites++;
         if (outcome.kind === 'write' && error instanceof ConnectionLostError && error.mayHaveExecuted) result.flaggedMayHaveExecuted++;
         const message = error instanceof Error ? error.message : String(error);
-        const key = `${error instanceof Error ? error.name : 'Error'}: ${message.split(';')[0]!.slice(0, 90)}`;
+        const key = `${error instanceof Error ? error.name : 'Error'}: ${shortMessage(message)}`;
         result.errors.set(key, (result.errors.get(key) ?? 0) + 1);
       } finally {
         inFlight--;

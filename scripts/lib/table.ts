@@ -32,3 +32,15 @@ function displayWidth(text: string): number {
   // eslint-disable-next-line no-control-regex
   return Array.from(text.replace(/\u001b\[[0-9;]*m/g, '')).length;
 }
+
+/**
+ * An error message for a one-line report: its first clause (up to a `;`), and if that is longer
+ * than `max`, cut at the last word boundary before it with an ellipsis, never mid-word.
+ */
+export function shortMessage(message: string, max = 100): string {
+  const clause = (message.split(';')[0] ?? '').trim();
+  if (clause.length <= max) return clause;
+  const cut = clause.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,:.]+$/, '')}…`;
+}

@@ -141,6 +141,12 @@ function integer(value: unknown, name: string, min: number, max: number, label: 
 
 export function validateQueryOption(value: unknown): ReconnectQueryOption {
   if (value === false) return false;
+  if (value === true) {
+    // Retrying is the default; `true` reads as "on" but sets nothing.
+    throw new TypeError(
+      'sequelize-autoreconnect: query option `reconnect` takes an object such as { retries: 3 } or { idempotent: true }, or false to turn retries off for this call; got true (retrying is already on by default: leave the option out)',
+    );
+  }
   const option = plainObject(value, 'query option `reconnect`');
   rejectUnknownKeys(option, ['retries', 'idempotent'], 'reconnect.', 'query option');
   const idempotent = option['idempotent'];

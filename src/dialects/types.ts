@@ -18,6 +18,11 @@ export interface Dialect {
    * with a name for the error when it is missing: checked at `use()`.
    */
   readonly internals?: ReadonlyArray<{ readonly name: string; readonly present: (connectionManager: object) => boolean }>;
+  /**
+   * Why this dialect cannot work with these Sequelize settings (`sequelize.config`), or undefined
+   * when it can: checked at `use()`, reported as a TypeError naming the setting.
+   */
+  readonly unsupported?: (config: Readonly<Record<string, unknown>>) => string | undefined;
   /** Per-instance hardening of the driver, when it needs any. */
   readonly guardDriver?: (connectionManager: object) => void;
 }

@@ -59,6 +59,12 @@ export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
     if (!ok) missing.push(what);
   };
   const cm = (s['connectionManager'] ?? {}) as Record<string, unknown>;
+  // Sequelize's close() replaces getConnection on the instance with one that always throws.
+  if (Object.prototype.hasOwnProperty.call(cm, 'getConnection')) {
+    throw new Error(
+      'sequelize-autoreconnect: use() was called after sequelize.close(); this instance can no longer connect. Install the plugin on an open instance, before closing it',
+    );
+  }
   need(typeof s['connectionManager'] === 'object', 'sequelize.connectionManager');
   for (const name of ['getConnection', 'releaseConnection', 'destroyConnection', '_connect', 'close']) {
     need(isFn(cm[name]), `connectionManager.${name}()`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { autoreconnect } from '../../src';
-import { resolveOptions } from '../../src/core/options';
+import { resolveOptions, validateQueryOption } from '../../src/core/options';
 
 describe('options', () => {
   it('fills documented defaults when nothing is given', () => {
@@ -58,4 +58,13 @@ describe('options', () => {
       );
     });
   }
+
+  it('rejects a per-call `reconnect: true`, saying to pass an object or false', () => {
+    assert.throws(
+      () => validateQueryOption(true),
+      (e: unknown) => e instanceof TypeError && /`reconnect` takes an object such as \{ retries: 3 \}.*or false.*got true/.test(e.message),
+    );
+    assert.equal(validateQueryOption(false), false);
+    assert.deepEqual(validateQueryOption({ retries: 2 }), { retries: 2, idempotent: undefined });
+  });
 });

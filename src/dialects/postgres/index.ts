@@ -52,5 +52,8 @@ export const postgres: Dialect = {
   internals: [
     { name: 'connectionManager.lib.Client (the pg driver)', present: (cm) => typeof (cm as WithDriver).lib?.Client === 'function' },
   ],
+  // pg-native reports errors in other shapes and has no socket events: the classifier and the guard would miss them.
+  unsupported: (config) =>
+    config['native'] ? 'option `native: true` (pg-native) is not supported; remove it to use the pure JavaScript pg driver' : undefined,
   guardDriver: guardPgClient,
 };
