@@ -14,7 +14,7 @@ import type { AcquireOptions, Clock, Connection, HostPort, QueryLike } from '../
 import { createEngine, type Engine } from '../../../src/engine/state';
 
 /** How a fake error classifies: the fake dialect reads this off the error. */
-export type FakeKind = ConnectFailure | 'lost-unsent' | 'lost-sent' | 'read-only' | 'not-lost';
+export type FakeKind = ConnectFailure | 'lost-unsent' | 'lost-sent' | 'read-only' | 'not-lost' | 'pool-exhausted';
 
 export function fail(kind: FakeKind, message: string = kind): Error {
   return Object.assign(new Error(message), { kind });
@@ -138,6 +138,7 @@ export function harness(
     runHooks: async (model, name, context) => {
       for (const hook of added(model, name)) await hook(context);
     },
+    isPoolExhausted: (error) => kindOf(error) === 'pool-exhausted',
     ping: () => Promise.resolve(),
     debug: () => {},
   };
