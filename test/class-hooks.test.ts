@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
+import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
 import { autoreconnect, getReconnectStats, type ReconnectContext } from '../src';
 import { markHook } from '../src/core/marks';
 import { admin, adminUrl, assertPoolIntact, terminateBackends } from './support/db';
@@ -93,6 +94,20 @@ describe('hooks added to the Sequelize class', () => {
     } finally {
       await admin(f.url, (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
     }
+  });
+
+  it('run for an instance of a Sequelize subclass too (sequelize-typescript)', async () => {
+    const calls: string[] = [];
+    Sequelize.addHook('beforeReconnect', removedAfter('beforeReconnect', 'on-base'), () => void calls.push('base'));
+    const app = f.appName('sts');
+    const sequelize = new TypescriptSequelize(f.url, { logging: false, dialectOptions: { application_name: app } });
+    sequelize.use(autoreconnect());
+    const Item = defineItem(sequelize);
+    await Item.create({ tag: 'sts' });
+    const result = await killMidRead(sequelize, app, Item);
+    assert.ok(result.ok, !result.ok ? result.error.message : '');
+    assert.deepEqual(calls, ['base']);
+    await sequelize.close();
   });
 
   it('do not run for an instance without the plugin', async () => {
