@@ -92,46 +92,46 @@ describe('transparency: an ordinary workload, bare and with the plugin, gives th
   });
 });
 
-describe('transparency: a role whose sessions are read only (default_transaction_read_only)', () => {
+describe('transparency: sessions read only by the application’s settings (default_transaction_read_only)', () => {
   /*
-   * A known difference. Outside a transaction, 25006 is how a primary that failed over and came
-   * back as a standby refuses writes, and the plugin's answer to that is to drop the connection
-   * and retry on a new one (see "read-only" in docs/API.md). A session read only by the role's
-   * or the database's settings refuses with the same 25006; telling the two apart would take a
-   * round trip (pg_is_in_recovery()) on every such refusal, and a primary fenced with
-   * default_transaction_read_only during a failover would then no longer be followed. So with
-   * the plugin such a write ends, after its retries, in ConnectionLostError (parent: the 25006)
-   * instead of Sequelize's DatabaseError.
+   * Outside a transaction 25006 is also how a primary that failed over and came back as a
+   * standby (or was fenced with default_transaction_read_only in its configuration) refuses
+   * writes, which the plugin follows to a new connection (test/replication-failover.test.ts).
+   * It asks the session where its read-only setting comes from: a role's or a database's
+   * setting is the application's own business, and the write fails as without the plugin.
    */
-  const todo = 'the plugin takes 25006 outside a transaction for a standby: ConnectionLostError after the retries, not DatabaseError';
-  it('a write outside a transaction gives the same error as bare Sequelize', { todo }, async () => {
-    const db = await createDatabase();
-    const role = `readonly_${process.pid}`;
-    const instances: Sequelize[] = [];
-    try {
-      await admin(db.url, async (c) => {
-        await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
-        await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only-role-1'`);
-        await c.query(`ALTER ROLE ${role} SET default_transaction_read_only = on`);
-        await c.query(`GRANT ALL ON TABLE notes TO ${role}`);
-      });
-      const u = new URL(db.url);
-      u.username = role;
-      u.password = 'read-only-role-1';
-      const write = async (plugin: false | object) => {
-        const sequelize = testSequelize(u.toString(), { appName: uniqueAppName('readonly'), plugin: plugin as false });
-        instances.push(sequelize);
-        const read = await sequelize.query('SELECT count(*)::int AS n FROM notes', { type: QueryTypes.SELECT });
-        const written = await outcome(sequelize.query(`INSERT INTO notes (body) VALUES ('x')`));
-        return { read, error: written.ok ? undefined : errorShape(written.error) };
-      };
-      const bare = await write(false);
-      assert.equal(bare.error?.parent?.code, '25006');
-      assert.deepEqual(await write({ retries: 2, backoff: { baseMs: 1, maxMs: 5 } }), bare);
-    } finally {
-      await Promise.all(instances.map((s) => s.close()));
-      await db.drop();
-      await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
-    }
-  });
+  for (const level of ['ROLE', 'DATABASE'] as const) {
+    it(`set on the ${level.toLowerCase()}: a write outside a transaction gives the same error as bare Sequelize, not retried`, async () => {
+      const db = await createDatabase();
+      const role = `readonly_${level.toLowerCase()}_${process.pid}`;
+      const instances: Sequelize[] = [];
+      try {
+        await admin(db.url, async (c) => {
+          await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
+          await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only-role-1'`);
+          await c.query(`GRANT ALL ON TABLE notes TO ${role}`);
+          await c.query(`ALTER ${level} ${level === 'ROLE' ? role : db.name} SET default_transaction_read_only = on`);
+        });
+        const u = new URL(db.url);
+        u.username = role;
+        u.password = 'read-only-role-1';
+        const write = async (plugin: false | object) => {
+          const sequelize = testSequelize(u.toString(), { appName: uniqueAppName('readonly'), plugin: plugin as false });
+          instances.push(sequelize);
+          const read = await sequelize.query('SELECT count(*)::int AS n FROM notes', { type: QueryTypes.SELECT });
+          const written = await outcome(sequelize.query(`INSERT INTO notes (body) VALUES ('x')`));
+          return { read, error: written.ok ? undefined : errorShape(written.error) };
+        };
+        const bare = await write(false);
+        assert.equal(bare.error?.parent?.code, '25006');
+        assert.deepEqual(await write({ retries: 2, backoff: { baseMs: 1, maxMs: 5 } }), bare);
+        const stats = getReconnectStats(instances[1]!);
+        assert.deepEqual([stats.disconnects, stats.retries], [0, 0]);
+      } finally {
+        await Promise.all(instances.map((s) => s.close()));
+        await db.drop();
+        await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+      }
+    });
+  }
 });

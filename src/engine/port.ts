@@ -74,6 +74,8 @@ export interface HostPort {
   isPoolExhausted(error: unknown): boolean;
   /** A round trip on a connection. */
   ping(connection: Connection): Promise<void>;
+  /** Is this session read only by the application's own settings, on a server that is no standby? */
+  readOnlyBySettings(connection: Connection): Promise<boolean>;
   debug(message: string): void;
 }
 

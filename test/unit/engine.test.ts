@@ -212,6 +212,18 @@ describe('the recovery engine (fake host, virtual time)', () => {
     assert.equal(await result, 'rolled back');
   });
 
+  it('passes a read-only refusal through untouched when the session is read only by its own settings, not a standby', async () => {
+    const h = harness({ retries: 2, ...FAST });
+    h.readOnlyBySettings = true;
+    const refused = fail('read-only', 'cannot execute INSERT in a read-only transaction');
+    await assert.rejects(lostStatement(h, 'INSERT', refused).result, (e) => e === refused);
+    assert.deepEqual([h.engine.stats.snapshot().disconnects, h.acquired.length, h.hooks.length], [0, 0, 0]);
+    // A standby's refusal (the default answer) is a failover: a new connection, and the write again.
+    const standby = harness({ retries: 2, ...FAST });
+    assert.equal(await lostStatement(standby, 'INSERT', fail('read-only')).result, 'rows');
+    assert.equal(standby.engine.stats.snapshot().disconnects, 1);
+  });
+
   it('passes an error that is not a lost connection through untouched', async () => {
     const h = harness({});
     const constraint = fail('not-lost', 'duplicate key');

@@ -63,6 +63,8 @@ export interface Harness {
   contexts: Array<ReconnectContext | AfterReconnectContext>;
   /** Instance hooks (`addHook` on the Sequelize instance). */
   instanceHooks: Record<string, Array<(context: ReconnectContext) => unknown>>;
+  /** What the host answers when asked whether a session is read only by its own settings. */
+  readOnlyBySettings: boolean;
   /** Hooks added to a model with `Model.addHook`. */
   modelHooks: Map<object, Record<string, Array<(context: ReconnectContext) => unknown>>>;
   now(): number;
@@ -85,6 +87,7 @@ export function harness(
     contexts: [] as Array<ReconnectContext | AfterReconnectContext>,
     instanceHooks: {} as Harness['instanceHooks'],
     modelHooks: new Map() as Harness['modelHooks'],
+    readOnlyBySettings: false,
     now: () => now,
   };
   const clock: Clock = {
@@ -140,6 +143,7 @@ export function harness(
     },
     isPoolExhausted: (error) => kindOf(error) === 'pool-exhausted',
     ping: () => Promise.resolve(),
+    readOnlyBySettings: () => Promise.resolve(h.readOnlyBySettings),
     debug: () => {},
   };
   h.instanceHooks['beforeReconnect'] = [(c) => record('before', c)];
@@ -151,6 +155,12 @@ export function harness(
     fast: fastPath(engine),
     get reruns() {
       return h.reruns;
+    },
+    get readOnlyBySettings() {
+      return h.readOnlyBySettings;
+    },
+    set readOnlyBySettings(value: boolean) {
+      h.readOnlyBySettings = value;
     },
   };
 }
