@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
-import { assertPoolIntact, poolState, testSequelize } from './support/db';
+import { assertPoolIntact, poolState, terminateBackends, testSequelize } from './support/db';
 import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { until } from './support/workload';
 
 async function backendPid(sequelize: Sequelize): Promise<number> {
   const rows = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
@@ -49,6 +50,28 @@ describe('pool hygiene', () => {
     const stats = getReconnectStats(sequelize);
     assert.equal(stats.validationFailures, 1);
     assert.equal(stats.disconnects, 0, 'no statement met the dead connection');
+    await assertPoolIntact(sequelize);
+    await sequelize.close();
+  });
+
+  it('validates a connection the pool opened and never used (pool min), so a write after a silent drop runs exactly once', async () => {
+    const appName = f.appName();
+    const sequelize = testSequelize(f.proxiedUrl, { appName, pool: { min: 2, max: 2 }, plugin: { validateIdleMs: 50 } });
+    const Item = defineItem(sequelize);
+    await Item.count();
+    // The pool tops itself up to min only when it destroys a connection: end one, and the next
+    // checkout leaves one connection used and one never used.
+    await terminateBackends(f.url, appName);
+    await Item.count();
+    await until('the pool holds two idle connections', () => poolState(sequelize).available === 2);
+    await sleep(100);
+    f.proxy.forgetAll();
+    await Promise.all([Item.create({ tag: 'min-a' }), Item.create({ tag: 'min-b' })]);
+    assert.equal(await f.count('min-a'), 1);
+    assert.equal(await f.count('min-b'), 1);
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.validationFailures, 2, 'both idle connections were checked');
+    assert.equal(stats.disconnects, 0, 'no statement met a dead connection');
     await assertPoolIntact(sequelize);
     await sequelize.close();
   });

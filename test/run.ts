@@ -34,6 +34,9 @@ function parseArgs(argv: readonly string[]): { concurrency: number; filter: stri
   return { concurrency, filter };
 }
 
+/** No single test runs away: far beyond what any takes on a loaded machine, it fails instead. */
+const TEST_TIMEOUT_MS = 180_000;
+
 async function main(): Promise<number> {
   const { concurrency, filter } = parseArgs(process.argv.slice(2));
   const files = testFiles(join(__dirname))
@@ -46,10 +49,14 @@ async function main(): Promise<number> {
     console.log(`# started PostgreSQL on 127.0.0.1:${server.port}`);
   }
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], {
-      stdio: 'inherit',
-      env: process.env,
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...files],
+      {
+        stdio: 'inherit',
+        env: process.env,
+      },
+    );
     return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   } finally {
     await server?.destroy();

@@ -6,7 +6,7 @@ export interface ConnectionStamps {
   createdAt: number;
   /** When it should be retired (max lifetime, jittered; 0 at once); Infinity for never. */
   retireAt: number;
-  /** When it was last returned to the pool; undefined until its first use ends. */
+  /** When it was last returned to the pool; undefined until its first use ends (idle since `createdAt`). */
   releasedAt: number | undefined;
   /** When it was last known alive: opened, or passed a validation round trip. */
   checkedAt: number;
@@ -28,11 +28,13 @@ export type CheckoutAction = 'use' | 'retire' | 'validate';
  */
 export function checkoutAction(stamps: ConnectionStamps, marks: PoolMarks, hygiene: ResolvedHygiene, now: number): CheckoutAction {
   if (now >= stamps.retireAt || stamps.createdAt < marks.droppedAt) return 'retire';
-  // Never used yet: just opened, nothing to suspect.
-  if (stamps.releasedAt === undefined) return 'use';
   if (hygiene.sweep && stamps.checkedAt < marks.sweptAt) return 'validate';
-  if (hygiene.validateIdleMs !== false && now - stamps.releasedAt >= hygiene.validateIdleMs) return 'validate';
-  return 'use';
+  if (hygiene.validateIdleMs === false) return 'use';
+  // A connection never used yet (a pool's `min`, or one opened for a caller that left) has idled
+  // since it was opened: as likely to be dead as a used one. Strictly longer, so that one handed
+  // out the moment it opens is not checked even with `validateIdleMs: 0`.
+  if (stamps.releasedAt === undefined) return now - stamps.createdAt > hygiene.validateIdleMs ? 'validate' : 'use';
+  return now - stamps.releasedAt >= hygiene.validateIdleMs ? 'validate' : 'use';
 }
 
 /** A connection's retirement time: `maxLifetimeMs` less up to 10% jitter, so a pool opened at once does not close at once. */

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
 import { admin, adminUrl, createDatabase, uniqueAppName, withHostPort } from './db';
 import { FaultProxy } from './fault-proxy';
@@ -92,7 +93,6 @@ export interface Gate {
  */
 export async function gate(url: string): Promise<Gate> {
   const key = Math.floor(Math.random() * 2 ** 31);
-  const { Client } = await import('pg');
   const holder = new Client({ connectionString: url });
   holder.on('error', () => {});
   await holder.connect();

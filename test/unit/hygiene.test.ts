@@ -21,8 +21,18 @@ describe('what to do with a pooled connection at checkout', () => {
     assert.equal(checkoutAction(stamps(), noMarks, { ...hygiene, validateIdleMs: false }, 99_999), 'use');
     assert.equal(checkoutAction(stamps(), noMarks, { ...hygiene, validateIdleMs: 0 }, 1100), 'validate');
   });
-  it('uses a connection that has not been used yet, however old', () => {
-    assert.equal(checkoutAction(stamps({ releasedAt: undefined }), noMarks, hygiene, 99_999), 'use');
+  it('validates a connection never used yet once it has idled validateIdleMs since it opened (a pool min)', () => {
+    assert.equal(checkoutAction(stamps({ releasedAt: undefined }), noMarks, hygiene, 1400), 'use');
+    assert.equal(checkoutAction(stamps({ releasedAt: undefined }), noMarks, hygiene, 1501), 'validate');
+  });
+  it('uses a connection handed out the moment it opens, even with validateIdleMs 0', () => {
+    assert.equal(checkoutAction(stamps({ releasedAt: undefined }), noMarks, { ...hygiene, validateIdleMs: 0 }, 1000), 'use');
+  });
+  it('sweeps a connection never used yet that opened before a sibling was found dead', () => {
+    assert.equal(
+      checkoutAction(stamps({ releasedAt: undefined }), { sweptAt: 1200, droppedAt: 0 }, { ...hygiene, validateIdleMs: false }, 1300),
+      'validate',
+    );
   });
   it('validates a connection last known alive before a sibling was found dead (sweep)', () => {
     assert.equal(checkoutAction(stamps(), { sweptAt: 1200, droppedAt: 0 }, hygiene, 1300), 'validate');
