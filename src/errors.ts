@@ -89,6 +89,19 @@ export class ConnectionLostError extends ConnectionError implements ConnectionLo
 }
 Object.defineProperty(ConnectionLostError.prototype, kLost, { value: true });
 
+/**
+ * What a caller gets when no connection could be opened: an instance of `E`, the class bare
+ * Sequelize would have thrown (`ConnectionRefusedError`, `HostNotFoundError`, ...; plain
+ * `ConnectionError` where Sequelize throws that), with its `name` and message, that is also a
+ * `ConnectionLostError` with `phase: 'connect'` and `mayHaveExecuted: false`.
+ *
+ * ```ts
+ * if (error instanceof ConnectionRefusedError && error instanceof ConnectionLostError) error.attempts;
+ * ```
+ */
+export type ConnectFailureError<E extends ConnectionError = ConnectionError> = E &
+  ConnectionLostError & { readonly phase: 'connect'; readonly mayHaveExecuted: false; readonly transactionLost: false };
+
 type ConnectionErrorClass = new (parent: Error) => ConnectionError;
 const variants = new WeakMap<ConnectionErrorClass, ConnectionErrorClass>();
 
@@ -116,13 +129,15 @@ export function connectFailure(
   error: Error,
   details: Omit<ConnectionLostDetails, 'phase' | 'mayHaveExecuted' | 'transactionLost'>,
   redact: (text: string) => string,
-): ConnectionLostError {
+): ConnectFailureError {
   const full: ConnectionLostDetails = { ...details, phase: 'connect', mayHaveExecuted: false, transactionLost: false };
-  if (!(error instanceof ConnectionError) || error instanceof ConnectionLostError) return new ConnectionLostError(error, full, redact);
+  if (!(error instanceof ConnectionError) || error instanceof ConnectionLostError) {
+    return new ConnectionLostError(error, full, redact) as ConnectFailureError;
+  }
   const Variant = lostVariantOf(error.constructor as ConnectionErrorClass);
   const lost = new Variant(error.parent) as ConnectionError & Record<string, unknown>;
   lost.message = redact(error.message);
   lost.stack = `${lost.name}: ${lost.message}\n${(lost.stack ?? '').split('\n').slice(1).join('\n')}`;
   Object.assign(lost, full, { sql: undefined, cause: error });
-  return lost as unknown as ConnectionLostError;
+  return lost as unknown as ConnectFailureError;
 }

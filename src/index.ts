@@ -3,7 +3,7 @@ import './use';
 import './augment';
 
 export { autoreconnect, getReconnectStats, type SequelizePlugin } from './plugin';
-export { ConnectionLostError, type ConnectionLostDetails } from './errors';
+export { ConnectionLostError, type ConnectionLostDetails, type ConnectFailureError } from './errors';
 export type { AutoReconnectOptions, BackoffOptions, PoolHygieneOptions, RetryOptions, RetryWrites } from './core/option-types';
 export type { ReconnectContext, AfterReconnectContext, ReconnectConfig, ReconnectFailure } from './hooks';
 export type { ReconnectStats } from './engine/stats';

@@ -9,6 +9,12 @@ export interface Dialect {
   /** Resolves when the connection answered a trivial statement. A function, not a method: it is passed around unbound. */
   readonly ping: (connection: unknown) => Promise<void>;
   /**
+   * After a refusal to write outside a transaction: is this session read only by the
+   * application's own settings (its role's, its database's, its own), on a server that is not a
+   * standby? Then the refusal is the application's, not a failover.
+   */
+  readonly readOnlyBySettings?: (connection: unknown) => Promise<boolean>;
+  /**
    * What this dialect's Sequelize Query resolves a `ROLLBACK` with, returned when the server has
    * already rolled the transaction back with the lost session.
    */

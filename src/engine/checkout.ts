@@ -100,6 +100,26 @@ async function validate(
   }
 }
 
+/**
+ * A write refused as on a standby (25006) outside a transaction: is it rather the application's
+ * own read-only session? Asked on the same connection, within `validateTimeoutMs`; a connection
+ * that cannot answer is taken for a standby's.
+ */
+export async function readOnlyBySettings(engine: Engine, connection: Connection): Promise<boolean> {
+  const { validateTimeoutMs } = engine.options.hygiene;
+  try {
+    return await withDeadline(
+      engine.clock,
+      engine.host.readOnlyBySettings(connection),
+      validateTimeoutMs,
+      () => new Error(`no answer within ${validateTimeoutMs} ms`),
+      () => {},
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** Gets another connection; bounded, since the pool can only hold so many suspect ones. */
 function replace(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   op.replacements++;

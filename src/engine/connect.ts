@@ -12,8 +12,13 @@ import { recover, type Outcome, type Phase } from './recover';
 import { asError, type Engine } from './state';
 import { DeadlineError } from './timing';
 
-/** A first attempt at a connection failed: recover, within the operation's budget. */
+/**
+ * A first attempt at a connection failed: recover, within the operation's budget. A pool that
+ * stayed full until its `acquire` timeout lost nothing: Sequelize's error goes to the caller as
+ * it is, with no operation (Sequelize's own `retry`, if it matches that error, tries as bare).
+ */
 export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown): Promise<Connection> {
+  if (engine.host.isPoolExhausted(error)) return Promise.reject(error);
   return recover(engine, new ConnectPhase(engine, operationFor(engine.operations, options), options), error);
 }
 
@@ -23,7 +28,9 @@ export function connectFailed(engine: Engine, options: AcquireOptions, error: un
  */
 export function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   if (op.final) return Promise.reject(op.final);
-  return acquireAttempt(engine, op, options).catch((error: unknown) => recover(engine, new ConnectPhase(engine, op, options), error));
+  return acquireAttempt(engine, op, options).catch((error: unknown) =>
+    engine.host.isPoolExhausted(error) ? Promise.reject(error) : recover(engine, new ConnectPhase(engine, op, options), error),
+  );
 }
 
 /**
@@ -54,7 +61,9 @@ class ConnectPhase implements Phase<Connection> {
     // A deadline of ours is no failure to report: the last real one is.
     const deadlinePassed = error instanceof DeadlineError;
     if (!deadlinePassed) op.cause = error;
-    const kind = engine.closed || deadlinePassed ? 'fatal' : engine.dialect.classifier.classifyConnectError(error);
+    // A full pool during a retry: given up at once, with Sequelize's error (see give-up.ts).
+    const exhausted = engine.host.isPoolExhausted(error);
+    const kind = engine.closed || deadlinePassed || exhausted ? 'fatal' : engine.dialect.classifier.classifyConnectError(error);
     const step = nextStep({
       phase: 'connect',
       closed: engine.closed,
@@ -68,7 +77,7 @@ class ConnectPhase implements Phase<Connection> {
         remainingMs: remainingMs(op, this.deadlineMs, engine.clock.now()),
       }),
     });
-    if (step.action !== 'give-up' || step.counted) engine.stats.note('connectFailures');
+    if (!exhausted && (step.action !== 'give-up' || step.counted)) engine.stats.note('connectFailures');
     // The server was unreachable: idle connections to it may be dead too.
     if (kind === 'transient' && step.action !== 'retry-now') markPool(engine, this.pool, 'dead');
     return { step, failure: kind === 'auth' ? 'auth' : 'transient' };

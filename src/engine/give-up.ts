@@ -16,12 +16,19 @@ export interface GiveUp {
 }
 
 /**
- * The one way an operation ends in failure: always a `ConnectionLostError` over its last real
- * failure (never the driver's raw error), of the class Sequelize would have thrown where it
- * threw one; kept on the operation, so that Sequelize's own retry gets it at once.
+ * The one way an operation ends in failure: a `ConnectionLostError` over its last real failure
+ * (never the driver's raw error), of the class Sequelize would have thrown where it threw one;
+ * kept on the operation, so that Sequelize's own retry gets it at once. The one exception: a
+ * connect phase that ends on a full pool (`ConnectionAcquireTimeoutError`) lost no connection,
+ * and the caller gets Sequelize's error unchanged (a statement being recovered reports its own
+ * lost connection instead, see statement.ts).
  */
-export function giveUp(engine: Engine, op: Operation, g: GiveUp): ConnectionLostError {
+export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
   if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return op.final;
+  if (g.phase === 'connect' && engine.host.isPoolExhausted(g.cause)) {
+    engine.host.debug("the pool stayed full until its acquire timeout: passing Sequelize's error on");
+    return asError(g.cause);
+  }
   // The connect phase of a statement being recovered leaves the counting to the statement.
   if (g.phase === 'query' || !op.recovering) engine.stats.note(op.retriesMade > 0 ? 'retriesFailed' : 'notRetried');
   const details = { attempts: op.retriesMade + 1, reason: g.reason, hookError: g.hookError };

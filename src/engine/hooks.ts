@@ -3,14 +3,15 @@ import { decoratedHooks, type ReconnectHookName } from '../core/marks';
 import type { AfterReconnectContext, ReconnectContext } from '../hooks';
 import type { Engine } from './state';
 
-/** Are there hooks of this name for this model (decorated or added) or the instance? */
+/** Are there hooks of this name for this model (decorated or added), the instance or the class? */
 export function hasReconnectHook(engine: Engine, model: ModelStatic<Model> | undefined, name: ReconnectHookName): boolean {
   return (!!model && decoratedHooks(model, name).length > 0) || engine.host.hasHook(model, name);
 }
 
 /**
  * The one hook runner: the model's decorated methods, then its added hooks, then the
- * instance's (as Sequelize orders model and instance hooks), each awaited. A hook that throws
+ * instance's (as Sequelize orders model and instance hooks), then those added to the Sequelize
+ * class (most specific first), each awaited. A hook that throws
  * ends the operation: `giveUpWith` makes the error thrown instead.
  */
 export async function runHook(

@@ -59,16 +59,23 @@ export interface HostPort {
   configOf(pool: PoolName): ReconnectConfig;
   /** The largest pool's size: the bound on suspect connections and stale logins. */
   maxPoolSize(): number;
-  /** Hooks of this name on the model (added with addHook) or the instance. */
+  /** Hooks of this name on the model (added with addHook), the instance or the Sequelize class. */
   hasHook(model: ModelStatic<Model> | undefined, name: ReconnectHookName): boolean;
-  /** Sequelize's `runHooks` on the model (its hooks, then the instance's) or the instance. */
+  /** The model's hooks, then the instance's, then the class's (`Sequelize.addHook`). */
   runHooks(
     model: ModelStatic<Model> | undefined,
     name: ReconnectHookName,
     context: ReconnectContext | AfterReconnectContext,
   ): Promise<void>;
+  /**
+   * Sequelize's `ConnectionAcquireTimeoutError`: every pooled connection was busy until the
+   * pool's `acquire` timeout. Nothing was lost; the caller gets it unchanged.
+   */
+  isPoolExhausted(error: unknown): boolean;
   /** A round trip on a connection. */
   ping(connection: Connection): Promise<void>;
+  /** Is this session read only by the application's own settings, on a server that is no standby? */
+  readOnlyBySettings(connection: Connection): Promise<boolean>;
   debug(message: string): void;
 }
 

@@ -4,7 +4,7 @@ import type { QueryFailure, ReconnectFailure } from '../core/failure';
 import { modelOf, policyFor, type Policy } from '../core/policy';
 import { ConnectionLostError } from '../errors';
 import type { ReconnectContext } from '../hooks';
-import { discard, retireOnRelease } from './checkout';
+import { discard, readOnlyBySettings, retireOnRelease } from './checkout';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
@@ -33,6 +33,10 @@ export async function statementFailed(
     // In a transaction 25006 may be the caller's own `SET TRANSACTION READ ONLY`: not a lost
     // connection. It may also be a standby after a failover, so the connection is not reused.
     retireOnRelease(engine, query.connection);
+    throw error;
+  }
+  if (failure.readOnlyServer && (await readOnlyBySettings(engine, query.connection))) {
+    engine.host.debug('a write was refused by a session read only by its own settings, not by a standby: passed on');
     throw error;
   }
   engine.stats.note('disconnects');

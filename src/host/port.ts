@@ -26,6 +26,10 @@ export function hostPort(
   const cm = internals.connectionManager;
   const sequelize = internals.sequelize as unknown as Hookable;
   const hookable = (model: ModelStatic<Model> | undefined) => model as unknown as Hookable | undefined;
+  // `Sequelize.addHook(…)` on the class (or a subclass the instance was made from): Sequelize
+  // itself runs class-level hooks only for beforeInit / afterInit, so the plugin runs ours.
+  const shared = (internals.sequelize as object).constructor as unknown as Partial<Hookable>;
+  const hasShared = (name: string) => typeof shared.hasHook === 'function' && !!shared.hasHook(name);
   return {
     acquireOnce,
     release: (connection) => cm.releaseConnection(connection),
@@ -50,11 +54,16 @@ export function hostPort(
       return pool === 'read' && config.replication.read[0] ? config.replication.read[0] : config.replication.write;
     },
     maxPoolSize: () => Math.max(cm.pool.maxSize ?? 0, cm.pool.read?.maxSize ?? 0, cm.pool.write?.maxSize ?? 0),
-    hasHook: (model, name) => !!sequelize.hasHook(name) || !!hookable(model)?.hasHook(name),
+    hasHook: (model, name) => !!sequelize.hasHook(name) || !!hookable(model)?.hasHook(name) || hasShared(name),
+    // The model's hooks, the instance's (Sequelize's own runHooks adds them), then the class's.
     runHooks: async (model, name, context) => {
       await (hookable(model) ?? sequelize).runHooks(name, context);
+      if (hasShared(name)) await shared.runHooks!(name, context);
     },
+    // By name: an application may load another copy of Sequelize's error classes.
+    isPoolExhausted: (error) => (error as { name?: unknown } | null)?.name === 'SequelizeConnectionAcquireTimeoutError',
     ping: (connection) => dialect.ping(connection),
+    readOnlyBySettings: (connection) => dialect.readOnlyBySettings?.(connection) ?? Promise.resolve(false),
     debug: internals.debug,
   };
 }

@@ -2,13 +2,22 @@
  * Type tests: checked by `npm run typecheck` (tsc --noEmit, strict). Each `@ts-expect-error`
  * line must fail to compile, or the check fails. Never run.
  */
-import { DataTypes, Model, QueryTypes, Sequelize, type InferAttributes, type InferCreationAttributes } from 'sequelize';
+import {
+  ConnectionRefusedError,
+  DataTypes,
+  Model,
+  QueryTypes,
+  Sequelize,
+  type InferAttributes,
+  type InferCreationAttributes,
+} from 'sequelize';
 import {
   AfterReconnect,
   AutoReconnect,
   BeforeReconnect,
   ConnectionLostError,
   autoreconnect,
+  type ConnectFailureError,
   getReconnectStats,
   type AfterReconnectContext,
   type ReconnectContext,
@@ -85,6 +94,22 @@ export async function consumer(): Promise<void> {
       void [known, attempts, parent];
     }
   }
+  try {
+    await sequelize.authenticate();
+  } catch (error) {
+    if (error instanceof ConnectionRefusedError && error instanceof ConnectionLostError) {
+      const refused: ConnectFailureError<ConnectionRefusedError> = error as ConnectFailureError<ConnectionRefusedError>;
+      const notRun: false = refused.mayHaveExecuted;
+      void notRun;
+    }
+  }
+
+  // Class-level hooks (every instance with the plugin) and the process-wide install.
+  Sequelize.addHook('beforeReconnect', 'credentials', (ctx: ReconnectContext) => {
+    ctx.config.password = 'from-vault';
+  });
+  Sequelize.addHook('afterInit', (s) => void s.use(autoreconnect()));
+
   const stats: ReconnectStats = getReconnectStats(sequelize);
   void stats.retriesSucceeded;
 }

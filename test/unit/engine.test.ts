@@ -123,6 +123,39 @@ describe('the recovery engine (fake host, virtual time)', () => {
     assert.equal(h.acquired.length, 1);
   });
 
+  describe('a full pool (ConnectionAcquireTimeoutError) lost nothing', () => {
+    const idle = (h: Harness) => {
+      const s = h.engine.stats.snapshot();
+      return [s.connectFailures, s.retries, s.notRetried, s.retriesFailed];
+    };
+
+    it('reaches the caller unchanged at the first attempt: not wrapped, not retried, no operation', async () => {
+      const h = harness({ retries: 3, ...FAST }, { connects: [fail('pool-exhausted', 'ResourceRequest timed out')] });
+      const options = {};
+      const error = await h.fast.acquire(options).then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e,
+      );
+      assert.equal((error as Error).message, 'ResourceRequest timed out');
+      assert.ok(!(error instanceof ConnectionLostError) && h.engine.host.isPoolExhausted(error));
+      assert.equal(h.engine.operations.get(options), undefined, "Sequelize's own retry tries again as without the plugin");
+      assert.deepEqual([h.acquired.length, h.hooks.length, ...idle(h)], [1, 0, 0, 0, 0, 0]);
+    });
+
+    it('ends a connect-phase retry with the pool’s error unchanged', async () => {
+      const full = fail('pool-exhausted');
+      const h = harness({ retries: 3, ...FAST }, { connects: [fail('transient', 'refused'), full] });
+      await assert.rejects(h.fast.acquire({}), (e) => e === full);
+      assert.equal(h.acquired.length, 2, 'no retry after the pool timed out');
+    });
+
+    it('under a statement being recovered, the caller learns of its lost connection', async () => {
+      const h = harness({ retries: 3, ...FAST }, { connects: [fail('pool-exhausted')] });
+      const error = await rejection(lostStatement(h, 'SELECT', fail('lost-sent', 'terminated')).result);
+      assert.deepEqual([error.phase, error.reason, (error.cause as Error).message], ['query', 'not-retryable', 'terminated']);
+    });
+  });
+
   describe('gives up with every reason', () => {
     const transaction = (sql = 'SELECT 1'): TransactionLike & { sql: string } => ({
       id: 't1',
@@ -177,6 +210,18 @@ describe('the recovery engine (fake host, virtual time)', () => {
     const h = harness({});
     const { result } = lostStatement(h, 'RAW', fail('lost-sent'), 'ROLLBACK', { id: 't', connection: {} as Connection, options: {} });
     assert.equal(await result, 'rolled back');
+  });
+
+  it('passes a read-only refusal through untouched when the session is read only by its own settings, not a standby', async () => {
+    const h = harness({ retries: 2, ...FAST });
+    h.readOnlyBySettings = true;
+    const refused = fail('read-only', 'cannot execute INSERT in a read-only transaction');
+    await assert.rejects(lostStatement(h, 'INSERT', refused).result, (e) => e === refused);
+    assert.deepEqual([h.engine.stats.snapshot().disconnects, h.acquired.length, h.hooks.length], [0, 0, 0]);
+    // A standby's refusal (the default answer) is a failover: a new connection, and the write again.
+    const standby = harness({ retries: 2, ...FAST });
+    assert.equal(await lostStatement(standby, 'INSERT', fail('read-only')).result, 'rows');
+    assert.equal(standby.engine.stats.snapshot().disconnects, 1);
   });
 
   it('passes an error that is not a lost connection through untouched', async () => {

@@ -40,6 +40,21 @@ interface QueryableClient {
   query(sql: string): Promise<unknown>;
 }
 
+/**
+ * Where `default_transaction_read_only` may come from when the application set it: `ALTER ROLE`
+ * / `ALTER DATABASE … SET`, the connection's startup options, `SET`. Not the server's own
+ * configuration (postgresql.conf, `ALTER SYSTEM`): that is how a demoted primary may be fenced.
+ */
+const APPLICATION_SOURCES = new Set(['database', 'user', 'database user', 'client', 'session']);
+
+async function readOnlyBySettings(connection: unknown): Promise<boolean> {
+  const result = (await (connection as QueryableClient).query(
+    "SELECT pg_is_in_recovery() AS recovery, source FROM pg_settings WHERE name = 'default_transaction_read_only'",
+  )) as { rows: Array<{ recovery: boolean; source: string }> };
+  const row = result.rows[0];
+  return row !== undefined && !row.recovery && APPLICATION_SOURCES.has(row.source);
+}
+
 /** PostgreSQL through node-postgres (pg), with pgbouncer or HAProxy in front or not. */
 export const postgres: Dialect = {
   name: 'postgres',
@@ -47,6 +62,7 @@ export const postgres: Dialect = {
   ping: async (connection) => {
     await (connection as QueryableClient).query('SELECT 1');
   },
+  readOnlyBySettings,
   // Sequelize's postgres Query resolves a statement without rows to [rows, rowCount].
   rolledBackResult: () => [[], 0],
   internals: [

@@ -14,7 +14,7 @@ import type { AcquireOptions, Clock, Connection, HostPort, QueryLike } from '../
 import { createEngine, type Engine } from '../../../src/engine/state';
 
 /** How a fake error classifies: the fake dialect reads this off the error. */
-export type FakeKind = ConnectFailure | 'lost-unsent' | 'lost-sent' | 'read-only' | 'not-lost';
+export type FakeKind = ConnectFailure | 'lost-unsent' | 'lost-sent' | 'read-only' | 'not-lost' | 'pool-exhausted';
 
 export function fail(kind: FakeKind, message: string = kind): Error {
   return Object.assign(new Error(message), { kind });
@@ -63,6 +63,8 @@ export interface Harness {
   contexts: Array<ReconnectContext | AfterReconnectContext>;
   /** Instance hooks (`addHook` on the Sequelize instance). */
   instanceHooks: Record<string, Array<(context: ReconnectContext) => unknown>>;
+  /** What the host answers when asked whether a session is read only by its own settings. */
+  readOnlyBySettings: boolean;
   /** Hooks added to a model with `Model.addHook`. */
   modelHooks: Map<object, Record<string, Array<(context: ReconnectContext) => unknown>>>;
   now(): number;
@@ -85,6 +87,7 @@ export function harness(
     contexts: [] as Array<ReconnectContext | AfterReconnectContext>,
     instanceHooks: {} as Harness['instanceHooks'],
     modelHooks: new Map() as Harness['modelHooks'],
+    readOnlyBySettings: false,
     now: () => now,
   };
   const clock: Clock = {
@@ -138,7 +141,9 @@ export function harness(
     runHooks: async (model, name, context) => {
       for (const hook of added(model, name)) await hook(context);
     },
+    isPoolExhausted: (error) => kindOf(error) === 'pool-exhausted',
     ping: () => Promise.resolve(),
+    readOnlyBySettings: () => Promise.resolve(h.readOnlyBySettings),
     debug: () => {},
   };
   h.instanceHooks['beforeReconnect'] = [(c) => record('before', c)];
@@ -150,6 +155,12 @@ export function harness(
     fast: fastPath(engine),
     get reruns() {
       return h.reruns;
+    },
+    get readOnlyBySettings() {
+      return h.readOnlyBySettings;
+    },
+    set readOnlyBySettings(value: boolean) {
+      h.readOnlyBySettings = value;
     },
   };
 }
