@@ -32,6 +32,8 @@ export function statementRetryable(s: StatementFacts): true | GiveUpReason {
     case 'never':
       return 'writes-not-retried';
     case 'unsent':
+    case 'verified':
+      // Verified writes get here with `mayHaveRun` false unless their outcome stayed unknown.
       return s.mayHaveRun ? 'write-may-have-executed' : true;
   }
 }

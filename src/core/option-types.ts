@@ -3,10 +3,14 @@
 /**
  * Which writes may be retried after the connection was lost under them.
  * - `'unsent'`: only when the statement certainly never reached the server.
+ * - `'verified'`: a write outside a transaction runs in a short transaction whose id the plugin
+ *   learns before COMMIT (PostgreSQL 13+; two more round trips). Lost before COMMIT: retried; lost
+ *   during COMMIT: the server is asked whether it committed (then the call succeeds) or not
+ *   (retried). Only when nobody can answer is it reported with `mayHaveExecuted: true`.
  * - `'always'`: also when it may have run (at-least-once: it may then run twice).
  * - `'never'`: never retry a write; reads are still retried.
  */
-export type RetryWrites = 'unsent' | 'always' | 'never';
+export type RetryWrites = 'unsent' | 'verified' | 'always' | 'never';
 
 export interface BackoffOptions {
   /**
@@ -95,5 +99,8 @@ export interface ResolvedOptions {
   readonly retryWrites: RetryWrites;
 }
 
-/** Per-call option, on every Sequelize method that runs SQL: `{ reconnect: false }` or `{ reconnect: { retries, idempotent } }`. */
-export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean };
+/**
+ * Per-call option, on every Sequelize method that runs SQL: `{ reconnect: false }` or
+ * `{ reconnect: { retries, idempotent, retryWrites } }`.
+ */
+export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean; retryWrites?: RetryWrites };

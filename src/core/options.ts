@@ -12,7 +12,7 @@ export type * from './option-types';
 /** Largest delay `setTimeout` honours. */
 const MAX_MS = 2 ** 31 - 1;
 const MAX_RETRIES = 1000;
-const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'always', 'never'];
+const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'verified', 'always', 'never'];
 const RETRY_KEYS = ['retries', 'backoff', 'deadlineMs', 'retryWrites'] as const;
 const HYGIENE_KEYS = ['validateIdleMs', 'validateTimeoutMs', 'sweep', 'maxLifetimeMs'] as const;
 const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
@@ -58,16 +58,11 @@ export function validateOptions(input: unknown, label: string, keys: readonly st
   const backoffInput = options['backoff'] === undefined ? {} : options['backoff'];
   const backoff = plainObject(backoffInput, `${label} \`backoff\``);
   rejectUnknownKeys(backoff, BACKOFF_KEYS, 'backoff.', label);
-  const retryWrites = options['retryWrites'];
-  if (retryWrites !== undefined && !RETRY_WRITES.includes(retryWrites as RetryWrites)) {
-    throw new TypeError(
-      `sequelize-autoreconnect: ${label} \`retryWrites\` must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(retryWrites)}`,
-    );
-  }
+  const retryWrites = retryWritesOption(options['retryWrites'], `${label} \`retryWrites\``);
   const result: RetryOptions = {
     retries: integer(options['retries'], 'retries', 0, MAX_RETRIES, label),
     deadlineMs: number(options['deadlineMs'], 'deadlineMs', 1, MAX_MS, label),
-    retryWrites: retryWrites as RetryWrites | undefined,
+    retryWrites,
     backoff:
       options['backoff'] === undefined
         ? undefined
@@ -101,6 +96,13 @@ export function mergeOptions(base: ResolvedOptions, override: RetryOptions): Res
     deadlineMs: override.deadlineMs ?? base.deadlineMs,
     retryWrites: override.retryWrites ?? base.retryWrites,
   });
+}
+
+function retryWritesOption(value: unknown, name: string): RetryWrites | undefined {
+  if (value === undefined || RETRY_WRITES.includes(value as RetryWrites)) return value as RetryWrites | undefined;
+  throw new TypeError(
+    `sequelize-autoreconnect: ${name} must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(value)}`,
+  );
 }
 
 function plainObject(value: unknown, name: string): Record<string, unknown> {
@@ -142,12 +144,16 @@ function integer(value: unknown, name: string, min: number, max: number, label: 
 export function validateQueryOption(value: unknown): ReconnectQueryOption {
   if (value === false) return false;
   const option = plainObject(value, 'query option `reconnect`');
-  rejectUnknownKeys(option, ['retries', 'idempotent'], 'reconnect.', 'query option');
+  rejectUnknownKeys(option, ['retries', 'idempotent', 'retryWrites'], 'reconnect.', 'query option');
   const idempotent = option['idempotent'];
   if (idempotent !== undefined && typeof idempotent !== 'boolean') {
     throw new TypeError(`sequelize-autoreconnect: query option \`reconnect.idempotent\` must be a boolean, got ${describe(idempotent)}`);
   }
-  return { retries: integer(option['retries'], 'reconnect.retries', 0, MAX_RETRIES, 'query option'), idempotent };
+  return {
+    retries: integer(option['retries'], 'reconnect.retries', 0, MAX_RETRIES, 'query option'),
+    idempotent,
+    retryWrites: retryWritesOption(option['retryWrites'], 'query option `reconnect.retryWrites`'),
+  };
 }
 
 function describe(value: unknown): string {

@@ -1,4 +1,28 @@
 import type { DialectClassifier } from '../core/failure';
+import type { TransactionStatus } from '../core/settle';
+
+/** The transaction a verified write runs in, as the server numbered it. */
+export interface TransactionIds {
+  /** The transaction's id, as text (PostgreSQL's 64-bit `xid8`). */
+  readonly xid: string;
+  /** The server process of its session. */
+  readonly pid: number;
+}
+
+/**
+ * What verified writes need of a dialect: SQL run on a driver connection, outside Sequelize.
+ * Functions, not methods: they are passed around unbound.
+ */
+export interface OutcomeQueries {
+  /** Opens a transaction and learns its ids, in one round trip. */
+  readonly begin: (connection: unknown) => Promise<TransactionIds>;
+  readonly commit: (connection: unknown) => Promise<void>;
+  readonly rollback: (connection: unknown) => Promise<void>;
+  /** Asks, on another connection, what became of a transaction. */
+  readonly status: (connection: unknown, ids: TransactionIds) => Promise<TransactionStatus>;
+  /** Ends the old session if it still runs that transaction; true when it was asked to end. */
+  readonly endSession: (connection: unknown, ids: TransactionIds) => Promise<boolean>;
+}
 
 /** What the plugin needs of a database dialect. */
 export interface Dialect {
@@ -18,6 +42,8 @@ export interface Dialect {
    * with a name for the error when it is missing: checked at `use()`.
    */
   readonly internals?: ReadonlyArray<{ readonly name: string; readonly present: (connectionManager: object) => boolean }>;
+  /** For `retryWrites: 'verified'`; a dialect without it runs verified writes like `'unsent'` ones. */
+  readonly outcomes?: OutcomeQueries;
   /** Per-instance hardening of the driver, when it needs any. */
   readonly guardDriver?: (connectionManager: object) => void;
 }

@@ -4,6 +4,7 @@ import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
+import { runVerified, verifies } from './verified';
 
 /**
  * What an operation that succeeds costs: one promise reaction on the connection it gets, one on
@@ -64,6 +65,10 @@ export interface FastPath {
   acquire(options: AcquireOptions): Promise<Connection>;
   /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection. */
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
+  /** Whether this statement runs as a verified write (`retryWrites: 'verified'`). */
+  verifies(query: QueryLike, sql: string): boolean;
+  /** Runs it so: BEGIN with the transaction's ids, `run` (the statement), COMMIT. */
+  runVerified(query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
 }
 
 export function fastPath(engine: Engine): FastPath {
@@ -90,5 +95,7 @@ export function fastPath(engine: Engine): FastPath {
       handlers.parameters = parameters;
       return running.then(handlers.fulfilled, handlers.rejected);
     },
+    verifies: (query, sql) => verifies(engine, query, sql),
+    runVerified: (query, run) => runVerified(engine, query, run),
   };
 }

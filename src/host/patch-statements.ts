@@ -21,7 +21,8 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const Base: QueryClass = dialect.Query;
   class AutoReconnectQuery extends Base {
     override run(sql: string, parameters?: unknown): Promise<unknown> {
-      return fast.watch(this, sql, parameters, super.run(sql, parameters));
+      const running = fast.verifies(this, sql) ? fast.runVerified(this, () => super.run(sql, parameters)) : super.run(sql, parameters);
+      return fast.watch(this, sql, parameters, running);
     }
   }
   dialect.Query = AutoReconnectQuery;

@@ -44,7 +44,7 @@ describe('options', () => {
     [
       'an unknown retryWrites value',
       { retryWrites: 'sometimes' },
-      /`retryWrites` must be one of 'unsent', 'always', 'never', got 'sometimes'/,
+      /`retryWrites` must be one of 'unsent', 'verified', 'always', 'never', got 'sometimes'/,
     ],
     ['a non-object', 3, /`options` must be an object, got 3/],
     ['an array', [], /`options` must be an object, got an array/],

@@ -1,5 +1,6 @@
 import type { Dialect } from '../types';
 import { postgresClassifier } from './classify';
+import { postgresOutcomes } from './outcomes';
 
 interface EventedClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -53,4 +54,5 @@ export const postgres: Dialect = {
     { name: 'connectionManager.lib.Client (the pg driver)', present: (cm) => typeof (cm as WithDriver).lib?.Client === 'function' },
   ],
   guardDriver: guardPgClient,
+  outcomes: postgresOutcomes,
 };

@@ -130,6 +130,8 @@ export function harness(
     },
     transactionAcquireOptions: (transaction) => ({ uuid: transaction.id }),
     isRead: (type) => type === 'SELECT',
+    writeKind: (type) => (type === 'SELECT' ? 'read' : type === 'RAW' ? 'raw' : 'write'),
+    formatError: (_query, error) => error,
     poolFor: () => 'write',
     replicated: false,
     configOf: () => ({ host: 'db.example', password: 'secret' }),
