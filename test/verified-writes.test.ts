@@ -4,7 +4,7 @@ import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
 import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
-import { until } from './support/workload';
+import { sleep, startWorkers, until } from './support/workload';
 
 const VERIFIED = { retryWrites: 'verified', retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -185,6 +185,81 @@ describe("retryWrites: 'verified'", () => {
     await Verified.create({ tag: perModel });
     assert.deepEqual([await f.count(perCall), await f.count(perModel)], [1, 1]);
     assert.equal(getReconnectStats(sequelize).commitsSettled, 2);
+    await sequelize.close();
+  });
+});
+
+describe("retryWrites: 'verified' under a short chaos loop", () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('gives every write a definite outcome while the server answers: no duplicate, nothing lost, no unknown', async () => {
+    const app = f.appName('chaos');
+    const sequelize: Sequelize = testSequelize(f.proxiedUrl, {
+      appName: app,
+      pool: { max: 4 },
+      plugin: { retryWrites: 'verified', retries: 5, deadlineMs: 10_000, backoff: { baseMs: 5, maxMs: 50 } },
+    });
+    const Item = defineItem(sequelize);
+    const outcomes = new Map<string, true | Error>();
+    const workers = startWorkers(
+      4,
+      async (worker, n) => {
+        const tag = `${app}:${worker}:${n}`;
+        try {
+          await Item.create({ tag });
+          outcomes.set(tag, true);
+        } catch (error) {
+          outcomes.set(tag, error as Error);
+          throw error;
+        }
+      },
+      1,
+    );
+    const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT swallow-reply', 'INSERT reset', 'kill'];
+    let injected = 0;
+    try {
+      for (const started = Date.now(); Date.now() - started < 3000; injected++) {
+        const fault = faults[injected % faults.length]!;
+        if (fault === 'kill') await terminateBackends(adminUrl(), app);
+        else {
+          const [match, action] = fault.split(' ') as [string, 'reset' | 'cut-after-send' | 'swallow-reply'];
+          f.proxy.arm(match, action);
+        }
+        await sleep(40);
+      }
+    } finally {
+      f.proxy.disarm();
+      await workers.stop();
+    }
+    const counts = await admin(f.url, async (c) => {
+      const { rows } = await c.query<{ tag: string; n: number }>(
+        'SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag',
+        [`${app}:%`],
+      );
+      return new Map(rows.map((r) => [r.tag, r.n]));
+    });
+    const unknown: string[] = [];
+    for (const [tag, result] of outcomes) {
+      const n = counts.get(tag) ?? 0;
+      if (result === true) assert.equal(n, 1, `${tag} succeeded: exactly one row`);
+      else if (result instanceof ConnectionLostError && result.committed === false) assert.equal(n, 0, `${tag} reported not committed`);
+      else if (result instanceof ConnectionLostError && result.committed === true) assert.equal(n, 1, `${tag} reported committed`);
+      else unknown.push(`${tag}: ${result.message}`);
+    }
+    for (const [tag, n] of counts) assert.ok(outcomes.has(tag) && n === 1, `${tag}: ${n} rows, none unaccounted for`);
+    const stats = getReconnectStats(sequelize);
+    console.log(
+      `# chaos: ${outcomes.size} writes, ${injected} faults, ${stats.disconnects} disconnects, ${stats.commitsSettled} COMMITs settled, ` +
+        `${stats.retriesSucceeded} retried ok, ${workers.results.errors.length} failed, ${unknown.length} unknown`,
+    );
+    assert.deepEqual(unknown, [], 'no write whose outcome stayed unknown');
+    assert.ok(stats.commitsSettled > 0 && stats.disconnects > 10, 'the faults did land');
     await sequelize.close();
   });
 });
