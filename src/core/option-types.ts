@@ -79,7 +79,20 @@ export interface PoolHygieneOptions {
 }
 
 /** Options of `autoreconnect()`. */
-export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {}
+export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
+  /**
+   * Run a managed transaction (`sequelize.transaction(callback)`) again from the start, on a new
+   * connection, when its connection was lost before COMMIT (or a lost COMMIT was found not
+   * committed), within `retries`, `deadlineMs` and the backoff. The callback must be safe to run
+   * again: no side effects outside the database, or idempotent ones. Per call:
+   * `sequelize.transaction({ reconnect: { replay: true } }, callback)`.
+   * @default false
+   */
+  replayTransactions?: boolean;
+}
+
+/** `sequelize.transaction({ reconnect }, callback)`: `{ replay }` overrides `replayTransactions`. */
+export type ReconnectTransactionOption = { replay?: boolean };
 
 export interface ResolvedHygiene {
   readonly validateIdleMs: number | false;
@@ -90,6 +103,7 @@ export interface ResolvedHygiene {
 
 export interface ResolvedPluginOptions extends ResolvedOptions {
   readonly hygiene: ResolvedHygiene;
+  readonly replayTransactions: boolean;
 }
 
 export interface ResolvedOptions {

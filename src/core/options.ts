@@ -1,6 +1,7 @@
 import type {
   PoolHygieneOptions,
   ReconnectQueryOption,
+  ReconnectTransactionOption,
   ResolvedOptions,
   ResolvedPluginOptions,
   RetryOptions,
@@ -19,10 +20,11 @@ const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
 export function resolveOptions(input: unknown): ResolvedPluginOptions {
-  const retry = mergeOptions(DEFAULTS, validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS]));
-  const options = input as PoolHygieneOptions | undefined;
+  const retry = mergeOptions(DEFAULTS, validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS, 'replayTransactions']));
+  const options = input as (PoolHygieneOptions & { replayTransactions?: unknown }) | undefined;
   return Object.freeze({
     ...retry,
+    replayTransactions: boolean(options?.replayTransactions, 'replayTransactions') ?? false,
     hygiene: Object.freeze({
       validateIdleMs: numberOrFalse(options?.validateIdleMs, 'validateIdleMs', 0, MAX_MS) ?? 500,
       validateTimeoutMs: number(options?.validateTimeoutMs, 'validateTimeoutMs', 1, MAX_MS, 'option') ?? 1000,
@@ -154,6 +156,18 @@ export function validateQueryOption(value: unknown): ReconnectQueryOption {
     idempotent,
     retryWrites: retryWritesOption(option['retryWrites'], 'query option `reconnect.retryWrites`'),
   };
+}
+
+/** `sequelize.transaction({ reconnect }, callback)`; `undefined` when not given. */
+export function validateTransactionOption(value: unknown): ReconnectTransactionOption | undefined {
+  if (value === undefined) return undefined;
+  const option = plainObject(value, 'transaction option `reconnect`');
+  rejectUnknownKeys(option, ['replay'], 'reconnect.', 'transaction option');
+  const replay = option['replay'];
+  if (replay !== undefined && typeof replay !== 'boolean') {
+    throw new TypeError(`sequelize-autoreconnect: transaction option \`reconnect.replay\` must be a boolean, got ${describe(replay)}`);
+  }
+  return { replay };
 }
 
 function describe(value: unknown): string {

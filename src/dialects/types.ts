@@ -3,8 +3,8 @@ import type { TransactionStatus } from '../core/settle';
 
 /** The transaction a verified write runs in, as the server numbered it. */
 export interface TransactionIds {
-  /** The transaction's id, as text (PostgreSQL's 64-bit `xid8`). */
-  readonly xid: string;
+  /** The transaction's id, as text (PostgreSQL's 64-bit `xid8`); null when it has written nothing. */
+  readonly xid: string | null;
   /** The server process of its session. */
   readonly pid: number;
 }
@@ -16,6 +16,8 @@ export interface TransactionIds {
 export interface OutcomeQueries {
   /** Opens a transaction and learns its ids, in one round trip. */
   readonly begin: (connection: unknown) => Promise<TransactionIds>;
+  /** The ids of the transaction open on this connection, without giving it an id it does not have. */
+  readonly ids: (connection: unknown) => Promise<TransactionIds>;
   readonly commit: (connection: unknown) => Promise<void>;
   readonly rollback: (connection: unknown) => Promise<void>;
   /** Asks, on another connection, what became of a transaction. */

@@ -1,10 +1,12 @@
+import { validateTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
+import { isReplayable, replayTransaction } from './replay';
 import { checkedOut } from './checkout';
 import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
-import { runVerified, verifies } from './verified';
+import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './verified';
 
 /**
  * What an operation that succeeds costs: one promise reaction on the connection it gets, one on
@@ -69,6 +71,16 @@ export interface FastPath {
   verifies(query: QueryLike, sql: string): boolean;
   /** Runs it so: BEGIN with the transaction's ids, `run` (the statement), COMMIT. */
   runVerified(query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
+  /** Runs a replayable transaction's COMMIT after learning its ids, when `verifiesCommit`. */
+  runCommit(query: QueryLike, sql: string, run: () => Promise<unknown>): Promise<unknown>;
+  /** Whether `sequelize.transaction({ reconnect }, callback)` replays (validates `reconnect`). */
+  replays(reconnect: unknown): boolean;
+  /** Marks a managed transaction as replayable: its COMMIT learns the transaction's id first. */
+  replayable(transaction: object): void;
+  /** Runs `attempt` (a whole managed transaction), again when it certainly did not commit. */
+  replayTransaction<T>(attempt: () => Promise<T>): Promise<T>;
+  /** The failure leaves the transaction certainly not committed (it will be replayed, if the budget allows). */
+  isReplayable(error: unknown): boolean;
 }
 
 export function fastPath(engine: Engine): FastPath {
@@ -97,5 +109,10 @@ export function fastPath(engine: Engine): FastPath {
     },
     verifies: (query, sql) => verifies(engine, query, sql),
     runVerified: (query, run) => runVerified(engine, query, run),
+    replays: (reconnect) => validateTransactionOption(reconnect)?.replay ?? engine.options.replayTransactions,
+    replayable: (transaction) => engine.replayable.add(transaction),
+    replayTransaction: (attempt) => replayTransaction(engine, attempt),
+    isReplayable,
+    runCommit: (query, sql, run) => (verifiesCommit(engine, query, sql) ? runVerifiedCommit(engine, query, run) : run()),
   };
 }

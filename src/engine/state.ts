@@ -44,6 +44,8 @@ export interface Engine extends PolicySource {
   /** `sequelize.close()` was called: nothing starts another attempt. */
   closed: boolean;
   verifiedSeen: boolean;
+  /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
+  readonly replayable: WeakSet<object>;
   /** Failures of verified writes, by their error: how far the attempt got. */
   readonly verifiedFailures: WeakMap<object, VerifiedFailure>;
 }
@@ -67,6 +69,7 @@ export function createEngine(parts: {
     closed: false,
     verifiedSeen: parts.options.retryWrites === 'verified',
     verifiedFailures: new WeakMap(),
+    replayable: new WeakSet(),
   };
 }
 

@@ -51,7 +51,10 @@ export async function statementFailed(
     }
     // Only the statement that opens a transaction may move to a new connection: nothing ran yet.
     if (transaction.parent || !classifier.isTransactionStart(sql)) {
-      const commitUnknown = classifier.isCommit(sql) && failure.mayHaveRun;
+      // A lost COMMIT whose transaction's id was learned is settled: committed, it succeeds.
+      const lostAt = await lostOutcome(engine, op, query, error, classifier.isCommit(sql) && failure.mayHaveRun);
+      if (lostAt.done) return lostAt.value;
+      const commitUnknown = lostAt.mayHaveRun;
       throw giveUp(engine, op, {
         phase: 'query',
         reason: commitUnknown ? 'commit-outcome-unknown' : 'in-transaction',

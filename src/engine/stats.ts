@@ -24,6 +24,8 @@ export interface ReconnectStats {
   commitsSettled: number;
   /** Lost COMMITs of verified writes whose outcome nobody could tell (reported with `mayHaveExecuted`). */
   commitsUnknown: number;
+  /** Managed transactions run again from the start (`replayTransactions`). */
+  transactionReplays: number;
   /** Healthy connections closed for their age, or because a failover made them point at a read-only server. */
   retired: number;
 }
@@ -46,6 +48,7 @@ export class Stats {
     validationFailures: 0,
     commitsSettled: 0,
     commitsUnknown: 0,
+    transactionReplays: 0,
     retired: 0,
   };
 

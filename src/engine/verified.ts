@@ -61,6 +61,28 @@ export async function runVerified(engine: Engine, query: QueryLike, run: () => P
   return result;
 }
 
+/** The COMMIT of a managed transaction that may be replayed: its outcome is worth settling. */
+export function verifiesCommit(engine: Engine, query: QueryLike, sql: string): boolean {
+  const { transaction } = query.options;
+  return !!transaction && engine.replayable.has(transaction) && !!engine.dialect.outcomes && engine.dialect.classifier.isCommit(sql);
+}
+
+/** Learns the transaction's ids (one round trip), then sends COMMIT. */
+export async function runVerifiedCommit(engine: Engine, query: QueryLike, run: () => Promise<unknown>): Promise<unknown> {
+  let ids: TransactionIds;
+  try {
+    ids = await engine.dialect.outcomes!.ids(query.connection);
+  } catch (error) {
+    // COMMIT not sent: a lost connection rolled the transaction back.
+    throw noted(engine, engine.host.formatError(query, error), { stage: 'statement' });
+  }
+  try {
+    return await run();
+  } catch (error) {
+    throw noted(engine, error, { stage: 'commit', ids, result: engine.dialect.rolledBackResult() });
+  }
+}
+
 /** A statement that failed on a live connection leaves its transaction open: end it. */
 async function rollbackIfAlive(engine: Engine, outcomes: OutcomeQueries, connection: Connection, error: unknown): Promise<void> {
   if (engine.dialect.classifier.classifyQueryError(error).lost) return;
@@ -89,6 +111,8 @@ export async function settleVerified(
   failure: VerifiedFailure,
 ): Promise<{ outcome: CommitOutcome; result?: unknown }> {
   if (failure.stage !== 'commit' || !failure.ids) return { outcome: 'not-committed' };
+  // A transaction that wrote nothing has nothing to lose: its result stands.
+  if (failure.ids.xid === null) return { outcome: 'committed', result: failure.result };
   const outcome = await settle(engine, op, query, failure.ids);
   engine.stats.note(outcome === 'unknown' ? 'commitsUnknown' : 'commitsSettled');
   engine.host.debug(`a COMMIT lost with its connection was settled: ${outcome}`);

@@ -21,7 +21,12 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const Base: QueryClass = dialect.Query;
   class AutoReconnectQuery extends Base {
     override run(sql: string, parameters?: unknown): Promise<unknown> {
-      const running = fast.verifies(this, sql) ? fast.runVerified(this, () => super.run(sql, parameters)) : super.run(sql, parameters);
+      const run = () => super.run(sql, parameters);
+      const running = this.options.transaction
+        ? fast.runCommit(this, sql, run)
+        : fast.verifies(this, sql)
+          ? fast.runVerified(this, run)
+          : run();
       return fast.watch(this, sql, parameters, running);
     }
   }

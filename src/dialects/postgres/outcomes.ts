@@ -12,6 +12,13 @@ const client = (connection: unknown): Client => connection as Client;
 
 /** xid8 (PostgreSQL 13+) is not subject to wraparound, so a status answer is about this very transaction. */
 const BEGIN = 'BEGIN; SELECT pg_current_xact_id()::text AS xid, pg_backend_pid() AS pid';
+const IDS = 'SELECT pg_current_xact_id_if_assigned()::text AS xid, pg_backend_pid() AS pid';
+
+function idsOf(result: Result | undefined): TransactionIds {
+  const row = result?.rows[0];
+  const xid = row?.['xid'];
+  return { xid: typeof xid === 'string' ? xid : null, pid: Number(row?.['pid']) };
+}
 
 /**
  * Ends the session only while it still runs that transaction (`backend_xid` is the low 32 bits
@@ -24,9 +31,9 @@ const END_SESSION = `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_acti
 export const postgresOutcomes: OutcomeQueries = {
   begin: async (connection) => {
     const results = await client(connection).query(BEGIN);
-    const row = (Array.isArray(results) ? results[1] : results)?.rows[0];
-    return { xid: String(row?.['xid']), pid: Number(row?.['pid']) };
+    return idsOf(Array.isArray(results) ? results[1] : results);
   },
+  ids: async (connection) => idsOf((await client(connection).query(IDS)) as Result),
   commit: async (connection) => {
     await client(connection).query('COMMIT');
   },
