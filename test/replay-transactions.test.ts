@@ -3,7 +3,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, type Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { sleep, startWorkers } from './support/workload';
 import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from './support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
@@ -184,6 +185,91 @@ describe('replayTransactions', () => {
       sequelize.transaction({ reconnect: { replay: 'yes' } } as never, async () => {}),
       (e: unknown) => e instanceof TypeError && /transaction option `reconnect.replay` must be a boolean/.test(e.message),
     );
+    await sequelize.close();
+  });
+});
+
+describe('replayTransactions under a short chaos loop', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('completes every managed transaction exactly once while the server answers: no failure, no duplicate, nothing lost', async () => {
+    const app = f.appName('chaos');
+    const sequelize = testSequelize(f.proxiedUrl, {
+      appName: app,
+      pool: { max: 4 },
+      plugin: { replayTransactions: true, retries: 5, deadlineMs: 10_000, backoff: { baseMs: 5, maxMs: 50 } },
+    });
+    const Item = defineItem(sequelize);
+    const outcomes = new Map<string, true | Error>();
+    let runs = 0;
+    const workers = startWorkers(
+      4,
+      async (worker, n) => {
+        const tag = `${app}:${worker}:${n}`;
+        try {
+          await sequelize.transaction(async (t) => {
+            runs++;
+            await Item.create({ tag: `${tag}:a` }, { transaction: t });
+            await Item.create({ tag: `${tag}:b` }, { transaction: t });
+          });
+          outcomes.set(tag, true);
+        } catch (error) {
+          outcomes.set(tag, error as Error);
+          throw error;
+        }
+      },
+      1,
+    );
+    const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT reset', 'INSERT swallow-reply', 'kill'];
+    let injected = 0;
+    try {
+      for (const started = Date.now(); Date.now() - started < 3000; injected++) {
+        const fault = faults[injected % faults.length]!;
+        if (fault === 'kill') await terminateBackends(adminUrl(), app);
+        else {
+          const [match, action] = fault.split(' ') as [string, 'reset' | 'cut-after-send' | 'swallow-reply'];
+          f.proxy.arm(match, action);
+        }
+        await sleep(40);
+      }
+    } finally {
+      f.proxy.disarm();
+      await workers.stop();
+    }
+    const counts = await admin(f.url, async (c) => {
+      const { rows } = await c.query<{ tag: string; n: number }>(
+        'SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag',
+        [`${app}:%`],
+      );
+      return new Map(rows.map((r) => [r.tag, r.n]));
+    });
+    const failed: string[] = [];
+    for (const [tag, result] of outcomes) {
+      const rows = [counts.get(`${tag}:a`) ?? 0, counts.get(`${tag}:b`) ?? 0];
+      if (result === true) assert.deepEqual(rows, [1, 1], `${tag} committed: each row once`);
+      else {
+        failed.push(`${tag}: ${result.message}`);
+        if (result instanceof ConnectionLostError && result.committed === false) assert.deepEqual(rows, [0, 0], `${tag} not committed`);
+      }
+    }
+    assert.equal(
+      [...counts.values()].reduce((a, b) => a + b, 0),
+      [...outcomes.values()].filter((r) => r === true).length * 2,
+      'no stray rows',
+    );
+    const stats = getReconnectStats(sequelize);
+    console.log(
+      `# chaos: ${outcomes.size} transactions (${runs} runs), ${injected} faults, ${stats.disconnects} disconnects, ` +
+        `${stats.transactionReplays} replays, ${stats.commitsSettled} COMMITs settled, ${failed.length} failed`,
+    );
+    assert.deepEqual(failed, [], 'no managed transaction failed');
+    assert.ok(stats.transactionReplays > 0 && stats.commitsSettled > 0, 'the faults did land');
     await sequelize.close();
   });
 });
