@@ -141,7 +141,7 @@ describe('replayTransactions', () => {
       const ids: string[] = [];
       const result = await killedAtGate(f, app, (held) =>
         sequelize.transaction(async (t) => {
-          ids.push(t.id);
+          ids.push((t as unknown as { id: string }).id);
           assert.equal(namespace.get('transaction'), t);
           await Item.create({ tag }); // no `transaction`: CLS supplies this run's
           await sequelize.query(`SELECT ${held.sql}`, { type: QueryTypes.SELECT });
