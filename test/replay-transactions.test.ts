@@ -157,6 +157,22 @@ describe('replayTransactions', () => {
     }
   });
 
+  it('keeps what a COMMIT of an aborted transaction does without the plugin: it rolls back, and the call resolves', async () => {
+    for (const plugin of [false, REPLAY] as const) {
+      const sequelize = testSequelize(f.url, { appName: f.appName(), plugin });
+      const Item = defineItem(sequelize);
+      const tag = f.appName('aborted');
+      const value = await sequelize.transaction(async (t) => {
+        await Item.create({ tag }, { transaction: t });
+        await sequelize.query('SELECT 1/0', { transaction: t }).catch(() => {});
+        return 'resolved';
+      });
+      assert.equal(value, 'resolved');
+      assert.equal(await f.count(tag), 0);
+      await sequelize.close();
+    }
+  });
+
   it('leaves unmanaged transactions as they were: a ConnectionLostError with transactionLost', async () => {
     const app = f.appName();
     const sequelize = testSequelize(f.url, { appName: app, plugin: REPLAY });

@@ -73,6 +73,8 @@ export async function runVerifiedCommit(engine: Engine, query: QueryLike, run: (
   try {
     ids = await engine.dialect.outcomes!.ids(query.connection);
   } catch (error) {
+    // An aborted transaction refuses the question; its COMMIT then rolls back, as without us.
+    if (!engine.dialect.classifier.classifyQueryError(error).lost) return run();
     // COMMIT not sent: a lost connection rolled the transaction back.
     throw noted(engine, engine.host.formatError(query, error), { stage: 'statement' });
   }

@@ -11,6 +11,7 @@ describe('options', () => {
       deadlineMs: 10_000,
       retryWrites: 'unsent',
       hygiene: { validateIdleMs: 500, validateTimeoutMs: 1000, sweep: true, maxLifetimeMs: 1_800_000 },
+      replayTransactions: false,
     });
   });
 
