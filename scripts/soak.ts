@@ -1,8 +1,9 @@
 /**
  * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci]`.
  *
- * Four variants run side by side on the same faults: Sequelize with the plugin, the plugin with
- * `retryWrites: 'verified'`, bare Sequelize, and Sequelize with its own `retry` matching
+ * Five variants run side by side on the same faults: Sequelize with the plugin, the plugin with
+ * `retryWrites: 'verified'`, the plugin with `replayTransactions` (whose inserts are managed
+ * transactions of two rows), bare Sequelize, and Sequelize with its own `retry` matching
  * connection errors. Each has W workers
  * mixing reads, idempotent upserts and plain INSERTs with unique tags, through its own fault
  * proxy, then HAProxy (when installed), to PostgreSQL. Every 150-400 ms a random fault hits all
@@ -58,9 +59,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 // ---------------------------------------------------------------------------------------------
 // Variants
 
-type VariantName = 'plugin' | 'verified' | 'bare' | 'retry';
+type VariantName = 'plugin' | 'verified' | 'replay' | 'bare' | 'retry';
 
 const PLUGIN = { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 500 } } as const;
+const PLUGIN_VARIANTS = {
+  plugin: PLUGIN,
+  verified: { ...PLUGIN, retryWrites: 'verified' },
+  replay: { ...PLUGIN, replayTransactions: true },
+} as const;
 /** With verified writes, at most this share of inserts may be reported failed (issue 13). */
 const VERIFIED_MAX_FAILED = 0.001;
 
@@ -105,8 +111,8 @@ async function makeVariant(name: VariantName, databaseUrl: string, target: { hos
   const url = withHostPort(databaseUrl, proxy.host, proxy.port);
   const pool = { max: POOL_MAX, acquire: 20_000 };
   const sequelize =
-    name === 'plugin' || name === 'verified'
-      ? testSequelize(url, { appName, pool, plugin: name === 'verified' ? { ...PLUGIN, retryWrites: 'verified' } : PLUGIN })
+    name === 'plugin' || name === 'verified' || name === 'replay'
+      ? testSequelize(url, { appName, pool, plugin: PLUGIN_VARIANTS[name] })
       : testSequelize(url, { appName, pool, plugin: false, ...(name === 'retry' ? { retry: SEQUELIZE_RETRY } : {}) });
   const Item = sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' });
   return { name, appName, proxy, sequelize, Item, reads: { ok: 0, failed: 0 }, inserts: [], upserts: [], hung: 0, errorSamples: new Map() };
@@ -166,11 +172,24 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
       });
     } else {
       const tag = `${key}-${n}`;
-      const result = await guarded(Item.create({ tag }));
+      // The replay variant's inserts are managed transactions of two rows, both audited.
+      const tags = variant.name === 'replay' ? [tag, `${tag}-b`] : [tag];
+      const result = await guarded<unknown>(
+        variant.name === 'replay'
+          ? sequelize.transaction(async (transaction) => {
+              for (const t of tags) await Item.create({ tag: t }, { transaction });
+            })
+          : Item.create({ tag }),
+      );
       if (result === 'hung') variant.hung++;
       else if (!result.ok) sample(variant, result.error);
       const ok = result !== 'hung' && result.ok;
-      variant.inserts.push({ tag, ok, mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error) });
+      for (const t of tags)
+        variant.inserts.push({
+          tag: t,
+          ok,
+          mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error),
+        });
     }
   }
 }
@@ -330,11 +349,13 @@ function table(rows: Record<VariantName, Row>): string {
     ['operations hung', (r) => String(r.hung)],
   ];
   const out = [
-    "| | with the plugin | plugin, `retryWrites: 'verified'` | bare Sequelize | Sequelize `retry` |",
-    '|---|---:|---:|---:|---:|',
+    "| | with the plugin | plugin, `retryWrites: 'verified'` | plugin, `replayTransactions` (inserts: transactions of 2 rows) | bare Sequelize | Sequelize `retry` |",
+    '|---|---:|---:|---:|---:|---:|',
   ];
   for (const [label, cell] of lines)
-    out.push(`| ${label} | ${cell(rows.plugin)} | ${cell(rows.verified)} | ${cell(rows.bare)} | ${cell(rows.retry)} |`);
+    out.push(
+      `| ${label} | ${cell(rows.plugin)} | ${cell(rows.verified)} | ${cell(rows.replay)} | ${cell(rows.bare)} | ${cell(rows.retry)} |`,
+    );
   out.push(
     '',
     'committed anyway: the caller got an error, yet the row is there. Only the plugin says so (mayHaveExecuted: true);',
@@ -412,7 +433,7 @@ async function main(): Promise<number> {
     }
 
     const variants: Variant[] = [];
-    for (const name of ['plugin', 'verified', 'bare', 'retry'] as const) {
+    for (const name of ['plugin', 'verified', 'replay', 'bare', 'retry'] as const) {
       const variant = await makeVariant(name, databaseUrl, target);
       variants.push(variant);
       cleanup.unshift(() => variant.proxy.close());
@@ -470,6 +491,9 @@ async function main(): Promise<number> {
     }
     console.log(`plugin stats: ${JSON.stringify(getReconnectStats(variants[0]!.sequelize))}`);
     console.log(`verified stats: ${JSON.stringify(getReconnectStats(variants[1]!.sequelize))}`);
+    console.log(`replay stats: ${JSON.stringify(getReconnectStats(variants[2]!.sequelize))}`);
+    const replayFailed = rows.replay.insertsFailed / 2;
+    console.log(`replay: ${replayFailed} of ${(rows.replay.insertsOk + rows.replay.insertsFailed) / 2} managed transactions failed`);
     const v = rows.verified;
     const verifiedFailedShare = v.insertsFailed / Math.max(1, v.insertsOk + v.insertsFailed);
     console.log(
@@ -477,7 +501,7 @@ async function main(): Promise<number> {
     );
 
     const problems = [
-      ...(['plugin', 'verified'] as const).flatMap((name) => {
+      ...(['plugin', 'verified', 'replay'] as const).flatMap((name) => {
         const p = rows[name];
         return [
           p.readsFailed > 0 && `${name}: ${p.readsFailed} reads failed`,
@@ -488,6 +512,7 @@ async function main(): Promise<number> {
           p.hung > 0 && `${name}: ${p.hung} operations hung`,
         ];
       }),
+      replayFailed > 0 && `replay: ${replayFailed} managed transactions failed`,
       verifiedFailedShare > VERIFIED_MAX_FAILED && `verified: ${(verifiedFailedShare * 100).toFixed(3)}% of inserts reported failed`,
       (interrupted as boolean) && 'interrupted', // set by the signal handler, which flow analysis does not see
     ].filter(Boolean);
