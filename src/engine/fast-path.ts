@@ -67,12 +67,13 @@ export interface FastPath {
   acquire(options: AcquireOptions): Promise<Connection>;
   /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection. */
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
-  /** Whether this statement runs as a verified write (`retryWrites: 'verified'`). */
-  verifies(query: QueryLike, sql: string): boolean;
-  /** Runs it so: BEGIN with the transaction's ids, `run` (the statement), COMMIT. */
-  runVerified(query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
-  /** Runs a replayable transaction's COMMIT after learning its ids, when `verifiesCommit`. */
-  runCommit(query: QueryLike, sql: string, run: () => Promise<unknown>): Promise<unknown>;
+  /**
+   * Whether the engine wraps this statement: `'verified'`, a verified write (`retryWrites:
+   * 'verified'`); `'commit'`, the COMMIT of a replayable transaction; else undefined.
+   */
+  wraps(query: QueryLike, sql: string): 'verified' | 'commit' | undefined;
+  /** Verified: BEGIN with the transaction's ids, `run` (the statement), COMMIT. Commit: its ids, then `run`. */
+  runWrapped(wrap: 'verified' | 'commit', query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
   /** Whether `sequelize.transaction({ reconnect }, callback)` replays (validates `reconnect`). */
   replays(reconnect: unknown): boolean;
   /** Marks a managed transaction as replayable: its COMMIT learns the transaction's id first. */
@@ -107,12 +108,14 @@ export function fastPath(engine: Engine): FastPath {
       handlers.parameters = parameters;
       return running.then(handlers.fulfilled, handlers.rejected);
     },
-    verifies: (query, sql) => verifies(engine, query, sql),
-    runVerified: (query, run) => runVerified(engine, query, run),
+    wraps: (query, sql) => {
+      if (query.options.transaction) return verifiesCommit(engine, query, sql) ? 'commit' : undefined;
+      return verifies(engine, query, sql) ? 'verified' : undefined;
+    },
+    runWrapped: (wrap, query, run) => (wrap === 'commit' ? runVerifiedCommit(engine, query, run) : runVerified(engine, query, run)),
     replays: (reconnect) => validateTransactionOption(reconnect)?.replay ?? engine.options.replayTransactions,
     replayable: (transaction) => engine.replayable.add(transaction),
     replayTransaction: (attempt) => replayTransaction(engine, attempt),
     isReplayable,
-    runCommit: (query, sql, run) => (verifiesCommit(engine, query, sql) ? runVerifiedCommit(engine, query, run) : run()),
   };
 }

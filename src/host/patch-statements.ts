@@ -21,12 +21,9 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const Base: QueryClass = dialect.Query;
   class AutoReconnectQuery extends Base {
     override run(sql: string, parameters?: unknown): Promise<unknown> {
-      const run = () => super.run(sql, parameters);
-      const running = this.options.transaction
-        ? fast.runCommit(this, sql, run)
-        : fast.verifies(this, sql)
-          ? fast.runVerified(this, run)
-          : run();
+      // A closure only for the statements the engine wraps: the common case allocates nothing more.
+      const wrap = fast.wraps(this, sql);
+      const running = wrap ? fast.runWrapped(wrap, this, () => super.run(sql, parameters)) : super.run(sql, parameters);
       return fast.watch(this, sql, parameters, running);
     }
   }
