@@ -31,7 +31,8 @@ export interface ReconnectContext {
   /**
    * What the failure was, as the dialect classified it: `'auth'` (a login refused: refresh the
    * credentials), `'transient'` (no connection, for a reason that may pass), `'lost'` (the
-   * connection died under a statement) or `'read-only'` (the server became a read-only standby).
+   * connection died under a statement), `'read-only'` (the server became a read-only standby) or
+   * `'conflict'` (a managed transaction hit a serialization failure or deadlock; `replayConflicts`).
    */
   readonly failure: ReconnectFailure;
   /**

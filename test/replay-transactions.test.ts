@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
-import { QueryTypes, Sequelize, type Transaction } from 'sequelize';
+import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
 import { sleep, startWorkers } from './support/workload';
@@ -169,6 +169,44 @@ describe('replayTransactions', () => {
       });
       assert.equal(value, 'resolved');
       assert.equal(await f.count(tag), 0);
+      await sequelize.close();
+    }
+  });
+
+  it('replays a SERIALIZABLE transaction that lost a write-skew conflict (40001) when asked; without it, the error as before', async () => {
+    for (const conflicts of [false, true]) {
+      const sequelize = testSequelize(f.url, { appName: f.appName(), plugin: { ...REPLAY, replayTransactions: false } });
+      const Item = defineItem(sequelize);
+      const tag = f.appName('skew');
+      // Both read before either writes: one of them must fail at its INSERT or COMMIT.
+      let readers = 0;
+      let bothRead: () => void = () => {};
+      const barrier = new Promise<void>((resolve) => (bothRead = resolve));
+      let runs = 0;
+      const skew = (name: string) =>
+        sequelize.transaction({ isolationLevel: Transaction.ISOLATION_LEVELS.SERIALIZABLE, reconnect: { conflicts } }, async (t) => {
+          runs++;
+          await Item.count({ where: { tag }, transaction: t });
+          if (++readers === 2) bothRead();
+          await barrier;
+          await Item.create({ tag: `${tag}` }, { transaction: t });
+          return name;
+        });
+      const results = await Promise.all([outcome(skew('a')), outcome(skew('b'))]);
+      if (!conflicts) {
+        assert.equal(results.filter((r) => r.ok).length, 1);
+        const failed = results.find((r) => !r.ok);
+        assert.equal(failed && !failed.ok && (failed.error as { parent?: { code?: string } }).parent?.code, '40001');
+        assert.equal(await f.count(tag), 1);
+      } else {
+        assert.deepEqual(
+          results.map((r) => r.ok),
+          [true, true],
+        );
+        assert.equal(runs, 3);
+        assert.equal(await f.count(tag), 2);
+        assert.equal(getReconnectStats(sequelize).transactionReplays, 1);
+      }
       await sequelize.close();
     }
   });

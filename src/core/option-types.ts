@@ -89,10 +89,20 @@ export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
    * @default false
    */
   replayTransactions?: boolean;
+  /**
+   * Also run a managed transaction again when it failed on a serialization failure or a deadlock
+   * (PostgreSQL 40001, 40P01): the server rolled it back. Same budget, same rule for the
+   * callback. Per call: `{ reconnect: { conflicts: true } }`.
+   * @default false
+   */
+  replayConflicts?: boolean;
 }
 
-/** `sequelize.transaction({ reconnect }, callback)`: `{ replay }` overrides `replayTransactions`. */
-export type ReconnectTransactionOption = { replay?: boolean };
+/**
+ * `sequelize.transaction({ reconnect }, callback)`: `replay` overrides `replayTransactions`,
+ * `conflicts` overrides `replayConflicts`.
+ */
+export type ReconnectTransactionOption = { replay?: boolean; conflicts?: boolean };
 
 export interface ResolvedHygiene {
   readonly validateIdleMs: number | false;
@@ -104,6 +114,7 @@ export interface ResolvedHygiene {
 export interface ResolvedPluginOptions extends ResolvedOptions {
   readonly hygiene: ResolvedHygiene;
   readonly replayTransactions: boolean;
+  readonly replayConflicts: boolean;
 }
 
 export interface ResolvedOptions {

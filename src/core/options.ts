@@ -20,11 +20,15 @@ const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
 export function resolveOptions(input: unknown): ResolvedPluginOptions {
-  const retry = mergeOptions(DEFAULTS, validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS, 'replayTransactions']));
-  const options = input as (PoolHygieneOptions & { replayTransactions?: unknown }) | undefined;
+  const retry = mergeOptions(
+    DEFAULTS,
+    validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS, 'replayTransactions', 'replayConflicts']),
+  );
+  const options = input as (PoolHygieneOptions & { replayTransactions?: unknown; replayConflicts?: unknown }) | undefined;
   return Object.freeze({
     ...retry,
     replayTransactions: boolean(options?.replayTransactions, 'replayTransactions') ?? false,
+    replayConflicts: boolean(options?.replayConflicts, 'replayConflicts') ?? false,
     hygiene: Object.freeze({
       validateIdleMs: numberOrFalse(options?.validateIdleMs, 'validateIdleMs', 0, MAX_MS) ?? 500,
       validateTimeoutMs: number(options?.validateTimeoutMs, 'validateTimeoutMs', 1, MAX_MS, 'option') ?? 1000,
@@ -162,12 +166,14 @@ export function validateQueryOption(value: unknown): ReconnectQueryOption {
 export function validateTransactionOption(value: unknown): ReconnectTransactionOption | undefined {
   if (value === undefined) return undefined;
   const option = plainObject(value, 'transaction option `reconnect`');
-  rejectUnknownKeys(option, ['replay'], 'reconnect.', 'transaction option');
-  const replay = option['replay'];
-  if (replay !== undefined && typeof replay !== 'boolean') {
-    throw new TypeError(`sequelize-autoreconnect: transaction option \`reconnect.replay\` must be a boolean, got ${describe(replay)}`);
+  rejectUnknownKeys(option, ['replay', 'conflicts'], 'reconnect.', 'transaction option');
+  for (const key of ['replay', 'conflicts']) {
+    const value = option[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TypeError(`sequelize-autoreconnect: transaction option \`reconnect.${key}\` must be a boolean, got ${describe(value)}`);
+    }
   }
-  return { replay };
+  return { replay: option['replay'] as boolean | undefined, conflicts: option['conflicts'] as boolean | undefined };
 }
 
 function describe(value: unknown): string {

@@ -1,6 +1,6 @@
 import { validateTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
-import { isReplayable, replayTransaction } from './replay';
+import { isReplayable, replayTransaction, type ReplayRules } from './replay';
 import { checkedOut } from './checkout';
 import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
@@ -74,14 +74,14 @@ export interface FastPath {
   wraps(query: QueryLike, sql: string): 'verified' | 'commit' | undefined;
   /** Verified: BEGIN with the transaction's ids, `run` (the statement), COMMIT. Commit: its ids, then `run`. */
   runWrapped(wrap: 'verified' | 'commit', query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
-  /** Whether `sequelize.transaction({ reconnect }, callback)` replays (validates `reconnect`). */
-  replays(reconnect: unknown): boolean;
+  /** What `sequelize.transaction({ reconnect }, callback)` is replayed on, if anything (validates `reconnect`). */
+  replays(reconnect: unknown): ReplayRules | undefined;
   /** Marks a managed transaction as replayable: its COMMIT learns the transaction's id first. */
   replayable(transaction: object): void;
   /** Runs `attempt` (a whole managed transaction), again when it certainly did not commit. */
-  replayTransaction<T>(attempt: () => Promise<T>): Promise<T>;
-  /** The failure leaves the transaction certainly not committed (it will be replayed, if the budget allows). */
-  isReplayable(error: unknown): boolean;
+  replayTransaction<T>(rules: ReplayRules, attempt: () => Promise<T>): Promise<T>;
+  /** The failure leaves the transaction certainly not committed: a lost connection before COMMIT, or a conflict. */
+  certainlyNotCommitted(error: unknown): boolean;
 }
 
 export function fastPath(engine: Engine): FastPath {
@@ -113,9 +113,13 @@ export function fastPath(engine: Engine): FastPath {
       return verifies(engine, query, sql) ? 'verified' : undefined;
     },
     runWrapped: (wrap, query, run) => (wrap === 'commit' ? runVerifiedCommit(engine, query, run) : runVerified(engine, query, run)),
-    replays: (reconnect) => validateTransactionOption(reconnect)?.replay ?? engine.options.replayTransactions,
+    replays: (reconnect) => {
+      const own = validateTransactionOption(reconnect);
+      const rules = { lost: own?.replay ?? engine.options.replayTransactions, conflicts: own?.conflicts ?? engine.options.replayConflicts };
+      return rules.lost || rules.conflicts ? rules : undefined;
+    },
     replayable: (transaction) => engine.replayable.add(transaction),
-    replayTransaction: (attempt) => replayTransaction(engine, attempt),
-    isReplayable,
+    replayTransaction: (rules, attempt) => replayTransaction(engine, rules, attempt),
+    certainlyNotCommitted: (error) => isReplayable(error) || engine.dialect.classifier.isConflict(error),
   };
 }

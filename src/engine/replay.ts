@@ -14,17 +14,31 @@ export function isReplayable(error: unknown): error is ConnectionLostError {
   return error instanceof ConnectionLostError && transactionReplayable(error);
 }
 
+/** What a managed transaction is replayed on: a lost connection, a conflict (40001, 40P01), or both. */
+export interface ReplayRules {
+  readonly lost: boolean;
+  readonly conflicts: boolean;
+}
+
+/** Why this failure may be replayed under these rules, if it may. */
+function replayFailure(engine: Engine, rules: ReplayRules, error: unknown): 'lost' | 'conflict' | undefined {
+  if (rules.lost && isReplayable(error)) return 'lost';
+  if (rules.conflicts && !(error instanceof ConnectionLostError) && engine.dialect.classifier.isConflict(error)) return 'conflict';
+  return undefined;
+}
+
 /**
  * Runs a managed transaction (`attempt`: one whole `sequelize.transaction(callback)`), and runs
  * it again from the start when its connection was lost before COMMIT or its lost COMMIT was
  * found not committed: within the plugin's retries, deadline and backoff, with the hooks.
  */
-export async function replayTransaction<T>(engine: Engine, attempt: () => Promise<T>): Promise<T> {
+export async function replayTransaction<T>(engine: Engine, rules: ReplayRules, attempt: () => Promise<T>): Promise<T> {
   try {
     return await attempt();
   } catch (error) {
-    if (!isReplayable(error)) throw error;
-    return recover(engine, new TransactionPhase(engine, newOperation(), attempt, error), error);
+    const failure = replayFailure(engine, rules, error);
+    if (!failure) throw error;
+    return recover(engine, new TransactionPhase(engine, newOperation(), rules, attempt, error, failure), error);
   }
 }
 
@@ -39,8 +53,10 @@ class TransactionPhase<T> implements Phase<T> {
   constructor(
     private readonly engine: Engine,
     readonly op: Operation,
+    private readonly rules: ReplayRules,
     private readonly attempt: () => Promise<T>,
-    private last: ConnectionLostError,
+    private last: unknown,
+    private failure: 'lost' | 'conflict',
   ) {
     ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = engine.options);
   }
@@ -56,7 +72,7 @@ class TransactionPhase<T> implements Phase<T> {
         remainingMs: remainingMs(op, this.deadlineMs, engine.clock.now()),
       }),
     });
-    return { step, failure: 'lost' };
+    return { step, failure: this.failure };
   }
 
   retryNow(): Promise<T> {
@@ -70,7 +86,7 @@ class TransactionPhase<T> implements Phase<T> {
       error: asError(error),
       attempt: this.op.retriesMade,
       phase: 'transaction',
-      failure: 'lost',
+      failure: this.failure,
       config,
       pool: engine.host.replicated ? 'write' : undefined,
       host: config.host,
@@ -103,17 +119,23 @@ class TransactionPhase<T> implements Phase<T> {
       engine.stats.note('retriesSucceeded');
       return { done: true, value };
     } catch (error) {
-      if (!isReplayable(error)) throw error;
-      this.last = error;
+      const failure = replayFailure(engine, this.rules, error);
+      if (!failure) throw error;
+      [this.last, this.failure] = [error, failure];
       return { done: false, error };
     }
   }
 
   giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+    // Out of replays after a conflict: the caller gets the server's error, as without the plugin.
+    if (this.failure === 'conflict' && hookError === undefined && cause === undefined && reason !== 'closed') {
+      this.engine.stats.note('retriesFailed');
+      return asError(this.last);
+    }
     return giveUp(this.engine, this.op, {
       phase: 'query',
       reason,
-      cause: cause ?? this.last.cause,
+      cause: cause ?? (this.last instanceof ConnectionLostError ? this.last.cause : this.last),
       mayHaveExecuted: false,
       committed: false,
       transactionLost: true,

@@ -22,17 +22,18 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
     const { reconnect, ...rest } = (options ?? {}) as { reconnect?: unknown; transaction?: unknown };
     // Our option never reaches Sequelize (it would pass it on to COMMIT's query options).
     const own = options === undefined || reconnect === undefined ? options : rest;
-    let replay: boolean;
+    let rules: ReturnType<FastPath['replays']>;
     try {
-      replay = fast.replays(reconnect);
+      rules = fast.replays(reconnect);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (typeof callback !== 'function' || !replay || rest.transaction) return original.call(this, own, callback);
+    if (typeof callback !== 'function' || !rules || rest.transaction) return original.call(this, own, callback);
     const run = callback;
-    return fast.replayTransaction(() =>
+    return fast.replayTransaction(rules, () =>
       original.call(this, own, (t: Transaction) => {
-        fast.replayable(t);
+        // Its lost COMMIT is worth settling only where a lost connection is replayed.
+        if (rules.lost) fast.replayable(t);
         holdCommitHooks(t as unknown as WithCommitHooks, fast);
         return run(t);
       }),
@@ -42,7 +43,8 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
 
 /**
  * Sequelize runs `afterCommit` hooks even when COMMIT failed. Under replay, a transaction that
- * certainly did not commit runs none: the replay that commits runs its own, once.
+ * certainly did not commit (lost before COMMIT, or a conflict) runs none: the replay that
+ * commits runs its own, once.
  */
 function holdCommitHooks(t: WithCommitHooks, fast: FastPath): void {
   const commit = t.commit;
@@ -55,7 +57,7 @@ function holdCommitHooks(t: WithCommitHooks, fast: FastPath): void {
     } catch (error) {
       failure = { error };
     }
-    if (!failure || !fast.isReplayable(failure.error)) for (const hook of hooks) await hook.apply(this, [this]);
+    if (!failure || !fast.certainlyNotCommitted(failure.error)) for (const hook of hooks) await hook.apply(this, [this]);
     if (failure) throw failure.error;
   };
 }

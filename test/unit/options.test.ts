@@ -12,6 +12,7 @@ describe('options', () => {
       retryWrites: 'unsent',
       hygiene: { validateIdleMs: 500, validateTimeoutMs: 1000, sweep: true, maxLifetimeMs: 1_800_000 },
       replayTransactions: false,
+      replayConflicts: false,
     });
   });
 

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionError } from 'sequelize';
 import { autoreconnect, ConnectionLostError } from '../../src';
-import { statementRetryable } from '../../src/core/decide';
+import { statementRetryable, transactionReplayable } from '../../src/core/decide';
+import { postgresClassifier } from '../../src/dialects/postgres/classify';
 import { isPlainDml } from '../../src/core/dml';
-import { validateQueryOption } from '../../src/core/options';
+import { validateQueryOption, validateTransactionOption } from '../../src/core/options';
 import { GRACE_POLLS, settleStep, type SettleFacts, type SettleStep } from '../../src/core/settle';
 
 /** Drives settleStep the way the engine does, against a scripted server and an injected clock. */
@@ -80,6 +81,32 @@ describe("retryWrites: 'verified'", () => {
       assert.ok(isPlainDml(sql), sql);
     for (const sql of ['VACUUM t', 'CREATE INDEX CONCURRENTLY i ON t (a)', 'SELECT 1', 'WITH x AS (SELECT 1) SELECT * FROM x'])
       assert.ok(!isPlainDml(sql), sql);
+  });
+});
+
+describe('replaying managed transactions', () => {
+  it('replays on conflicts only for serialization failures and deadlocks', () => {
+    const pg = (code: string) => Object.assign(new Error('x'), { code });
+    const wrapped = (code: string) => Object.assign(new Error('wrapped'), { original: pg(code), parent: pg(code) });
+    assert.ok(postgresClassifier.isConflict(wrapped('40001')));
+    assert.ok(postgresClassifier.isConflict(pg('40P01')));
+    assert.ok(!postgresClassifier.isConflict(pg('23505')));
+    assert.ok(!postgresClassifier.isConflict(new Error('Connection terminated unexpectedly')));
+  });
+
+  it('replays a lost transaction only when it certainly did not commit', () => {
+    assert.equal(transactionReplayable({ transactionLost: true, committed: false }), true);
+    assert.equal(transactionReplayable({ transactionLost: true, committed: undefined }), false);
+    assert.equal(transactionReplayable({ transactionLost: false, committed: false }), false);
+  });
+
+  it('takes its options with a TypeError naming the option', () => {
+    assert.throws(() => autoreconnect({ replayConflicts: 'yes' } as never), /option `replayConflicts` must be a boolean/);
+    assert.throws(
+      () => validateTransactionOption({ conflict: true }),
+      /unknown transaction option `reconnect.conflict` \(did you mean `reconnect.conflicts`\?\)/,
+    );
+    assert.deepEqual(validateTransactionOption({ replay: true }), { replay: true, conflicts: undefined });
   });
 });
 

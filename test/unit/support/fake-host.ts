@@ -23,6 +23,7 @@ export function fail(kind: FakeKind, message: string = kind): Error {
 const kindOf = (error: unknown): FakeKind | undefined => (error as { kind?: FakeKind } | null)?.kind;
 
 const classifier: DialectClassifier = {
+  isConflict: () => false,
   dialect: 'fake',
   classifyConnectError: (error) => {
     const kind = kindOf(error);
