@@ -189,7 +189,7 @@ describe('replayTransactions', () => {
           await Item.count({ where: { tag }, transaction: t });
           if (++readers === 2) bothRead();
           await barrier;
-          await Item.create({ tag: `${tag}` }, { transaction: t });
+          await Item.create({ tag }, { transaction: t });
           return name;
         });
       const results = await Promise.all([outcome(skew('a')), outcome(skew('b'))]);
