@@ -1,8 +1,10 @@
 /**
  * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci]`.
  *
- * Three variants run side by side on the same faults: Sequelize with the plugin, bare
- * Sequelize, and Sequelize with its own `retry` matching connection errors. Each has W workers
+ * Five variants run side by side on the same faults: Sequelize with the plugin, the plugin with
+ * `retryWrites: 'verified'`, the plugin with `replayTransactions` (whose inserts are managed
+ * transactions of two rows), bare Sequelize, and Sequelize with its own `retry` matching
+ * connection errors. Each has W workers
  * mixing reads, idempotent upserts and plain INSERTs with unique tags, through its own fault
  * proxy, then HAProxy (when installed), to PostgreSQL. Every 150-400 ms a random fault hits all
  * three: proxy resets, silent drops, cuts, a cut or swallowed reply under an INSERT,
@@ -57,7 +59,16 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 // ---------------------------------------------------------------------------------------------
 // Variants
 
-type VariantName = 'plugin' | 'bare' | 'retry';
+type VariantName = 'plugin' | 'verified' | 'replay' | 'bare' | 'retry';
+
+const PLUGIN = { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 500 } } as const;
+const PLUGIN_VARIANTS = {
+  plugin: PLUGIN,
+  verified: { ...PLUGIN, retryWrites: 'verified' },
+  replay: { ...PLUGIN, replayTransactions: true },
+} as const;
+/** With verified writes, at most this share of inserts may be reported failed (issue 13). */
+const VERIFIED_MAX_FAILED = 0.001;
 
 const SEQUELIZE_RETRY = {
   max: 4,
@@ -100,8 +111,8 @@ async function makeVariant(name: VariantName, databaseUrl: string, target: { hos
   const url = withHostPort(databaseUrl, proxy.host, proxy.port);
   const pool = { max: POOL_MAX, acquire: 20_000 };
   const sequelize =
-    name === 'plugin'
-      ? testSequelize(url, { appName, pool, plugin: { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 500 } } })
+    name === 'plugin' || name === 'verified' || name === 'replay'
+      ? testSequelize(url, { appName, pool, plugin: PLUGIN_VARIANTS[name] })
       : testSequelize(url, { appName, pool, plugin: false, ...(name === 'retry' ? { retry: SEQUELIZE_RETRY } : {}) });
   const Item = sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' });
   return { name, appName, proxy, sequelize, Item, reads: { ok: 0, failed: 0 }, inserts: [], upserts: [], hung: 0, errorSamples: new Map() };
@@ -161,11 +172,24 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
       });
     } else {
       const tag = `${key}-${n}`;
-      const result = await guarded(Item.create({ tag }));
+      // The replay variant's inserts are managed transactions of two rows, both audited.
+      const tags = variant.name === 'replay' ? [tag, `${tag}-b`] : [tag];
+      const result = await guarded<unknown>(
+        variant.name === 'replay'
+          ? sequelize.transaction(async (transaction) => {
+              for (const t of tags) await Item.create({ tag: t }, { transaction });
+            })
+          : Item.create({ tag }),
+      );
       if (result === 'hung') variant.hung++;
       else if (!result.ok) sample(variant, result.error);
       const ok = result !== 'hung' && result.ok;
-      variant.inserts.push({ tag, ok, mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error) });
+      for (const t of tags)
+        variant.inserts.push({
+          tag: t,
+          ok,
+          mayHaveExecuted: result === 'hung' ? undefined : result.ok ? true : mayHaveExecuted(result.error),
+        });
     }
   }
 }
@@ -173,7 +197,17 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
 // ---------------------------------------------------------------------------------------------
 // Faults
 
-type Fault = 'reset' | 'forget-next' | 'cut' | 'cut-insert' | 'swallow-insert' | 'terminate-one' | 'terminate-all' | 'haproxy-restart';
+type Fault =
+  | 'reset'
+  | 'forget-next'
+  | 'cut'
+  | 'cut-insert'
+  | 'swallow-insert'
+  | 'swallow-commit'
+  | 'reset-commit'
+  | 'terminate-one'
+  | 'terminate-all'
+  | 'haproxy-restart';
 
 async function inject(fault: Fault, variants: Variant[], serverUrl: string, haproxy: HAProxy | undefined): Promise<void> {
   switch (fault) {
@@ -192,6 +226,12 @@ async function inject(fault: Fault, variants: Variant[], serverUrl: string, hapr
     case 'cut-insert':
       variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'cut-after-send'));
       return;
+    case 'swallow-commit': // only verified writes send a COMMIT
+      variants.forEach((v) => v.proxy.arm('COMMIT', 'swallow-reply'));
+      break;
+    case 'reset-commit':
+      variants.forEach((v) => v.proxy.arm('COMMIT', 'reset'));
+      break;
     case 'swallow-insert':
       variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'swallow-reply'));
       return;
@@ -308,8 +348,14 @@ function table(rows: Record<VariantName, Row>): string {
     ['pool leaks', (r) => String(r.poolLeaks)],
     ['operations hung', (r) => String(r.hung)],
   ];
-  const out = ['| | with the plugin | bare Sequelize | Sequelize `retry` |', '|---|---:|---:|---:|'];
-  for (const [label, cell] of lines) out.push(`| ${label} | ${cell(rows.plugin)} | ${cell(rows.bare)} | ${cell(rows.retry)} |`);
+  const out = [
+    "| | with the plugin | plugin, `retryWrites: 'verified'` | plugin, `replayTransactions` (inserts: transactions of 2 rows) | bare Sequelize | Sequelize `retry` |",
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const [label, cell] of lines)
+    out.push(
+      `| ${label} | ${cell(rows.plugin)} | ${cell(rows.verified)} | ${cell(rows.replay)} | ${cell(rows.bare)} | ${cell(rows.retry)} |`,
+    );
   out.push(
     '',
     'committed anyway: the caller got an error, yet the row is there. Only the plugin says so (mayHaveExecuted: true);',
@@ -387,14 +433,24 @@ async function main(): Promise<number> {
     }
 
     const variants: Variant[] = [];
-    for (const name of ['plugin', 'bare', 'retry'] as const) {
+    for (const name of ['plugin', 'verified', 'replay', 'bare', 'retry'] as const) {
       const variant = await makeVariant(name, databaseUrl, target);
       variants.push(variant);
       cleanup.unshift(() => variant.proxy.close());
       cleanup.unshift(() => variant.sequelize.close());
     }
 
-    const faults: Fault[] = ['reset', 'forget-next', 'cut', 'cut-insert', 'swallow-insert', 'terminate-one', 'terminate-all'];
+    const faults: Fault[] = [
+      'reset',
+      'forget-next',
+      'cut',
+      'cut-insert',
+      'swallow-insert',
+      'swallow-commit',
+      'reset-commit',
+      'terminate-one',
+      'terminate-all',
+    ];
     if (haproxy) faults.push('haproxy-restart');
     console.log(
       `soak: ${SECONDS} s, ${WORKERS} workers per variant, pool of ${POOL_MAX}, a fault every 150-400 ms ` +
@@ -434,15 +490,30 @@ async function main(): Promise<number> {
       for (const [message, n] of top) console.log(`  ${n} x ${message}`);
     }
     console.log(`plugin stats: ${JSON.stringify(getReconnectStats(variants[0]!.sequelize))}`);
+    console.log(`verified stats: ${JSON.stringify(getReconnectStats(variants[1]!.sequelize))}`);
+    console.log(`replay stats: ${JSON.stringify(getReconnectStats(variants[2]!.sequelize))}`);
+    const replayFailed = rows.replay.insertsFailed / 2;
+    console.log(`replay: ${replayFailed} of ${(rows.replay.insertsOk + rows.replay.insertsFailed) / 2} managed transactions failed`);
+    const v = rows.verified;
+    const verifiedFailedShare = v.insertsFailed / Math.max(1, v.insertsOk + v.insertsFailed);
+    console.log(
+      `verified: ${v.insertsFailed} of ${v.insertsOk + v.insertsFailed} inserts reported failed (${(verifiedFailedShare * 100).toFixed(3)}%)`,
+    );
 
-    const p = rows.plugin;
     const problems = [
-      p.readsFailed > 0 && `${p.readsFailed} reads failed`,
-      p.lost > 0 && `${p.lost} inserts lost`,
-      p.duplicated > 0 && `${p.duplicated} inserts duplicated`,
-      p.upsertsWrong > 0 && `${p.upsertsWrong} upserts with a wrong final value`,
-      p.poolLeaks > 0 && `${p.poolLeaks} pool leaks`,
-      p.hung > 0 && `${p.hung} operations hung`,
+      ...(['plugin', 'verified', 'replay'] as const).flatMap((name) => {
+        const p = rows[name];
+        return [
+          p.readsFailed > 0 && `${name}: ${p.readsFailed} reads failed`,
+          p.lost > 0 && `${name}: ${p.lost} inserts lost`,
+          p.duplicated > 0 && `${name}: ${p.duplicated} inserts duplicated`,
+          p.upsertsWrong > 0 && `${name}: ${p.upsertsWrong} upserts with a wrong final value`,
+          p.poolLeaks > 0 && `${name}: ${p.poolLeaks} pool leaks`,
+          p.hung > 0 && `${name}: ${p.hung} operations hung`,
+        ];
+      }),
+      replayFailed > 0 && `replay: ${replayFailed} managed transactions failed`,
+      verifiedFailedShare > VERIFIED_MAX_FAILED && `verified: ${(verifiedFailedShare * 100).toFixed(3)}% of inserts reported failed`,
       (interrupted as boolean) && 'interrupted', // set by the signal handler, which flow analysis does not see
     ].filter(Boolean);
     if (problems.length > 0) {

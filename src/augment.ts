@@ -1,7 +1,7 @@
 /** Types the plugin's options where Sequelize takes options. */
 import type { Model } from 'sequelize';
 import type { ModelReconnectOptions } from './core/marks';
-import type { ReconnectQueryOption } from './core/option-types';
+import type { ReconnectQueryOption, ReconnectTransactionOption } from './core/option-types';
 
 declare module 'sequelize/types/model' {
   // Every Sequelize method that runs SQL takes `Transactionable` options: query, find, count,
@@ -19,6 +19,16 @@ declare module 'sequelize/types/model' {
   interface ModelOptions<M extends Model = Model> {
     /** sequelize-autoreconnect: this model's policy over the plugin's; `false` disables retries. */
     autoReconnect?: ModelReconnectOptions;
+  }
+}
+
+declare module 'sequelize/types/transaction' {
+  interface TransactionOptions {
+    /**
+     * sequelize-autoreconnect: `{ replay: true }` runs this managed transaction again from the
+     * start when its connection was lost before COMMIT (`replayTransactions` for one call).
+     */
+    reconnect?: ReconnectTransactionOption;
   }
 }
 

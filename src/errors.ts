@@ -6,6 +6,11 @@ export interface ConnectionLostDetails {
   readonly phase: 'connect' | 'query';
   /** Could the statement have run on the server (a write may be committed)? `false` means certainly not. */
   readonly mayHaveExecuted: boolean;
+  /**
+   * Did the write (or transaction) commit? `true`: confirmed committed; `false`: confirmed not
+   * committed (it never ran, or its transaction was rolled back); absent: unknown.
+   */
+  readonly committed?: boolean | undefined;
   /** The statement ran inside a transaction, which is gone with its connection. */
   readonly transactionLost: boolean;
   /** Attempts made, the first one included. */
@@ -60,6 +65,7 @@ export class ConnectionLostError extends ConnectionError implements ConnectionLo
 
   readonly phase: 'connect' | 'query';
   readonly mayHaveExecuted: boolean;
+  readonly committed?: boolean | undefined;
   readonly transactionLost: boolean;
   readonly attempts: number;
   readonly reason: GiveUpReason;
@@ -72,6 +78,8 @@ export class ConnectionLostError extends ConnectionError implements ConnectionLo
     this.name = 'ConnectionLostError';
     this.phase = details.phase;
     this.mayHaveExecuted = details.mayHaveExecuted;
+    // What could not have run cannot have committed.
+    this.committed = details.committed ?? (details.mayHaveExecuted ? undefined : false);
     this.transactionLost = details.transactionLost;
     this.attempts = details.attempts;
     this.reason = details.reason;
@@ -130,7 +138,7 @@ export function connectFailure(
   details: Omit<ConnectionLostDetails, 'phase' | 'mayHaveExecuted' | 'transactionLost'>,
   redact: (text: string) => string,
 ): ConnectFailureError {
-  const full: ConnectionLostDetails = { ...details, phase: 'connect', mayHaveExecuted: false, transactionLost: false };
+  const full: ConnectionLostDetails = { ...details, phase: 'connect', mayHaveExecuted: false, committed: false, transactionLost: false };
   if (!(error instanceof ConnectionError) || error instanceof ConnectionLostError) {
     return new ConnectionLostError(error, full, redact) as ConnectFailureError;
   }

@@ -23,12 +23,16 @@ export interface ReconnectContext {
   readonly error: Error;
   /** Which retry this is: 1 for the first. */
   readonly attempt: number;
-  /** `'connect'`: opening a connection failed; `'query'`: a statement's connection was lost. */
-  readonly phase: 'connect' | 'query';
+  /**
+   * `'connect'`: opening a connection failed; `'query'`: a statement's connection was lost;
+   * `'transaction'`: a managed transaction is about to be replayed (`replayTransactions`).
+   */
+  readonly phase: 'connect' | 'query' | 'transaction';
   /**
    * What the failure was, as the dialect classified it: `'auth'` (a login refused: refresh the
    * credentials), `'transient'` (no connection, for a reason that may pass), `'lost'` (the
-   * connection died under a statement) or `'read-only'` (the server became a read-only standby).
+   * connection died under a statement), `'read-only'` (the server became a read-only standby) or
+   * `'conflict'` (a managed transaction hit a serialization failure or deadlock; `replayConflicts`).
    */
   readonly failure: ReconnectFailure;
   /**

@@ -8,7 +8,7 @@ export type { AutoReconnectOptions, BackoffOptions, PoolHygieneOptions, RetryOpt
 export type { ReconnectContext, AfterReconnectContext, ReconnectConfig, ReconnectFailure } from './hooks';
 export type { ReconnectStats } from './engine/stats';
 export type { GiveUpReason } from './core/decide';
-export type { ReconnectQueryOption } from './core/option-types';
+export type { ReconnectQueryOption, ReconnectTransactionOption } from './core/option-types';
 export { AutoReconnect, BeforeReconnect, AfterReconnect, type ModelReconnectOptions } from './decorators';
 export {
   cachedCredentials,

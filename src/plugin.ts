@@ -11,6 +11,7 @@ import { systemClock } from './engine/timing';
 import { patchPool } from './host/patch-pool';
 import { patchGetConnection, patchQuery, patchQueryInterface } from './host/patch-statements';
 import { hostPort } from './host/port';
+import { patchTransaction } from './host/patch-transaction';
 import { probe, type ConnectionManagerInternals } from './host/probe';
 
 /** What `sequelize.use()` takes. */
@@ -60,6 +61,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       patchGetConnection(cm, fast);
       runOnce = patchQuery(internals, fast);
       patchQueryInterface(internals);
+      patchTransaction(sequelize, fast);
       installed.set(sequelize, engine);
     },
   };

@@ -53,6 +53,9 @@ describe('the package', () => {
       notRetried: 0,
       validations: 0,
       validationFailures: 0,
+      commitsSettled: 0,
+      commitsUnknown: 0,
+      transactionReplays: 0,
       retired: 0,
     });
     await sequelize.close();

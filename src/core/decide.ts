@@ -32,6 +32,8 @@ export function statementRetryable(s: StatementFacts): true | GiveUpReason {
     case 'never':
       return 'writes-not-retried';
     case 'unsent':
+    case 'verified':
+      // Verified writes get here with `mayHaveRun` false unless their outcome stayed unknown.
       return s.mayHaveRun ? 'write-may-have-executed' : true;
   }
 }
@@ -87,8 +89,28 @@ export type Step =
   | { readonly action: 'retry-now' }
   | { readonly action: 'retry' };
 
-/** The one decision for both phases; close() comes first in both. */
-export function nextStep(facts: ConnectFacts | QueryFacts): Step {
+/** A managed transaction lost before COMMIT (or found not committed): replay it from the start? */
+export interface TransactionFacts {
+  readonly phase: 'transaction';
+  readonly closed: boolean;
+  readonly budget: () => Budget;
+}
+
+/**
+ * A transaction is replayed only when it certainly did not commit: its connection was lost
+ * (`transactionLost`) and `committed` is `false`, not unknown.
+ */
+export function transactionReplayable(lost: { readonly transactionLost: boolean; readonly committed?: boolean | undefined }): boolean {
+  return lost.transactionLost && lost.committed === false;
+}
+
+/** The one decision for every phase; close() comes first in all. */
+export function nextStep(facts: ConnectFacts | QueryFacts | TransactionFacts): Step {
+  if (facts.phase === 'transaction') {
+    if (facts.closed) return giveUp('closed', true);
+    const room = budgetAllows(facts.budget());
+    return room === true ? RETRY : giveUp(room, true);
+  }
   if (facts.phase === 'query') {
     if (facts.closed) return giveUp('closed', true);
     const allowed = statementRetryable(facts.statement);

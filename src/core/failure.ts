@@ -22,15 +22,19 @@ export type ConnectFailure = 'transient' | 'auth' | 'fatal';
  * - `'transient'`: no connection could be opened, for a reason that may pass;
  * - `'auth'`: the login was refused (a password rotated, a token expired);
  * - `'lost'`: the connection died under a statement;
- * - `'read-only'`: the server refused a write as a read-only standby (after a failover).
+ * - `'read-only'`: the server refused a write as a read-only standby (after a failover);
+ * - `'conflict'`: a managed transaction failed on a serialization failure or deadlock and is
+ *   about to be replayed (`reconnect: { conflicts: true }`, `replayConflicts`).
  */
-export type ReconnectFailure = 'transient' | 'auth' | 'lost' | 'read-only';
+export type ReconnectFailure = 'transient' | 'auth' | 'lost' | 'read-only' | 'conflict';
 
 /** One per database dialect: pure functions over errors and SQL text. */
 export interface DialectClassifier {
   readonly dialect: string;
   classifyQueryError(error: unknown): QueryFailure;
   classifyConnectError(error: unknown): ConnectFailure;
+  /** A serialization failure or deadlock: the server rolled the whole transaction back. */
+  isConflict(error: unknown): boolean;
   /** The statement that opens a transaction (safe to replay on a new connection when it failed). */
   isTransactionStart(sql: string): boolean;
   isCommit(sql: string): boolean;

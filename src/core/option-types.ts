@@ -3,10 +3,14 @@
 /**
  * Which writes may be retried after the connection was lost under them.
  * - `'unsent'`: only when the statement certainly never reached the server.
+ * - `'verified'`: a write outside a transaction runs in a short transaction whose id the plugin
+ *   learns before COMMIT (PostgreSQL 13+; two more round trips). Lost before COMMIT: retried; lost
+ *   during COMMIT: the server is asked whether it committed (then the call succeeds) or not
+ *   (retried). Only when nobody can answer is it reported with `mayHaveExecuted: true`.
  * - `'always'`: also when it may have run (at-least-once: it may then run twice).
  * - `'never'`: never retry a write; reads are still retried.
  */
-export type RetryWrites = 'unsent' | 'always' | 'never';
+export type RetryWrites = 'unsent' | 'verified' | 'always' | 'never';
 
 export interface BackoffOptions {
   /**
@@ -75,7 +79,30 @@ export interface PoolHygieneOptions {
 }
 
 /** Options of `autoreconnect()`. */
-export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {}
+export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
+  /**
+   * Run a managed transaction (`sequelize.transaction(callback)`) again from the start, on a new
+   * connection, when its connection was lost before COMMIT (or a lost COMMIT was found not
+   * committed), within `retries`, `deadlineMs` and the backoff. The callback must be safe to run
+   * again: no side effects outside the database, or idempotent ones. Per call:
+   * `sequelize.transaction({ reconnect: { replay: true } }, callback)`.
+   * @default false
+   */
+  replayTransactions?: boolean;
+  /**
+   * Also run a managed transaction again when it failed on a serialization failure or a deadlock
+   * (PostgreSQL 40001, 40P01): the server rolled it back. Same budget, same rule for the
+   * callback. Per call: `{ reconnect: { conflicts: true } }`.
+   * @default false
+   */
+  replayConflicts?: boolean;
+}
+
+/**
+ * `sequelize.transaction({ reconnect }, callback)`: `replay` overrides `replayTransactions`,
+ * `conflicts` overrides `replayConflicts`.
+ */
+export type ReconnectTransactionOption = { replay?: boolean; conflicts?: boolean };
 
 export interface ResolvedHygiene {
   readonly validateIdleMs: number | false;
@@ -86,6 +113,8 @@ export interface ResolvedHygiene {
 
 export interface ResolvedPluginOptions extends ResolvedOptions {
   readonly hygiene: ResolvedHygiene;
+  readonly replayTransactions: boolean;
+  readonly replayConflicts: boolean;
 }
 
 export interface ResolvedOptions {
@@ -95,5 +124,8 @@ export interface ResolvedOptions {
   readonly retryWrites: RetryWrites;
 }
 
-/** Per-call option, on every Sequelize method that runs SQL: `{ reconnect: false }` or `{ reconnect: { retries, idempotent } }`. */
-export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean };
+/**
+ * Per-call option, on every Sequelize method that runs SQL: `{ reconnect: false }` or
+ * `{ reconnect: { retries, idempotent, retryWrites } }`.
+ */
+export type ReconnectQueryOption = false | { retries?: number; idempotent?: boolean; retryWrites?: RetryWrites };

@@ -1,6 +1,7 @@
 import type {
   PoolHygieneOptions,
   ReconnectQueryOption,
+  ReconnectTransactionOption,
   ResolvedOptions,
   ResolvedPluginOptions,
   RetryOptions,
@@ -12,17 +13,22 @@ export type * from './option-types';
 /** Largest delay `setTimeout` honours. */
 const MAX_MS = 2 ** 31 - 1;
 const MAX_RETRIES = 1000;
-const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'always', 'never'];
+const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'verified', 'always', 'never'];
 const RETRY_KEYS = ['retries', 'backoff', 'deadlineMs', 'retryWrites'] as const;
 const HYGIENE_KEYS = ['validateIdleMs', 'validateTimeoutMs', 'sweep', 'maxLifetimeMs'] as const;
 const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
 export function resolveOptions(input: unknown): ResolvedPluginOptions {
-  const retry = mergeOptions(DEFAULTS, validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS]));
-  const options = input as PoolHygieneOptions | undefined;
+  const retry = mergeOptions(
+    DEFAULTS,
+    validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS, 'replayTransactions', 'replayConflicts']),
+  );
+  const options = input as (PoolHygieneOptions & { replayTransactions?: unknown; replayConflicts?: unknown }) | undefined;
   return Object.freeze({
     ...retry,
+    replayTransactions: boolean(options?.replayTransactions, 'replayTransactions') ?? false,
+    replayConflicts: boolean(options?.replayConflicts, 'replayConflicts') ?? false,
     hygiene: Object.freeze({
       validateIdleMs: numberOrFalse(options?.validateIdleMs, 'validateIdleMs', 0, MAX_MS) ?? 500,
       validateTimeoutMs: number(options?.validateTimeoutMs, 'validateTimeoutMs', 1, MAX_MS, 'option') ?? 1000,
@@ -58,16 +64,11 @@ export function validateOptions(input: unknown, label: string, keys: readonly st
   const backoffInput = options['backoff'] === undefined ? {} : options['backoff'];
   const backoff = plainObject(backoffInput, `${label} \`backoff\``);
   rejectUnknownKeys(backoff, BACKOFF_KEYS, 'backoff.', label);
-  const retryWrites = options['retryWrites'];
-  if (retryWrites !== undefined && !RETRY_WRITES.includes(retryWrites as RetryWrites)) {
-    throw new TypeError(
-      `sequelize-autoreconnect: ${label} \`retryWrites\` must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(retryWrites)}`,
-    );
-  }
+  const retryWrites = retryWritesOption(options['retryWrites'], `${label} \`retryWrites\``);
   const result: RetryOptions = {
     retries: integer(options['retries'], 'retries', 0, MAX_RETRIES, label),
     deadlineMs: number(options['deadlineMs'], 'deadlineMs', 1, MAX_MS, label),
-    retryWrites: retryWrites as RetryWrites | undefined,
+    retryWrites,
     backoff:
       options['backoff'] === undefined
         ? undefined
@@ -101,6 +102,13 @@ export function mergeOptions(base: ResolvedOptions, override: RetryOptions): Res
     deadlineMs: override.deadlineMs ?? base.deadlineMs,
     retryWrites: override.retryWrites ?? base.retryWrites,
   });
+}
+
+function retryWritesOption(value: unknown, name: string): RetryWrites | undefined {
+  if (value === undefined || RETRY_WRITES.includes(value as RetryWrites)) return value as RetryWrites | undefined;
+  throw new TypeError(
+    `sequelize-autoreconnect: ${name} must be one of ${RETRY_WRITES.map((v) => `'${v}'`).join(', ')}, got ${describe(value)}`,
+  );
 }
 
 function plainObject(value: unknown, name: string): Record<string, unknown> {
@@ -148,12 +156,30 @@ export function validateQueryOption(value: unknown): ReconnectQueryOption {
     );
   }
   const option = plainObject(value, 'query option `reconnect`');
-  rejectUnknownKeys(option, ['retries', 'idempotent'], 'reconnect.', 'query option');
+  rejectUnknownKeys(option, ['retries', 'idempotent', 'retryWrites'], 'reconnect.', 'query option');
   const idempotent = option['idempotent'];
   if (idempotent !== undefined && typeof idempotent !== 'boolean') {
     throw new TypeError(`sequelize-autoreconnect: query option \`reconnect.idempotent\` must be a boolean, got ${describe(idempotent)}`);
   }
-  return { retries: integer(option['retries'], 'reconnect.retries', 0, MAX_RETRIES, 'query option'), idempotent };
+  return {
+    retries: integer(option['retries'], 'reconnect.retries', 0, MAX_RETRIES, 'query option'),
+    idempotent,
+    retryWrites: retryWritesOption(option['retryWrites'], 'query option `reconnect.retryWrites`'),
+  };
+}
+
+/** `sequelize.transaction({ reconnect }, callback)`; `undefined` when not given. */
+export function validateTransactionOption(value: unknown): ReconnectTransactionOption | undefined {
+  if (value === undefined) return undefined;
+  const option = plainObject(value, 'transaction option `reconnect`');
+  rejectUnknownKeys(option, ['replay', 'conflicts'], 'reconnect.', 'transaction option');
+  for (const key of ['replay', 'conflicts']) {
+    const value = option[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TypeError(`sequelize-autoreconnect: transaction option \`reconnect.${key}\` must be a boolean, got ${describe(value)}`);
+    }
+  }
+  return { replay: option['replay'] as boolean | undefined, conflicts: option['conflicts'] as boolean | undefined };
 }
 
 function describe(value: unknown): string {

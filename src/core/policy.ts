@@ -16,6 +16,11 @@ export interface ModelLike {
 export interface PolicySource {
   readonly options: ResolvedOptions;
   readonly modelPolicies: WeakMap<object, ResolvedOptions>;
+  /**
+   * Some policy (the plugin's, a model's or a call's) asked for `retryWrites: 'verified'`: only
+   * then does a statement cost a policy lookup before it runs.
+   */
+  verifiedSeen: boolean;
 }
 
 /**
@@ -44,7 +49,9 @@ export function modelOf(options: CarriesModel): ModelLike | undefined {
 export function checkOptions(source: PolicySource, options: CarriesModel): void {
   const model = modelOf(options);
   if (model) modelPolicy(source, model);
-  if (options.reconnect !== undefined) validateQueryOption(options.reconnect);
+  if (options.reconnect === undefined) return;
+  const perCall = validateQueryOption(options.reconnect);
+  if (perCall !== false && perCall.retryWrites === 'verified') source.verifiedSeen = true;
 }
 
 /** Only called once something failed: nothing here runs on a query that succeeds. */
@@ -53,7 +60,12 @@ export function policyFor(source: PolicySource, options: CarriesModel): Policy {
   const base = model ? modelPolicy(source, model) : source.options;
   const perCall: ReconnectQueryOption | undefined = options.reconnect === undefined ? undefined : validateQueryOption(options.reconnect);
   if (perCall === false) return { ...base, retries: 0, idempotent: false };
-  return { ...base, retries: perCall?.retries ?? base.retries, idempotent: perCall?.idempotent === true };
+  return {
+    ...base,
+    retries: perCall?.retries ?? base.retries,
+    retryWrites: perCall?.retryWrites ?? base.retryWrites,
+    idempotent: perCall?.idempotent === true,
+  };
 }
 
 function modelPolicy(source: PolicySource, model: ModelLike): ResolvedOptions {
@@ -61,6 +73,7 @@ function modelPolicy(source: PolicySource, model: ModelLike): ResolvedOptions {
   if (!policy) {
     policy = [modelOptionsOf(model), decoratedOptions(model)].reduce<ResolvedOptions>(apply, source.options);
     source.modelPolicies.set(model, policy);
+    if (policy.retryWrites === 'verified') source.verifiedSeen = true;
   }
   return policy;
 }

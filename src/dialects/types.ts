@@ -1,4 +1,30 @@
 import type { DialectClassifier } from '../core/failure';
+import type { TransactionStatus } from '../core/settle';
+
+/** The transaction a verified write runs in, as the server numbered it. */
+export interface TransactionIds {
+  /** The transaction's id, as text (PostgreSQL's 64-bit `xid8`); null when it has written nothing. */
+  readonly xid: string | null;
+  /** The server process of its session. */
+  readonly pid: number;
+}
+
+/**
+ * What verified writes need of a dialect: SQL run on a driver connection, outside Sequelize.
+ * Functions, not methods: they are passed around unbound.
+ */
+export interface OutcomeQueries {
+  /** Opens a transaction and learns its ids, in one round trip. */
+  readonly begin: (connection: unknown) => Promise<TransactionIds>;
+  /** The ids of the transaction open on this connection, without giving it an id it does not have. */
+  readonly ids: (connection: unknown) => Promise<TransactionIds>;
+  readonly commit: (connection: unknown) => Promise<void>;
+  readonly rollback: (connection: unknown) => Promise<void>;
+  /** Asks, on another connection, what became of a transaction. */
+  readonly status: (connection: unknown, ids: TransactionIds) => Promise<TransactionStatus>;
+  /** Ends the old session if it still runs that transaction; true when it was asked to end. */
+  readonly endSession: (connection: unknown, ids: TransactionIds) => Promise<boolean>;
+}
 
 /** What the plugin needs of a database dialect. */
 export interface Dialect {
@@ -29,6 +55,8 @@ export interface Dialect {
    * when it can: checked at `use()`, reported as a TypeError naming the setting.
    */
   readonly unsupported?: (config: Readonly<Record<string, unknown>>) => string | undefined;
+  /** For `retryWrites: 'verified'`; a dialect without it runs verified writes like `'unsent'` ones. */
+  readonly outcomes?: OutcomeQueries;
   /** Per-instance hardening of the driver, when it needs any. */
   readonly guardDriver?: (connectionManager: object) => void;
 }

@@ -1,9 +1,12 @@
+import { validateTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
+import { isReplayable, replayTransaction, type ReplayRules } from './replay';
 import { checkedOut } from './checkout';
 import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
+import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './verified';
 
 /**
  * What an operation that succeeds costs: one promise reaction on the connection it gets, one on
@@ -64,6 +67,21 @@ export interface FastPath {
   acquire(options: AcquireOptions): Promise<Connection>;
   /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection. */
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
+  /**
+   * Whether the engine wraps this statement: `'verified'`, a verified write (`retryWrites:
+   * 'verified'`); `'commit'`, the COMMIT of a replayable transaction; else undefined.
+   */
+  wraps(query: QueryLike, sql: string): 'verified' | 'commit' | undefined;
+  /** Verified: BEGIN with the transaction's ids, `run` (the statement), COMMIT. Commit: its ids, then `run`. */
+  runWrapped(wrap: 'verified' | 'commit', query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
+  /** What `sequelize.transaction({ reconnect }, callback)` is replayed on, if anything (validates `reconnect`). */
+  replays(reconnect: unknown): ReplayRules | undefined;
+  /** Marks a managed transaction as replayable: its COMMIT learns the transaction's id first. */
+  replayable(transaction: object): void;
+  /** Runs `attempt` (a whole managed transaction), again when it certainly did not commit. */
+  replayTransaction<T>(rules: ReplayRules, attempt: () => Promise<T>): Promise<T>;
+  /** The failure leaves the transaction certainly not committed: a lost connection before COMMIT, or a conflict. */
+  certainlyNotCommitted(error: unknown): boolean;
 }
 
 export function fastPath(engine: Engine): FastPath {
@@ -90,5 +108,18 @@ export function fastPath(engine: Engine): FastPath {
       handlers.parameters = parameters;
       return running.then(handlers.fulfilled, handlers.rejected);
     },
+    wraps: (query, sql) => {
+      if (query.options.transaction) return verifiesCommit(engine, query, sql) ? 'commit' : undefined;
+      return verifies(engine, query, sql) ? 'verified' : undefined;
+    },
+    runWrapped: (wrap, query, run) => (wrap === 'commit' ? runVerifiedCommit(engine, query, run) : runVerified(engine, query, run)),
+    replays: (reconnect) => {
+      const own = validateTransactionOption(reconnect);
+      const rules = { lost: own?.replay ?? engine.options.replayTransactions, conflicts: own?.conflicts ?? engine.options.replayConflicts };
+      return rules.lost || rules.conflicts ? rules : undefined;
+    },
+    replayable: (transaction) => engine.replayable.add(transaction),
+    replayTransaction: (rules, attempt) => replayTransaction(engine, rules, attempt),
+    certainlyNotCommitted: (error) => isReplayable(error) || engine.dialect.classifier.isConflict(error),
   };
 }

@@ -12,6 +12,8 @@ export interface GiveUp {
   /** Default: whether any attempt of the operation may have reached the server. */
   readonly mayHaveExecuted?: boolean;
   readonly transactionLost?: boolean;
+  /** Default: `false` when nothing may have run, else unknown. */
+  readonly committed?: boolean;
   readonly hookError?: unknown;
 }
 
@@ -41,6 +43,7 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
             ...details,
             phase: 'query',
             mayHaveExecuted: g.mayHaveExecuted ?? op.mayHaveRun,
+            committed: g.committed,
             transactionLost: g.transactionLost ?? false,
             sql: g.sql,
           },

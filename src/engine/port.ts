@@ -52,6 +52,10 @@ export interface HostPort {
   transactionAcquireOptions(transaction: TransactionLike): AcquireOptions;
   /** Sequelize's query types that only read. */
   isRead(type: string | undefined): boolean;
+  /** A query type that reads, one of Sequelize's model writes, or raw SQL (which may be anything). */
+  writeKind(type: string | undefined): 'read' | 'write' | 'raw';
+  /** A driver's error as the query's own Sequelize error class (what its `run` would have thrown). */
+  formatError(query: QueryLike, error: unknown): unknown;
   /** Which pool these options draw from, and whether there are two. */
   poolFor(options: AcquireOptions): PoolName;
   readonly replicated: boolean;

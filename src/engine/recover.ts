@@ -9,9 +9,9 @@ import { asError, type Engine } from './state';
 
 export type Outcome<T> = { readonly done: true; readonly value: T } | { readonly done: false; readonly error: unknown };
 
-/** What differs between recovering a connection (`'connect'`) and a statement (`'query'`). */
+/** What differs between recovering a connection (`'connect'`), a statement (`'query'`) and a managed transaction (`'transaction'`). */
 export interface Phase<T> {
-  readonly name: 'connect' | 'query';
+  readonly name: 'connect' | 'query' | 'transaction';
   readonly op: Operation;
   readonly retries: number;
   readonly deadlineMs: number;
@@ -60,7 +60,7 @@ export async function recover<T>(engine: Engine, phase: Phase<T>, firstError: un
     engine.stats.note('retries');
     const context = phase.context(error, failure);
     engine.host.debug(
-      `${phase.name === 'connect' ? `connect failed (${failure})` : 'connection lost under a statement'}: ` +
+      `${phase.name === 'connect' ? `connect failed (${failure})` : `connection lost under a ${phase.name === 'query' ? 'statement' : 'transaction'}`}: ` +
         `${engine.redact(context.error.message)}; retry ${op.retriesMade} of ${phase.retries}`,
     );
     await runHook(engine, 'beforeReconnect', context, (hookError) => phase.giveUp('hook-failed', hookError));

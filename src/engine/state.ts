@@ -4,6 +4,7 @@ import type { PolicySource } from '../core/policy';
 import type { Dialect } from '../dialects';
 import type { ReconnectConfig } from '../hooks';
 import type { Operation } from './operation';
+import type { VerifiedFailure } from './verified';
 import type { AcquireOptions, Clock, Connection, HostPort, PoolName } from './port';
 import { Stats } from './stats';
 import { Backoffs } from './timing';
@@ -42,6 +43,11 @@ export interface Engine extends PolicySource {
   readonly redact: (text: string) => string;
   /** `sequelize.close()` was called: nothing starts another attempt. */
   closed: boolean;
+  verifiedSeen: boolean;
+  /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
+  readonly replayable: WeakSet<object>;
+  /** Failures of verified writes, by their error: how far the attempt got. */
+  readonly verifiedFailures: WeakMap<object, VerifiedFailure>;
 }
 
 export function createEngine(parts: {
@@ -61,6 +67,9 @@ export function createEngine(parts: {
     stats: new Stats(),
     backoffs: new Backoffs(parts.clock),
     closed: false,
+    verifiedSeen: parts.options.retryWrites === 'verified',
+    verifiedFailures: new WeakMap(),
+    replayable: new WeakSet(),
   };
 }
 

@@ -11,6 +11,7 @@ import { operationFor, remainingMs, type Operation } from './operation';
 import type { Connection, QueryLike, TransactionLike } from './port';
 import { recover, type Outcome, type Phase } from './recover';
 import { asError, configFor, poolOf, type Engine } from './state';
+import { lostOutcome, runVerified, verifies } from './verified';
 
 /**
  * A statement failed. Not a lost connection: its error, untouched. Lost: the connection is
@@ -54,7 +55,10 @@ export async function statementFailed(
     }
     // Only the statement that opens a transaction may move to a new connection: nothing ran yet.
     if (transaction.parent || !classifier.isTransactionStart(sql)) {
-      const commitUnknown = classifier.isCommit(sql) && failure.mayHaveRun;
+      // A lost COMMIT whose transaction's id was learned is settled: committed, it succeeds.
+      const lostAt = await lostOutcome(engine, op, query, error, classifier.isCommit(sql) && failure.mayHaveRun);
+      if (lostAt.done) return lostAt.value;
+      const commitUnknown = lostAt.mayHaveRun;
       throw giveUp(engine, op, {
         phase: 'query',
         reason: commitUnknown ? 'commit-outcome-unknown' : 'in-transaction',
@@ -65,7 +69,9 @@ export async function statementFailed(
       });
     }
   }
-  op.mayHaveRun ||= failure.mayHaveRun;
+  const lostAt = await lostOutcome(engine, op, query, error, failure.mayHaveRun);
+  if (lostAt.done) return lostAt.value;
+  op.mayHaveRun ||= lostAt.mayHaveRun;
   op.cause = error;
   const phase = new StatementPhase(engine, op, query, sql, parameters, failure, error);
   op.recovering = true;
@@ -197,7 +203,9 @@ class StatementPhase implements Phase<unknown> {
       discard(engine, connection, failure.readOnlyServer ? 'read-only' : 'dead');
       this.lost = connection;
       this.owned = undefined;
-      op.mayHaveRun ||= failure.mayHaveRun;
+      const lostAt = await lostOutcome(engine, op, this.query, retryError, failure.mayHaveRun);
+      if (lostAt.done) return { done: true, value: lostAt.value };
+      op.mayHaveRun ||= lostAt.mayHaveRun;
       op.cause = retryError;
       this.error = retryError;
       this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
@@ -220,7 +228,9 @@ class StatementPhase implements Phase<unknown> {
       Math.max(0, remainingMs(op, this.deadlineMs, engine.clock.now())),
     );
     try {
-      return await engine.host.runAgain(this.query, this.sql, this.parameters);
+      const { query, sql, parameters } = this;
+      const again = () => engine.host.runAgain(query, sql, parameters);
+      return await (verifies(engine, query, sql) ? runVerified(engine, query, again) : again());
     } finally {
       cancel();
     }

@@ -20,6 +20,12 @@ export interface ReconnectStats {
   validations: number;
   /** Of those, the ones found dead and replaced before a statement met them. */
   validationFailures: number;
+  /** Lost COMMITs of verified writes whose outcome the server told (committed or not). */
+  commitsSettled: number;
+  /** Lost COMMITs of verified writes whose outcome nobody could tell (reported with `mayHaveExecuted`). */
+  commitsUnknown: number;
+  /** Managed transactions run again from the start (`replayTransactions`). */
+  transactionReplays: number;
   /** Healthy connections closed for their age, or because a failover made them point at a read-only server. */
   retired: number;
 }
@@ -40,6 +46,9 @@ export class Stats {
     notRetried: 0,
     validations: 0,
     validationFailures: 0,
+    commitsSettled: 0,
+    commitsUnknown: 0,
+    transactionReplays: 0,
     retired: 0,
   };
 

@@ -21,7 +21,10 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const Base: QueryClass = dialect.Query;
   class AutoReconnectQuery extends Base {
     override run(sql: string, parameters?: unknown): Promise<unknown> {
-      return fast.watch(this, sql, parameters, super.run(sql, parameters));
+      // A closure only for the statements the engine wraps: the common case allocates nothing more.
+      const wrap = fast.wraps(this, sql);
+      const running = wrap ? fast.runWrapped(wrap, this, () => super.run(sql, parameters)) : super.run(sql, parameters);
+      return fast.watch(this, sql, parameters, running);
     }
   }
   dialect.Query = AutoReconnectQuery;

@@ -7,6 +7,9 @@ import type { Internals } from './probe';
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
 const READ_TYPES = new Set(['SELECT', 'SHOWTABLES', 'SHOWINDEXES', 'DESCRIBE', 'VERSION', 'FOREIGNKEYS', 'SHOWCONSTRAINTS']);
 
+/** Sequelize's query types for model writes: one INSERT / UPDATE / DELETE statement each. */
+const WRITE_TYPES = new Set(['INSERT', 'UPDATE', 'BULKUPDATE', 'BULKDELETE', 'DELETE', 'UPSERT']);
+
 interface Hookable {
   // Sequelize returns undefined, not false, for a name that never had hooks.
   hasHook(name: string): boolean | undefined;
@@ -43,6 +46,11 @@ export function hostPort(
       type: transaction.options.readOnly ? 'SELECT' : undefined,
     }),
     isRead: (type) => READ_TYPES.has(type ?? ''),
+    writeKind: (type) => (WRITE_TYPES.has(type ?? '') ? 'write' : type === undefined || type === 'RAW' ? 'raw' : 'read'),
+    formatError: (query, error) => {
+      const q = query as unknown as { formatError?: (error: unknown, stack?: string) => unknown };
+      return typeof q.formatError === 'function' && error instanceof Error ? q.formatError(error, error.stack) : error;
+    },
     // Sequelize's own rule: reads go to the read pool unless told to use the primary.
     poolFor: (options) => (cm.config.replication && options.type === 'SELECT' && !options.useMaster ? 'read' : 'write'),
     get replicated() {

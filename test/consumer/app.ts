@@ -61,7 +61,7 @@ export async function main(url: string): Promise<ReconnectStats> {
     models: [LedgerEntry, CacheEntry],
     hooks: {
       beforeReconnect: (ctx) => {
-        const phase: 'connect' | 'query' = ctx.phase;
+        const phase: 'connect' | 'query' | 'transaction' = ctx.phase;
         void phase;
       },
     },

@@ -24,4 +24,5 @@ declare const secrets: { databasePassword(): Promise<string> };
 declare const metrics: { increment(name: string): void };
 declare const reconnects: { inc(labels: Record<string, string>): void };
 declare function retryWholeTransaction(): Promise<unknown>;
+declare function retryLater(order: unknown): Promise<unknown>;
 declare function checkWhetherTheOrderExists(id: number): Promise<unknown>;

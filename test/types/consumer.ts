@@ -50,7 +50,7 @@ export async function consumer(): Promise<void> {
 
   sequelize.addHook('beforeReconnect', (ctx) => {
     const attempt: number = ctx.attempt;
-    const phase: 'connect' | 'query' = ctx.phase;
+    const phase: 'connect' | 'query' | 'transaction' = ctx.phase;
     const sql: string | undefined = ctx.sql;
     void [attempt, phase, sql];
   });

@@ -11,6 +11,8 @@ describe('options', () => {
       deadlineMs: 10_000,
       retryWrites: 'unsent',
       hygiene: { validateIdleMs: 500, validateTimeoutMs: 1000, sweep: true, maxLifetimeMs: 1_800_000 },
+      replayTransactions: false,
+      replayConflicts: false,
     });
   });
 
@@ -44,7 +46,7 @@ describe('options', () => {
     [
       'an unknown retryWrites value',
       { retryWrites: 'sometimes' },
-      /`retryWrites` must be one of 'unsent', 'always', 'never', got 'sometimes'/,
+      /`retryWrites` must be one of 'unsent', 'verified', 'always', 'never', got 'sometimes'/,
     ],
     ['a non-object', 3, /`options` must be an object, got 3/],
     ['an array', [], /`options` must be an object, got an array/],

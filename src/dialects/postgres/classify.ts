@@ -143,10 +143,14 @@ const START = /^\s*(START\s+TRANSACTION|BEGIN)\b/i;
 const COMMIT = /^\s*(COMMIT|END)\b/i;
 const ROLLBACK = /^\s*(ROLLBACK|ABORT)\b/i;
 
+/** serialization_failure and deadlock_detected: the server rolled the transaction back; running it again may succeed. */
+const CONFLICT_CODES = new Set(['40001', '40P01']);
+
 export const postgresClassifier: DialectClassifier = {
   dialect: 'postgres',
   classifyQueryError,
   classifyConnectError,
+  isConflict: (error) => errorLayers(error).some((layer) => CONFLICT_CODES.has(sqlState(layer) ?? '')),
   isTransactionStart: (sql) => START.test(sql),
   isCommit: (sql) => COMMIT.test(sql),
   isRollback: (sql) => ROLLBACK.test(sql),

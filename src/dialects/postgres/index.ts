@@ -1,5 +1,6 @@
 import type { Dialect } from '../types';
 import { postgresClassifier } from './classify';
+import { postgresOutcomes } from './outcomes';
 
 interface EventedClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -72,4 +73,5 @@ export const postgres: Dialect = {
   unsupported: (config) =>
     config['native'] ? 'option `native: true` (pg-native) is not supported; remove it to use the pure JavaScript pg driver' : undefined,
   guardDriver: guardPgClient,
+  outcomes: postgresOutcomes,
 };

@@ -122,10 +122,13 @@ export function auditRows(ops: readonly OpRecord[], counts: ReadonlyMap<string, 
     if (ns.some((n) => n > 1)) out.push(violation('5 rows', `${where}: duplicated (${told})`, op.error));
     if (new Set(ns).size > 1) out.push(violation('5 rows', `${where}: a transaction committed in part (${told})`, op.error));
     if (op.ok && ns.some((n) => n !== 1)) out.push(violation('5 rows', `${where}: reported ok but not there`));
+    const cle = !op.ok && op.error instanceof ConnectionLostError ? op.error : undefined;
     if (!op.ok && ns.some((n) => n > 0)) {
-      const cle = op.error instanceof ConnectionLostError ? op.error : undefined;
-      if (!cle || !cle.mayHaveExecuted) out.push(violation('5 rows', `${where}: reported failed (${told}) yet committed`, op.error));
+      if (!cle?.mayHaveExecuted || cle.committed === false)
+        out.push(violation('5 rows', `${where}: reported failed (${told}) yet committed`, op.error));
     }
+    if (cle?.committed === true && ns.some((n) => n !== 1))
+      out.push(violation('5 rows', `${where}: reported committed but not there`, op.error));
   }
   const byKey = new Map<string, OpRecord[]>();
   for (const op of ops) if (op.kind === 'upsert' && op.ok !== undefined) byKey.set(op.key!, [...(byKey.get(op.key!) ?? []), op]);
@@ -147,6 +150,7 @@ function mayHaveRun(error: unknown): boolean {
 }
 
 function describeOutcome(error: unknown): string {
-  if (error instanceof ConnectionLostError) return `ConnectionLostError ${error.reason}, mayHaveExecuted ${error.mayHaveExecuted}`;
+  if (error instanceof ConnectionLostError)
+    return `ConnectionLostError ${error.reason}, mayHaveExecuted ${error.mayHaveExecuted}, committed ${String(error.committed)}`;
   return error instanceof Error ? `${error.name}: ${error.message.slice(0, 80)}` : String(error);
 }

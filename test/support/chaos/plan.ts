@@ -61,7 +61,9 @@ export const MAX_HOLD_MS = 900;
 export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): Plan {
   const r = rng(streamSeed(seed, 0));
   const count = r.chance(0.4) ? 2 : 1;
-  const instances: InstancePlan[] = Array.from({ length: count }, (_, i) => pluginInstance(r, `p${i}`, seconds));
+  // Definite outcomes draw from a stream of their own, so that older seeds keep their schedules.
+  const outcomes = rng(streamSeed(seed, 2));
+  const instances: InstancePlan[] = Array.from({ length: count }, (_, i) => withOutcomes(outcomes, pluginInstance(r, `p${i}`, seconds)));
   if (flags.bare)
     instances.push({ name: 'bare', plugin: false, poolMax: r.int(2, 4), workers: r.int(2, 3), closeEarlyAtMs: undefined, delayMs: 0 });
   const mix: Record<OpKind, number> = {
@@ -73,6 +75,17 @@ export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): P
     'bad-statement': r.int(1, 5),
   };
   return { seed, seconds, instances, steps: schedule(rng(streamSeed(seed, 1)), seconds * 1000), mix, pauseMs: [0, r.int(5, 30)] };
+}
+
+/** Some instances verify their writes (`retryWrites: 'verified'`), some replay managed transactions. */
+function withOutcomes(r: Rng, instance: InstancePlan): InstancePlan {
+  if (!instance.plugin) return instance;
+  const verified = r.chance(0.35);
+  const replayTransactions = r.chance(0.5);
+  return {
+    ...instance,
+    plugin: { ...instance.plugin, replayTransactions, ...(verified ? { retryWrites: 'verified' as const } : {}) },
+  };
 }
 
 function pluginInstance(r: Rng, name: string, seconds: number): InstancePlan {

@@ -23,6 +23,7 @@ export function fail(kind: FakeKind, message: string = kind): Error {
 const kindOf = (error: unknown): FakeKind | undefined => (error as { kind?: FakeKind } | null)?.kind;
 
 const classifier: DialectClassifier = {
+  isConflict: () => false,
   dialect: 'fake',
   classifyConnectError: (error) => {
     const kind = kindOf(error);
@@ -133,6 +134,8 @@ export function harness(
     },
     transactionAcquireOptions: (transaction) => ({ uuid: transaction.id }),
     isRead: (type) => type === 'SELECT',
+    writeKind: (type) => (type === 'SELECT' ? 'read' : type === 'RAW' ? 'raw' : 'write'),
+    formatError: (_query, error) => error,
     poolFor: () => 'write',
     replicated: false,
     configOf: () => ({ host: 'db.example', password: 'secret' }),

@@ -1,0 +1,329 @@
+import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { after, before, describe, it } from 'node:test';
+import { QueryTypes, Sequelize, Transaction } from 'sequelize';
+import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { sleep, startWorkers } from './support/workload';
+import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from './support/fixture';
+
+const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
+
+/** A statement that waits at the gate while it is shut, in transaction `t`. */
+const atGate = (sequelize: Sequelize, held: Gate, t: Transaction) => sequelize.query(`SELECT ${held.sql}`, { transaction: t });
+
+/** Runs `work` with the gate shut; once `appName` waits at it, kills its sessions and opens the gate. */
+async function killedAtGate<T>(f: Fixture, appName: string, work: (held: Gate) => Promise<T>) {
+  const held = await gate(f.url);
+  try {
+    const running = outcome(work(held));
+    await held.held(appName);
+    assert.equal(await terminateBackends(adminUrl(), appName), 1);
+    await held.open();
+    return await running;
+  } finally {
+    await held.open();
+  }
+}
+
+describe('replayTransactions', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('replays a managed transaction whose connection is lost before COMMIT: its rows once, its result returned', async () => {
+    for (const replayTransactions of [false, true]) {
+      const app = f.appName(replayTransactions ? 'replay' : 'plain');
+      const sequelize = testSequelize(f.url, { appName: app, plugin: { ...REPLAY, replayTransactions } });
+      const Item = defineItem(sequelize);
+      const phases: string[] = [];
+      sequelize.addHook('beforeReconnect', (context: ReconnectContext) => void phases.push(context.phase));
+      const tag = f.appName('tx');
+      let runs = 0;
+      const result = await killedAtGate(f, app, (held) =>
+        sequelize.transaction(async (t) => {
+          runs++;
+          await Item.create({ tag }, { transaction: t });
+          await atGate(sequelize, held, t);
+          return 'done';
+        }),
+      );
+      if (!replayTransactions) {
+        assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+        assert.equal(result.error['transactionLost'], true);
+        assert.equal(result.error['committed'], false);
+        assert.equal(await f.count(tag), 0);
+      } else {
+        assert.deepEqual(result, { ok: true, value: 'done' });
+        assert.equal(runs, 2);
+        assert.equal(await f.count(tag), 1);
+        assert.equal(getReconnectStats(sequelize).transactionReplays, 1);
+        assert.deepEqual(phases, ['transaction']);
+      }
+      await assertPoolIntact(sequelize);
+      await sequelize.close();
+    }
+  });
+
+  it('settles a lost COMMIT as committed: resolves with the callback result, runs afterCommit once, never replays', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: REPLAY });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('swallowed');
+    let runs = 0;
+    let afterCommit = 0;
+    f.proxy.arm('COMMIT', 'swallow-reply');
+    const value = await sequelize.transaction(async (t) => {
+      runs++;
+      t.afterCommit(() => void afterCommit++);
+      await Item.create({ tag }, { transaction: t });
+      return 42;
+    });
+    assert.deepEqual([value, runs, afterCommit, await f.count(tag)], [42, 1, 1, 1]);
+    assert.equal(getReconnectStats(sequelize).commitsSettled, 1);
+    await sequelize.close();
+  });
+
+  it('replays when the COMMIT never reached the server: one row, afterCommit once, for the run that committed', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: REPLAY });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('reset');
+    const committedRuns: number[] = [];
+    let runs = 0;
+    f.proxy.arm('COMMIT', 'reset');
+    await sequelize.transaction(async (t) => {
+      const run = ++runs;
+      t.afterCommit(() => void committedRuns.push(run));
+      await Item.create({ tag }, { transaction: t });
+    });
+    assert.deepEqual([runs, committedRuns, await f.count(tag)], [2, [2], 1]);
+    await sequelize.close();
+  });
+
+  it('replays the outermost managed transaction when a savepoint inside it loses the connection', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.url, { appName: app, plugin: REPLAY });
+    const Item = defineItem(sequelize);
+    const [outer, inner] = [f.appName('outer'), f.appName('inner')];
+    let runs = 0;
+    const result = await killedAtGate(f, app, (held) =>
+      sequelize.transaction(async (t) => {
+        runs++;
+        await Item.create({ tag: outer }, { transaction: t });
+        await sequelize.transaction({ transaction: t }, async (savepoint) => {
+          await Item.create({ tag: inner }, { transaction: savepoint });
+          await atGate(sequelize, held, savepoint);
+        });
+      }),
+    );
+    assert.ok(result.ok, !result.ok ? result.error.message : '');
+    assert.deepEqual([runs, await f.count(outer), await f.count(inner)], [2, 1, 1]);
+    await sequelize.close();
+  });
+
+  it('runs each replay in its own CLS context (Sequelize.useCLS): statements without `transaction` join the new one', async () => {
+    const storage = new AsyncLocalStorage<Map<string, unknown>>();
+    const namespace = {
+      run: (fn: (context: unknown) => unknown) => storage.run(new Map(), () => fn(storage.getStore())),
+      get: (key: string) => storage.getStore()?.get(key),
+      set: (key: string, value: unknown) => storage.getStore()?.set(key, value),
+      bind: <F>(fn: F) => fn,
+    };
+    Sequelize.useCLS(namespace);
+    try {
+      const app = f.appName();
+      const sequelize = testSequelize(f.url, { appName: app, plugin: REPLAY });
+      const Item = defineItem(sequelize);
+      const tag = f.appName('cls');
+      const ids: string[] = [];
+      const result = await killedAtGate(f, app, (held) =>
+        sequelize.transaction(async (t) => {
+          ids.push((t as unknown as { id: string }).id);
+          assert.equal(namespace.get('transaction'), t);
+          await Item.create({ tag }); // no `transaction`: CLS supplies this run's
+          await sequelize.query(`SELECT ${held.sql}`, { type: QueryTypes.SELECT });
+        }),
+      );
+      assert.ok(result.ok, !result.ok ? result.error.message : '');
+      assert.equal(ids.length, 2);
+      assert.notEqual(ids[0], ids[1]);
+      assert.equal(await f.count(tag), 1);
+      await sequelize.close();
+    } finally {
+      (Sequelize as unknown as { _cls: unknown })._cls = undefined;
+    }
+  });
+
+  it('keeps what a COMMIT of an aborted transaction does without the plugin: it rolls back, and the call resolves', async () => {
+    for (const plugin of [false, REPLAY] as const) {
+      const sequelize = testSequelize(f.url, { appName: f.appName(), plugin });
+      const Item = defineItem(sequelize);
+      const tag = f.appName('aborted');
+      const value = await sequelize.transaction(async (t) => {
+        await Item.create({ tag }, { transaction: t });
+        await sequelize.query('SELECT 1/0', { transaction: t }).catch(() => {});
+        return 'resolved';
+      });
+      assert.equal(value, 'resolved');
+      assert.equal(await f.count(tag), 0);
+      await sequelize.close();
+    }
+  });
+
+  it('replays a SERIALIZABLE transaction that lost a write-skew conflict (40001) when asked; without it, the error as before', async () => {
+    for (const conflicts of [false, true]) {
+      const sequelize = testSequelize(f.url, { appName: f.appName(), plugin: { ...REPLAY, replayTransactions: false } });
+      const Item = defineItem(sequelize);
+      const tag = f.appName('skew');
+      // Both read before either writes: one of them must fail at its INSERT or COMMIT.
+      let readers = 0;
+      let bothRead: () => void = () => {};
+      const barrier = new Promise<void>((resolve) => (bothRead = resolve));
+      let runs = 0;
+      const skew = (name: string) =>
+        sequelize.transaction({ isolationLevel: Transaction.ISOLATION_LEVELS.SERIALIZABLE, reconnect: { conflicts } }, async (t) => {
+          runs++;
+          await Item.count({ where: { tag }, transaction: t });
+          if (++readers === 2) bothRead();
+          await barrier;
+          await Item.create({ tag }, { transaction: t });
+          return name;
+        });
+      const results = await Promise.all([outcome(skew('a')), outcome(skew('b'))]);
+      if (!conflicts) {
+        assert.equal(results.filter((r) => r.ok).length, 1);
+        const failed = results.find((r) => !r.ok);
+        assert.equal(failed && !failed.ok && (failed.error as { parent?: { code?: string } }).parent?.code, '40001');
+        assert.equal(await f.count(tag), 1);
+      } else {
+        assert.deepEqual(
+          results.map((r) => r.ok),
+          [true, true],
+        );
+        assert.equal(runs, 3);
+        assert.equal(await f.count(tag), 2);
+        assert.equal(getReconnectStats(sequelize).transactionReplays, 1);
+      }
+      await sequelize.close();
+    }
+  });
+
+  it('leaves unmanaged transactions as they were: a ConnectionLostError with transactionLost', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.url, { appName: app, plugin: REPLAY });
+    const t = await sequelize.transaction();
+    const result = await killedAtGate(f, app, (held) => atGate(sequelize, held, t));
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError);
+    assert.equal(result.error['transactionLost'], true);
+    await t.rollback();
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
+
+  it('replays per call ({ reconnect: { replay: true } }), and rejects a bad option with a TypeError naming it', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.url, { appName: app, plugin: { retries: 2 } });
+    let runs = 0;
+    const result = await killedAtGate(f, app, (held) =>
+      sequelize.transaction({ reconnect: { replay: true } }, async (t) => {
+        runs++;
+        await atGate(sequelize, held, t);
+      }),
+    );
+    assert.ok(result.ok);
+    assert.equal(runs, 2);
+    await assert.rejects(
+      sequelize.transaction({ reconnect: { replay: 'yes' } } as never, async () => {}),
+      (e: unknown) => e instanceof TypeError && /transaction option `reconnect.replay` must be a boolean/.test(e.message),
+    );
+    await sequelize.close();
+  });
+});
+
+describe('replayTransactions under a short chaos loop', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('completes every managed transaction exactly once while the server answers: no failure, no duplicate, nothing lost', async () => {
+    const app = f.appName('chaos');
+    const sequelize = testSequelize(f.proxiedUrl, {
+      appName: app,
+      pool: { max: 4 },
+      plugin: { replayTransactions: true, retries: 5, deadlineMs: 10_000, backoff: { baseMs: 5, maxMs: 50 } },
+    });
+    const Item = defineItem(sequelize);
+    const outcomes = new Map<string, true | Error>();
+    let runs = 0;
+    const workers = startWorkers(
+      4,
+      async (worker, n) => {
+        const tag = `${app}:${worker}:${n}`;
+        try {
+          await sequelize.transaction(async (t) => {
+            runs++;
+            await Item.create({ tag: `${tag}:a` }, { transaction: t });
+            await Item.create({ tag: `${tag}:b` }, { transaction: t });
+          });
+          outcomes.set(tag, true);
+        } catch (error) {
+          outcomes.set(tag, error as Error);
+          throw error;
+        }
+      },
+      1,
+    );
+    const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT reset', 'INSERT swallow-reply', 'kill'];
+    let injected = 0;
+    try {
+      for (const started = Date.now(); Date.now() - started < 3000; injected++) {
+        const fault = faults[injected % faults.length]!;
+        if (fault === 'kill') await terminateBackends(adminUrl(), app);
+        else {
+          const [match, action] = fault.split(' ') as [string, 'reset' | 'cut-after-send' | 'swallow-reply'];
+          f.proxy.arm(match, action);
+        }
+        await sleep(40);
+      }
+    } finally {
+      f.proxy.disarm();
+      await workers.stop();
+    }
+    const counts = await admin(f.url, async (c) => {
+      const { rows } = await c.query<{ tag: string; n: number }>(
+        'SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag',
+        [`${app}:%`],
+      );
+      return new Map(rows.map((r) => [r.tag, r.n]));
+    });
+    const failed: string[] = [];
+    for (const [tag, result] of outcomes) {
+      const rows = [counts.get(`${tag}:a`) ?? 0, counts.get(`${tag}:b`) ?? 0];
+      if (result === true) assert.deepEqual(rows, [1, 1], `${tag} committed: each row once`);
+      else {
+        failed.push(`${tag}: ${result.message}`);
+        if (result instanceof ConnectionLostError && result.committed === false) assert.deepEqual(rows, [0, 0], `${tag} not committed`);
+      }
+    }
+    assert.equal(
+      [...counts.values()].reduce((a, b) => a + b, 0),
+      [...outcomes.values()].filter((r) => r === true).length * 2,
+      'no stray rows',
+    );
+    const stats = getReconnectStats(sequelize);
+    console.log(
+      `# chaos: ${outcomes.size} transactions (${runs} runs), ${injected} faults, ${stats.disconnects} disconnects, ` +
+        `${stats.transactionReplays} replays, ${stats.commitsSettled} COMMITs settled, ${failed.length} failed`,
+    );
+    assert.deepEqual(failed, [], 'no managed transaction failed');
+    assert.ok(stats.transactionReplays > 0 && stats.commitsSettled > 0, 'the faults did land');
+    await sequelize.close();
+  });
+});
