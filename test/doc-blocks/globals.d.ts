@@ -25,4 +25,6 @@ declare const metrics: { increment(name: string): void };
 declare const reconnects: { inc(labels: Record<string, string>): void };
 declare function retryWholeTransaction(): Promise<unknown>;
 declare function retryLater(order: unknown): Promise<unknown>;
+declare function queueForRetry(order: unknown): Promise<unknown>;
+declare function reconcile(order: unknown): Promise<unknown>;
 declare function checkWhetherTheOrderExists(id: number): Promise<unknown>;

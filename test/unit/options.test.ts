@@ -67,6 +67,6 @@ describe('options', () => {
       (e: unknown) => e instanceof TypeError && /`reconnect` takes an object such as \{ retries: 3 \}.*or false.*got true/.test(e.message),
     );
     assert.equal(validateQueryOption(false), false);
-    assert.deepEqual(validateQueryOption({ retries: 2 }), { retries: 2, idempotent: undefined });
+    assert.deepEqual(validateQueryOption({ retries: 2 }), { retries: 2, idempotent: undefined, retryWrites: undefined });
   });
 });
