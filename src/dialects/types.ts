@@ -1,4 +1,5 @@
 import type { DialectClassifier } from '../core/failure';
+import type { TransactionLike } from '../engine/port';
 
 /** What the plugin needs of a database dialect. */
 export interface Dialect {
@@ -18,6 +19,12 @@ export interface Dialect {
    * with a name for the error when it is missing: checked at `use()`.
    */
   readonly internals?: ReadonlyArray<{ readonly name: string; readonly present: (connectionManager: object) => boolean }>;
+  /**
+   * When the statement that opens `transaction` moves to a new connection: a statement to run
+   * there first, restoring what the lost connection held for it (MySQL sets the isolation level
+   * of the next transaction in a statement of its own, before `START TRANSACTION`).
+   */
+  readonly transactionPrelude?: (sql: string, transaction: TransactionLike) => string | undefined;
   /** Per-instance hardening of the driver, when it needs any. */
   readonly guardDriver?: (connectionManager: object) => void;
 }

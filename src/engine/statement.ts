@@ -216,6 +216,9 @@ class StatementPhase implements Phase<unknown> {
       Math.max(0, remainingMs(op, this.deadlineMs, engine.clock.now())),
     );
     try {
+      // A setting the lost connection held for the transaction about to start (MySQL's isolation level).
+      const prelude = this.transaction && engine.dialect.transactionPrelude?.(this.sql, this.transaction);
+      if (prelude) await engine.host.runAgain(this.query, prelude, undefined);
       return await engine.host.runAgain(this.query, this.sql, this.parameters);
     } finally {
       cancel();
