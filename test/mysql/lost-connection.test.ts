@@ -49,27 +49,29 @@ for (const dialect of FAMILY) {
     });
 
     it('replaces idle connections killed, reset, cut or forgotten by a proxy without the caller noticing', async () => {
-      const { sequelize, user } = await f.app(dialect, { pool: { max: 3 }, plugin: { validateIdleMs: false } });
-      const read = async (n: number) => sequelize.query(`SELECT ${n} AS n`, { type: QueryTypes.SELECT, plain: true });
+      const { sequelize, user } = await f.app(dialect, { pool: { max: 3 } });
+      const read = async (n: number) => sequelize.query<{ n: unknown }>(`SELECT ${n} AS n`, { type: QueryTypes.SELECT, plain: true });
       await Promise.all([1, 2, 3].map((n) => sequelize.query(`SELECT SLEEP(0.05), ${n}`)));
       assert.ok((await f.kill(user)) >= 1);
-      assert.equal(Number((await read(1))!['n']), 1);
+      assert.equal(Number((await read(1))!.n), 1);
       f.proxy.resetAll();
-      assert.equal(Number((await read(2))!['n']), 2);
+      assert.equal(Number((await read(2))!.n), 2);
       f.proxy.cutAll();
-      assert.equal(Number((await read(3))!['n']), 3);
+      assert.equal(Number((await read(3))!.n), 3);
       f.proxy.forgetAll();
-      assert.equal(Number((await read(4))!['n']), 4);
+      assert.equal(Number((await read(4))!.n), 4);
       await assertMyPoolIntact(sequelize);
     });
 
     it('passes KILL QUERY (1317) through as the statement error and keeps the connection', async () => {
       const { sequelize, user } = await f.app(dialect, { pool: { max: 1 }, proxied: false });
-      const idOf = async () =>
-        Number((await sequelize.query('SELECT CONNECTION_ID() AS id', { type: QueryTypes.SELECT, plain: true }))!['id']);
+      const idOf = async () => {
+        const row = await sequelize.query<{ id: unknown }>('SELECT CONNECTION_ID() AS id', { type: QueryTypes.SELECT, plain: true });
+        return Number(row!.id);
+      };
       const before = await idOf();
       // A row lock the test holds: KILL QUERY interrupts a lock wait with 1317 (GET_LOCK and SLEEP just return).
-      const [{ id: row }] = [await defineItem(sequelize).create({ tag: `${dialect}-locked` })];
+      const row = Number((await defineItem(sequelize).create({ tag: `${dialect}-locked` })).get('id'));
       const holder = await createConnection(mariadbUrl());
       holder.on('error', () => {});
       await holder.query(`START TRANSACTION`);
@@ -91,6 +93,7 @@ for (const dialect of FAMILY) {
       const Item = defineItem(sequelize);
       await Item.count();
       // mysql2 prepares a statement with parameters, then sends COM_STMT_EXECUTE (0x17) without its text.
+      // eslint-disable-next-line no-control-regex -- the command byte of a binary protocol packet
       f.proxy.arm(dialect === 'mysql' ? new RegExp('^[\\s\\S]{4}\u0017') : 'INSERT INTO', 'swallow-reply');
       const result = await outcome(Item.create({ tag: `${dialect}-ambiguous` }));
       assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
