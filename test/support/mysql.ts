@@ -25,6 +25,7 @@ export interface MyApp {
   readonly sequelize: Sequelize;
   /** The MySQL user the instance logs in as: its sessions are told apart by it. */
   readonly user: string;
+  readonly password: string;
 }
 
 export interface MyFixture {
@@ -39,6 +40,8 @@ export interface MyFixture {
   count(tag: string): Promise<number>;
   admin<T>(fn: (c: Connection) => Promise<T>): Promise<T>;
   gate(): Promise<MyGate>;
+  /** The server's admin URL. */
+  readonly url: string;
   close(): Promise<void>;
 }
 
@@ -55,8 +58,9 @@ export interface MyGate {
   open(): Promise<void>;
 }
 
-export async function myFixture(): Promise<MyFixture> {
-  const server = new URL(mariadbUrl());
+/** A database of its own with an `items` table on the suite's server (or `serverUrl`), a fault proxy in front. */
+export async function myFixture(serverUrl = mariadbUrl()): Promise<MyFixture> {
+  const server = new URL(serverUrl);
   const database = `sar_${randomBytes(5).toString('hex')}`;
   const adminOn = <T>(fn: (c: Connection) => Promise<T>) => myAdmin(server.toString(), fn);
   await adminOn(async (c) => {
@@ -98,7 +102,7 @@ export async function myFixture(): Promise<MyFixture> {
       });
       if (plugin !== false) sequelize.use(autoreconnect(plugin));
       apps.push(sequelize);
-      return { sequelize, user };
+      return { sequelize, user, password };
     },
     kill: async (user, what = 'CONNECTION') => {
       const ids = await sessionIds(user);
@@ -114,6 +118,7 @@ export async function myFixture(): Promise<MyFixture> {
         return Number(rows[0]!['n']);
       }),
     gate: () => myGate(server.toString()),
+    url: server.toString(),
     close: async () => {
       await Promise.all(apps.map((s) => s.close().catch(() => {})));
       await proxy.close();

@@ -160,6 +160,7 @@ for (const [name, classifier] of both) {
       ['ENOTFOUND (DNS during a failover)', { code: 'ENOTFOUND' }],
       ['1040 too many connections', { code: 'ER_CON_COUNT_ERROR', errno: 1040, sqlState: '08004' }],
       ['1203 max_user_connections', { errno: 1203, sqlState: '42000' }],
+      ["1226 the account's MAX_USER_CONNECTIONS", { code: 'ER_USER_LIMIT_REACHED', errno: 1226, sqlState: '42000' }],
       ['connector 45012 connect timeout', { code: 'ER_CONNECTION_TIMEOUT', errno: 45012, sqlState: '08S01' }],
       ['1053 shutdown in progress', { errno: 1053, sqlState: '08S01' }],
       ['PROTOCOL_CONNECTION_LOST during SET time_zone', { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }],

@@ -96,8 +96,10 @@ const TRANSIENT_CONNECT_CODES = new Set([
   'ER_CONNECTION_TIMEOUT', // connector: connectTimeout
   'ER_CON_COUNT_ERROR',
   'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_USER_LIMIT_REACHED',
 ]);
-const TRANSIENT_CONNECT_ERRNOS = new Set([1040, 1203, 45012]);
+/** 1040 / 1203 too many connections, 1226 the account's MAX_USER_CONNECTIONS, 45012 connect timeout. */
+const TRANSIENT_CONNECT_ERRNOS = new Set([1040, 1203, 1226, 45012]);
 /** 1045 access denied, 1698 access denied without a password (unix_socket plugin). */
 const AUTH_ERRNOS = new Set([1045, 1698]);
 
