@@ -49,6 +49,8 @@ export interface MyAppOptions extends Options {
   plugin?: AutoReconnectOptions | false;
   /** Through the fault proxy (default) or straight to the server. */
   proxied?: boolean;
+  /** Through this middle box instead (HAProxy, a relay). */
+  via?: { host: string; port: number };
 }
 
 /** Holds statements on the server (a named lock the test holds) until the test opens it. */
@@ -86,7 +88,7 @@ export async function myFixture(serverUrl = mariadbUrl()): Promise<MyFixture> {
     database,
     proxy,
     admin: adminOn,
-    app: async (dialect, { plugin = {}, proxied = true, ...options } = {}) => {
+    app: async (dialect, { plugin = {}, proxied = true, via, ...options } = {}) => {
       const user = `u${randomBytes(5).toString('hex')}`;
       const password = randomBytes(8).toString('hex');
       users.push(user);
@@ -94,7 +96,7 @@ export async function myFixture(serverUrl = mariadbUrl()): Promise<MyFixture> {
         await c.query(`CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
         await c.query(`GRANT ALL ON ${database}.* TO '${user}'@'%'`);
       });
-      const host = proxied ? `${proxy.host}:${proxy.port}` : `${server.hostname}:${server.port}`;
+      const host = via ? `${via.host}:${via.port}` : proxied ? `${proxy.host}:${proxy.port}` : `${server.hostname}:${server.port}`;
       const sequelize = new Sequelize(`${dialect}://${user}:${password}@${host}/${database}`, {
         logging: false,
         ...options,
