@@ -166,3 +166,24 @@ for (const dialect of FAMILY) {
     });
   });
 }
+
+for (const dialect of FAMILY) {
+  describeWith(mariadbRequirement(), `${dialect}: a connection whose session settings failed`, () => {
+    let f: MyFixture;
+    before(async () => {
+      f = await myFixture();
+    });
+    after(async () => {
+      await f.close();
+    });
+
+    it("is closed, not leaked, when Sequelize's SET time_zone fails after the login", async () => {
+      // An offset the server refuses: the login succeeds, the SET that follows fails (1298).
+      const { sequelize, user } = await f.app(dialect, { proxied: false, timezone: '+15:00' });
+      const result = await outcome(sequelize.query('SELECT 1', { type: QueryTypes.SELECT }));
+      assert.ok(!result.ok, 'the connect fails');
+      await until('no session of the instance left on the server', async () => (await f.sessions(user)) === 0, 5_000);
+      await assertMyPoolIntact(sequelize);
+    });
+  });
+}
