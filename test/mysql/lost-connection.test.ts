@@ -120,6 +120,25 @@ for (const dialect of FAMILY) {
       await assertMyPoolIntact(sequelize);
     });
 
+    it('a write on a connection reset while idle: mysql2 knows it was never written and retries it; never two rows', async () => {
+      const { sequelize } = await f.app(dialect, { pool: { max: 1 }, plugin: { validateIdleMs: false } });
+      const Item = defineItem(sequelize);
+      await Item.count();
+      const tag = `${dialect}-after-reset`;
+      // The reset reaches the client's kernel at once, its event loop only later: the write fails (write ECONNRESET).
+      f.proxy.resetAll();
+      const result = await outcome(Item.create({ tag }));
+      if (dialect === 'mysql') {
+        assert.ok(result.ok, !result.ok ? result.error.message : '');
+        assert.equal(await f.count(tag), 1);
+      } else {
+        // The connector pipelines commands, so a failed write does not prove that nothing was sent.
+        assert.ok(result.ok || result.error instanceof ConnectionLostError, !result.ok ? result.error.message : '');
+        assert.equal(await f.count(tag), result.ok ? 1 : 0);
+      }
+      await assertMyPoolIntact(sequelize);
+    });
+
     it('fails the next statement of a transaction whose session died with transactionLost; the rollback is quiet', async () => {
       const { sequelize, user } = await f.app(dialect, { proxied: false });
       const Item = defineItem(sequelize);

@@ -130,8 +130,13 @@ describe('what each driver alone tells', () => {
   it('mysql2: an EPIPE is the write of a command failing, so it never reached the server', () => {
     assert.deepEqual(mysqlClassifier.classifyQueryError(socketError('EPIPE', 'write')), { lost: true, mayHaveRun: false });
   });
-  it('the connector: an EPIPE may follow bytes already sent: may have run', () => {
+  it('mysql2: `write ECONNRESET` (a socket reset before the command was written) never reached the server', () => {
+    assert.deepEqual(mysqlClassifier.classifyQueryError(socketError('ECONNRESET', 'write')), { lost: true, mayHaveRun: false });
+    assert.deepEqual(mysqlClassifier.classifyQueryError(socketError('ECONNRESET', 'read')), { lost: true, mayHaveRun: true });
+  });
+  it('the connector pipelines commands: a failed write may come after an earlier one was sent: may have run', () => {
     assert.deepEqual(mariadbClassifier.classifyQueryError(socketError('EPIPE', 'write')), { lost: true, mayHaveRun: true });
+    assert.deepEqual(mariadbClassifier.classifyQueryError(socketError('ECONNRESET', 'write')), { lost: true, mayHaveRun: true });
   });
   it("mysql2: any fatal error closed the connection; the connector's fatal flag proves nothing", () => {
     const error = driverError('Unexpected packet', { code: 'SOMETHING_NEW', fatal: true });

@@ -14,6 +14,8 @@ interface Layer {
   readonly errno: number | undefined;
   readonly sqlState: string | undefined;
   readonly fatal: boolean;
+  /** Node's system call that failed, for socket errors. */
+  readonly syscall: string | undefined;
 }
 
 function layersOf(error: unknown): Layer[] {
@@ -28,6 +30,7 @@ function layersOf(error: unknown): Layer[] {
       errno: typeof e['errno'] === 'number' && e['errno'] > 0 ? e['errno'] : undefined,
       sqlState: typeof e['sqlState'] === 'string' ? e['sqlState'] : undefined,
       fatal: e['fatal'] === true,
+      syscall: typeof e['syscall'] === 'string' ? e['syscall'] : undefined,
     });
     const next = e['original'] ?? e['parent'];
     if (next === current) break;
@@ -111,10 +114,11 @@ export interface MysqlFamilyOptions {
    */
   readonly trustFatal: boolean;
   /**
-   * mysql2 writes a command in one piece when it starts it, and only then: an EPIPE is that
-   * write failing on a socket already reset, so nothing reached the server.
+   * mysql2 writes a command in one piece when it starts it, and only then (it does not
+   * pipeline): a failed write (`write ECONNRESET` on a socket the peer already reset, `EPIPE`)
+   * is that command's, and the kernel sent none of it.
    */
-  readonly epipeNeverSent: boolean;
+  readonly writeFailureNeverSent: boolean;
 }
 
 const mentions = (layer: Layer, fragments: readonly string[]) => fragments.some((f) => layer.message.includes(f));
@@ -144,7 +148,9 @@ export function classifyQueryError(error: unknown, options: MysqlFamilyOptions):
     return { lost: true, mayHaveRun: false };
   }
   if (layers.some((l) => l.errno !== undefined && NEVER_RAN_ERRNOS.has(l.errno))) return { lost: true, mayHaveRun: false };
-  if (options.epipeNeverSent && layers.some((l) => l.code === 'EPIPE')) return { lost: true, mayHaveRun: false };
+  if (options.writeFailureNeverSent && layers.some((l) => l.code === 'EPIPE' || (l.code === 'ECONNRESET' && l.syscall === 'write'))) {
+    return { lost: true, mayHaveRun: false };
+  }
   if (sessionEnded(layers, options)) return { lost: true, mayHaveRun: true };
   return { lost: false };
 }
@@ -182,5 +188,5 @@ export function mysqlFamilyClassifier(options: MysqlFamilyOptions): DialectClass
   };
 }
 
-export const mysqlClassifier = mysqlFamilyClassifier({ dialect: 'mysql', trustFatal: true, epipeNeverSent: true });
-export const mariadbClassifier = mysqlFamilyClassifier({ dialect: 'mariadb', trustFatal: false, epipeNeverSent: false });
+export const mysqlClassifier = mysqlFamilyClassifier({ dialect: 'mysql', trustFatal: true, writeFailureNeverSent: true });
+export const mariadbClassifier = mysqlFamilyClassifier({ dialect: 'mariadb', trustFatal: false, writeFailureNeverSent: false });
