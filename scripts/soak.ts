@@ -1,12 +1,13 @@
 /**
- * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci]`.
+ * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci] [--dialect postgres|mysql|mariadb]`.
  *
  * Three variants run side by side on the same faults: Sequelize with the plugin, bare
  * Sequelize, and Sequelize with its own `retry` matching connection errors. Each has W workers
  * mixing reads, idempotent upserts and plain INSERTs with unique tags, through its own fault
- * proxy, then HAProxy (when installed), to PostgreSQL. Every 150-400 ms a random fault hits all
- * three: proxy resets, silent drops, cuts, a cut or swallowed reply under an INSERT,
- * pg_terminate_backend, HAProxy restarts. At the end every INSERT is checked against the
+ * proxy, then HAProxy (when installed), to PostgreSQL (or, with `--dialect mysql|mariadb`, to
+ * MariaDB through mysql2 or the mariadb connector). Every 150-400 ms a random fault hits all
+ * three: proxy resets, silent drops, cuts, a cut or swallowed reply under an INSERT, killed
+ * sessions (pg_terminate_backend, KILL), HAProxy restarts. At the end every INSERT is checked against the
  * database. Exits non-zero if, with the plugin, a read failed, a write was lost or duplicated,
  * an operation hung or a pooled connection leaked.
  *
@@ -15,14 +16,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { ConnectionError, DataTypes, QueryTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import { ConnectionError, DataTypes, QueryTypes, type Model, type ModelStatic, type Options, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { findBinary, isCI } from '../test/support/binaries';
-import { admin, backendCount, poolState, terminateBackends, testSequelize, withDatabase, withHostPort } from '../test/support/db';
+import { poolState } from '../test/support/db';
 import { FaultProxy } from '../test/support/fault-proxy';
 import { HAProxy } from '../test/support/haproxy';
-import { TestServer } from '../test/support/postgres';
 import { seededRandom } from './lib/stats';
+import { startBackend, type Endpoint, type SoakBackend, type SoakDialect } from './soak/backends';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -33,8 +34,13 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '4' },
     seed: { type: 'string' },
     ci: { type: 'boolean', default: false },
+    dialect: { type: 'string', default: 'postgres' },
   },
 });
+const DIALECTS: readonly SoakDialect[] = ['postgres', 'mysql', 'mariadb'];
+if (!DIALECTS.includes(args.dialect as SoakDialect))
+  throw new Error(`--dialect must be one of ${DIALECTS.join(', ')}, got ${args.dialect}`);
+const DIALECT = args.dialect as SoakDialect;
 const SECONDS = positive(args.seconds, '--seconds');
 const WORKERS = positive(args.workers, '--workers');
 const SEED = args.seed === undefined ? randomBytes(4).readUInt32LE() : positive(args.seed, '--seed');
@@ -59,10 +65,22 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 type VariantName = 'plugin' | 'bare' | 'retry';
 
-const SEQUELIZE_RETRY = {
+const SEQUELIZE_RETRY: Options['retry'] = {
   max: 4,
   backoffBase: 1,
-  match: [ConnectionError, /Connection terminated/, /ECONNRESET/, /EPIPE/, /administrator command/, /not queryable/],
+  match: [
+    ConnectionError,
+    /Connection terminated/,
+    /ECONNRESET/,
+    /EPIPE/,
+    /administrator command/,
+    /not queryable/,
+    // mysql2 and the mariadb connector
+    /Connection lost/,
+    /closed state/,
+    /socket has unexpectedly been closed/,
+    /connection closed/,
+  ],
 };
 
 interface InsertRecord {
@@ -92,17 +110,14 @@ interface Variant {
   errorSamples: Map<string, number>;
 }
 
-const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
-
-async function makeVariant(name: VariantName, databaseUrl: string, target: { host: string; port: number }): Promise<Variant> {
+async function makeVariant(name: VariantName, backend: SoakBackend, target: Endpoint): Promise<Variant> {
   const proxy = await FaultProxy.start({ target });
   const appName = `soak_${name}_${randomBytes(3).toString('hex')}`;
-  const url = withHostPort(databaseUrl, proxy.host, proxy.port);
   const pool = { max: POOL_MAX, acquire: 20_000 };
   const sequelize =
     name === 'plugin'
-      ? testSequelize(url, { appName, pool, plugin: { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 500 } } })
-      : testSequelize(url, { appName, pool, plugin: false, ...(name === 'retry' ? { retry: SEQUELIZE_RETRY } : {}) });
+      ? await backend.sequelize(appName, proxy, pool, { retries: 20, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 500 } })
+      : await backend.sequelize(appName, proxy, pool, false, name === 'retry' ? SEQUELIZE_RETRY : undefined);
   const Item = sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' });
   return { name, appName, proxy, sequelize, Item, reads: { ok: 0, failed: 0 }, inserts: [], upserts: [], hung: 0, errorSamples: new Map() };
 }
@@ -134,13 +149,13 @@ async function guarded<T>(op: Promise<T>): Promise<{ ok: true } | { ok: false; e
   }
 }
 
-async function worker(variant: Variant, id: number, isRunning: () => boolean): Promise<void> {
+async function worker(variant: Variant, backend: SoakBackend, id: number, isRunning: () => boolean): Promise<void> {
   const { sequelize, Item } = variant;
   const key = `${variant.name}-w${id}`;
   for (let n = 0; isRunning(); n++) {
     const dice = random();
     if (dice < 0.5) {
-      const result = await guarded(sequelize.query('SELECT v FROM kv WHERE k = $1', { bind: [key], type: QueryTypes.SELECT }));
+      const result = await guarded(sequelize.query(backend.readSql, { bind: [key], type: QueryTypes.SELECT }));
       if (result === 'hung') variant.hung++;
       else if (result.ok) variant.reads.ok++;
       else {
@@ -148,7 +163,7 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
         sample(variant, result.error);
       }
     } else if (dice < 0.7) {
-      const result = await guarded(sequelize.query(UPSERT, { bind: [key, n], reconnect: { idempotent: true } } as object));
+      const result = await guarded(sequelize.query(backend.upsertSql, { bind: [key, n], reconnect: { idempotent: true } } as object));
       if (result === 'hung') variant.hung++;
       else if (!result.ok) sample(variant, result.error);
       // A hung write may still run: it counts as failed, outcome unknown.
@@ -175,38 +190,31 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
 
 type Fault = 'reset' | 'forget-next' | 'cut' | 'cut-insert' | 'swallow-insert' | 'terminate-one' | 'terminate-all' | 'haproxy-restart';
 
-async function inject(fault: Fault, variants: Variant[], serverUrl: string, haproxy: HAProxy | undefined): Promise<void> {
+async function inject(fault: Fault, variants: Variant[], backend: SoakBackend, haproxy: HAProxy | undefined): Promise<void> {
   switch (fault) {
     case 'reset':
       variants.forEach((v) => v.proxy.resetAll());
       return;
     case 'forget-next':
-      // A connection the load balancer forgot answers its next statement (Q: simple, P:
-      // extended protocol) with an RST. (forgetAll() would also blackhole statements already
-      // running: they hang, whatever the client, until a TCP keepalive or query timeout.)
-      variants.forEach((v) => v.proxy.arm(/^[QP]/, 'reset'));
+      // A connection the load balancer forgot answers its next statement with an RST.
+      // (forgetAll() would also blackhole statements already running: they hang, whatever
+      // the client, until a TCP keepalive or query timeout.)
+      variants.forEach((v) => v.proxy.arm(backend.statementStart, 'reset'));
       return;
     case 'cut':
       variants.forEach((v) => v.proxy.cutAll());
       return;
     case 'cut-insert':
-      variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'cut-after-send'));
+      variants.forEach((v) => v.proxy.arm(backend.insertMatch, 'cut-after-send'));
       return;
     case 'swallow-insert':
-      variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'swallow-reply'));
+      variants.forEach((v) => v.proxy.arm(backend.insertMatch, 'swallow-reply'));
       return;
     case 'terminate-one':
-      await admin(serverUrl, (c) =>
-        c.query(
-          `SELECT pg_terminate_backend(pid) FROM (
-             SELECT DISTINCT ON (application_name) pid FROM pg_stat_activity WHERE application_name = ANY($1) ORDER BY application_name, random()
-           ) AS one_each`,
-          [variants.map((v) => v.appName)],
-        ),
-      );
+      await backend.terminateOne(variants.map((v) => v.appName));
       return;
     case 'terminate-all':
-      await Promise.all(variants.map((v) => terminateBackends(serverUrl, v.appName)));
+      await Promise.all(variants.map((v) => backend.terminateAll(v.appName)));
       return;
     case 'haproxy-restart':
       await haproxy?.restart({ downMs: between(50, 250) });
@@ -232,13 +240,8 @@ interface Row {
   hung: number;
 }
 
-async function verdict(variant: Variant, databaseUrl: string, serverUrl: string): Promise<Row> {
-  const counts = await admin(databaseUrl, async (c) => {
-    const { rows } = await c.query<{ tag: string; n: number }>('SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag', [
-      `${variant.name}-%`,
-    ]);
-    return new Map(rows.map((r) => [r.tag, r.n]));
-  });
+async function verdict(variant: Variant, backend: SoakBackend): Promise<Row> {
+  const counts = await backend.tagCounts(`${variant.name}-`);
   let lost = 0;
   let duplicated = 0;
   let failedCommitted = 0;
@@ -252,10 +255,7 @@ async function verdict(variant: Variant, databaseUrl: string, serverUrl: string)
 
   // The final value of each upserted key was written by the last acknowledged upsert or by one
   // that failed without ruling out that it ran; never by one reported as not executed.
-  const finals = await admin(databaseUrl, async (c) => {
-    const { rows } = await c.query<{ k: string; v: number }>('SELECT k, v FROM kv WHERE k LIKE $1', [`${variant.name}-%`]);
-    return new Map(rows.map((r) => [r.k, r.v]));
-  });
+  const finals = await backend.finals(`${variant.name}-`);
   let upsertsWrong = 0;
   const byKey = new Map<string, UpsertRecord[]>();
   for (const u of variant.upserts) byKey.set(u.key, [...(byKey.get(u.key) ?? []), u]);
@@ -273,7 +273,7 @@ async function verdict(variant: Variant, databaseUrl: string, serverUrl: string)
     await sleep(20);
     state = poolState(variant.sequelize);
   }
-  const backends = await backendCount(serverUrl, variant.appName);
+  const backends = await backend.sessions(variant.appName);
   const poolLeaks = state.using + state.waiting + Math.max(0, backends - POOL_MAX);
 
   const upsertsFailed = variant.upserts.filter((u) => !u.ok).length;
@@ -359,26 +359,8 @@ async function main(): Promise<number> {
   takeSignals();
 
   try {
-    let serverUrl = process.env['DATABASE_URL'];
-    if (!serverUrl) {
-      const server = await TestServer.start();
-      cleanup.unshift(() => server.destroy());
-      takeSignals();
-      serverUrl = server.url;
-    }
-    const database = `soak_${randomBytes(4).toString('hex')}`;
-    await admin(serverUrl, (c) => c.query(`CREATE DATABASE ${database}`));
-    cleanup.unshift(() => admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
-    const databaseUrl = withDatabase(serverUrl, database);
-    // No unique constraint on tag: a duplicated INSERT must be countable.
-    await admin(databaseUrl, async (c) => {
-      await c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)');
-      await c.query('CREATE INDEX ON items (tag)');
-      await c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)');
-    });
-
-    const server = new URL(serverUrl);
-    let target = { host: server.hostname, port: Number(server.port) };
+    const backend = await startBackend(DIALECT, cleanup, takeSignals);
+    let target = backend.target;
     let haproxy: HAProxy | undefined;
     if (haproxyBinary) {
       haproxy = await HAProxy.start({ target });
@@ -388,7 +370,7 @@ async function main(): Promise<number> {
 
     const variants: Variant[] = [];
     for (const name of ['plugin', 'bare', 'retry'] as const) {
-      const variant = await makeVariant(name, databaseUrl, target);
+      const variant = await makeVariant(name, backend, target);
       variants.push(variant);
       cleanup.unshift(() => variant.proxy.close());
       cleanup.unshift(() => variant.sequelize.close());
@@ -397,20 +379,20 @@ async function main(): Promise<number> {
     const faults: Fault[] = ['reset', 'forget-next', 'cut', 'cut-insert', 'swallow-insert', 'terminate-one', 'terminate-all'];
     if (haproxy) faults.push('haproxy-restart');
     console.log(
-      `soak: ${SECONDS} s, ${WORKERS} workers per variant, pool of ${POOL_MAX}, a fault every 150-400 ms ` +
+      `soak: ${DIALECT}, ${SECONDS} s, ${WORKERS} workers per variant, pool of ${POOL_MAX}, a fault every 150-400 ms ` +
         `(${faults.join(', ')}), ${haproxy ? 'through HAProxy, ' : ''}seed ${SEED}`,
     );
 
     const endAt = Date.now() + SECONDS * 1000;
     const running = () => !interrupted && Date.now() < endAt;
-    const workers = variants.flatMap((v) => Array.from({ length: WORKERS }, (_, i) => worker(v, i, running)));
+    const workers = variants.flatMap((v) => Array.from({ length: WORKERS }, (_, i) => worker(v, backend, i, running)));
     const injected = new Map<Fault, number>();
     for (let i = 0; running(); i++) {
       await sleep(between(150, 400));
       if (!running()) break;
       const fault = faults[Math.floor(random() * faults.length)]!;
       injected.set(fault, (injected.get(fault) ?? 0) + 1);
-      await inject(fault, variants, serverUrl, haproxy).catch((error: unknown) =>
+      await inject(fault, variants, backend, haproxy).catch((error: unknown) =>
         console.error(`soak: injecting ${fault} failed: ${String(error)}`),
       );
       if (i % 25 === 24) process.stdout.write(`  ${Math.max(0, Math.round((endAt - Date.now()) / 1000))} s left\n`);
@@ -423,7 +405,7 @@ async function main(): Promise<number> {
     console.log(`faults: ${[...injected].map(([f, n]) => `${f} ${n}`).join(', ')}`);
 
     const rows = {} as Record<VariantName, Row>;
-    for (const v of variants) rows[v.name] = await verdict(v, databaseUrl, serverUrl);
+    for (const v of variants) rows[v.name] = await verdict(v, backend);
     console.log('');
     console.log(table(rows));
     console.log('');
