@@ -155,6 +155,21 @@ for (const dialect of FAMILY) {
       await assertMyPoolIntact(sequelize);
     });
 
+    it('reports a COMMIT whose reply was lost as of unknown outcome (here it did commit)', async () => {
+      const { sequelize } = await f.app(dialect);
+      const Item = defineItem(sequelize);
+      await Item.count();
+      f.proxy.arm('COMMIT', 'swallow-reply');
+      const tag = `${dialect}-commit`;
+      const result = await outcome(sequelize.transaction(async (transaction) => Item.create({ tag }, { transaction })));
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
+      assert.equal(result.error.reason, 'commit-outcome-unknown');
+      assert.equal(result.error.mayHaveExecuted, true);
+      assert.equal(result.error.transactionLost, true);
+      assert.equal(await f.count(tag), 1);
+      await assertMyPoolIntact(sequelize);
+    });
+
     it('starts a transaction (with an isolation level) on a new connection when the pooled one was dead', async () => {
       const { sequelize } = await f.app(dialect, { pool: { max: 1 }, plugin: { validateIdleMs: false } });
       const Item = defineItem(sequelize);
