@@ -4,7 +4,7 @@ import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { describeWith } from '../support/binaries';
 import { defineItem, outcome } from '../support/fixture';
-import { createConnection } from 'mysql2/promise';
+import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { mariadbRequirement, mariadbUrl } from '../support/mariadb';
 import { assertMyPoolIntact, FAMILY, myFixture, type MyFixture } from '../support/mysql';
 import { until } from '../support/workload';
@@ -179,6 +179,32 @@ for (const dialect of FAMILY) {
         Item.create({ tag: `${dialect}-tx-begin` }, { transaction }),
       );
       assert.equal(await f.count(`${dialect}-tx-begin`), 1);
+      assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
+      await assertMyPoolIntact(sequelize);
+    });
+
+    it('keeps the isolation level when START TRANSACTION fails after SET TRANSACTION and moves to a new connection', async () => {
+      const { sequelize } = await f.app(dialect, { pool: { max: 1 } });
+      const Item = defineItem(sequelize);
+      await Item.count();
+      // SET TRANSACTION ISOLATION LEVEL reached the lost session; START TRANSACTION never did.
+      f.proxy.arm('START TRANSACTION', 'reset');
+      const level = await sequelize.transaction({ isolationLevel: 'SERIALIZABLE' as never }, async (transaction) => {
+        await Item.count({ transaction });
+        const row = await sequelize.query<{ id: unknown }>('SELECT CONNECTION_ID() AS id', {
+          type: QueryTypes.SELECT,
+          plain: true,
+          transaction,
+        });
+        return f.admin(async (c) => {
+          const [rows] = await c.query<RowDataPacket[]>(
+            'SELECT trx_isolation_level AS level FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?',
+            [Number(row!.id)],
+          );
+          return rows.map((r) => String(r['level']));
+        });
+      });
+      assert.deepEqual(level, ['SERIALIZABLE']);
       assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
       await assertMyPoolIntact(sequelize);
     });
