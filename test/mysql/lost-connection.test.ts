@@ -102,6 +102,25 @@ for (const dialect of FAMILY) {
       await assertMyPoolIntact(sequelize);
     });
 
+    it('a path that died silently, then closed: the read is retried, the write is one row or reported, never two', async () => {
+      const reader = (await f.app(dialect, { pool: { max: 1 }, plugin: { validateIdleMs: false } })).sequelize;
+      const writer = (await f.app(dialect, { pool: { max: 1 }, plugin: { validateIdleMs: false } })).sequelize;
+      const Item = defineItem(writer);
+      await Promise.all([reader.query('SELECT 1'), Item.count()]);
+      f.proxy.muteAll();
+      const tag = `${dialect}-muted`;
+      const read = outcome(reader.query('SELECT 5 AS n', { type: QueryTypes.SELECT }));
+      const write = outcome(Item.create({ tag }));
+      // A keepalive or timeout ends the dead path at last.
+      f.proxy.closeStranded();
+      const [r, w] = await Promise.all([read, write]);
+      assert.ok(r.ok, !r.ok ? r.error.message : '');
+      assert.ok(w.ok || (w.error instanceof ConnectionLostError && w.error.mayHaveExecuted), !w.ok ? w.error.message : '');
+      assert.equal(await f.count(tag), w.ok ? 1 : 0);
+      await assertMyPoolIntact(reader);
+      await assertMyPoolIntact(writer);
+    });
+
     it('retries a write the driver refused on a connection it knew closed (never sent)', async () => {
       const { sequelize } = await f.app(dialect, { pool: { max: 1 }, plugin: { validateIdleMs: false } });
       const Item = defineItem(sequelize);
