@@ -48,8 +48,8 @@ export async function statementFailed(
       engine.host.debug('rollback on a lost connection: the server rolled the transaction back with the session');
       return engine.dialect.rolledBackResult();
     }
-    // Only the statement that opens a transaction may move to a new connection: nothing ran yet.
-    if (transaction.parent || !classifier.isTransactionStart(sql)) {
+    // Only the statements that open a transaction may move to a new connection: nothing ran yet.
+    if (transaction.parent || !classifier.isTransactionStart(sql) || engine.transactionsUnderway.has(transaction)) {
       const commitUnknown = classifier.isCommit(sql) && failure.mayHaveRun;
       throw giveUp(engine, op, {
         phase: 'query',

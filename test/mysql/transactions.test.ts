@@ -88,5 +88,22 @@ for (const dialect of FAMILY) {
       assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
       await assertMyPoolIntact(sequelize);
     });
+
+    it('never moves an opening statement the application sends once the transaction has run statements', async () => {
+      const { sequelize } = await f.app(dialect);
+      const Item = defineItem(sequelize);
+      const tag = `${dialect}-tx-midway`;
+      const transaction = await sequelize.transaction();
+      await Item.create({ tag }, { transaction });
+      f.proxy.arm('SET TRANSACTION READ WRITE', 'reset');
+      // On a new connection it would run, and what follows would run outside any transaction.
+      const result = await outcome(sequelize.query('SET TRANSACTION READ WRITE', { transaction }));
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
+      assert.equal(result.error.transactionLost, true);
+      assert.equal(result.error.reason, 'in-transaction');
+      await transaction.rollback();
+      assert.equal(await f.count(tag), 0);
+      await assertMyPoolIntact(sequelize);
+    });
   });
 }
