@@ -1,27 +1,28 @@
 /**
- * `npm run demo`: the point of the plugin in one command. Starts an embedded PostgreSQL, puts
+ * `npm run demo`: the point of the plugin in one command. Starts an embedded PostgreSQL (or,
+ * with `--dialect mysql|mariadb`, a private MariaDB), puts
  * an idle-timeout proxy with a little latency in front of it (the HAProxy story; the real
  * HAProxy with --haproxy), runs a small orders service through it twice on the same faults —
  * bare Sequelize, then with the plugin — and prints what each run went through.
  */
-import { createDatabase } from '../test/support/db';
-import { TestServer } from '../test/support/postgres';
 import { parseArgs } from './lib/args';
 import { haproxyVersion } from './lib/haproxy';
-import { cleanup, initScratch, onCleanup, wasInterrupted } from './lib/scratch';
+import { cleanup, initScratch, wasInterrupted } from './lib/scratch';
 import { formatMs, quantile } from './lib/stats';
 import { textTable } from './lib/table';
 import { FAULT_DESCRIPTIONS, faultSchedule, startInfrastructure, type FaultKind } from './demo/infrastructure';
 import { seed } from './demo/orders';
 import { runOrdersService, type RunResult } from './demo/run';
-import { testSequelize, uniqueAppName } from '../test/support/db';
+import { DEMO_DIALECTS, startDemoServer, type DemoDialect } from './demo/database';
 import type { AutoReconnectOptions } from '../src';
 
-const USAGE = `usage: npm run demo -- [--seconds N] [--haproxy]
+const USAGE = `usage: npm run demo -- [--seconds N] [--haproxy] [--dialect postgres|mysql|mariadb]
 
   --seconds N   length of each of the two runs (default 10)
-  --haproxy     put the real HAProxy (apt-get install -y haproxy) in front of PostgreSQL
+  --haproxy     put the real HAProxy (apt-get install -y haproxy) in front of the database
                 instead of the built-in idle-timeout proxy
+  --dialect D   postgres (embedded, default), or mysql (mysql2) / mariadb (mariadb connector)
+                against a private MariaDB (apt-get install -y mariadb-server)
 `;
 
 const IDLE_TIMEOUT_MS = 1000;
@@ -33,7 +34,8 @@ const SEED = 42;
 const PLUGIN_OPTIONS: AutoReconnectOptions = { retries: 3 };
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { flags: ['haproxy'], numbers: ['seconds'] }, USAGE);
+  const args = parseArgs(process.argv.slice(2), { flags: ['haproxy'], numbers: ['seconds'], choices: { dialect: DEMO_DIALECTS } }, USAGE);
+  const dialect = args.choice<DemoDialect>('dialect', 'postgres');
   const durationMs = Math.round(args.number('seconds', 10) * 1000);
   let useHaproxy = args.flag('haproxy');
   if (useHaproxy && !haproxyVersion()) {
@@ -44,15 +46,14 @@ async function main(): Promise<void> {
   const out = process.stdout;
 
   out.write('\nsequelize-autoreconnect demo: an orders service whose connections a proxy drops\n\n');
-  process.stderr.write('starting PostgreSQL (embedded)…\n');
-  const server = await TestServer.start();
-  onCleanup(() => server.destroy());
-  const target = { host: '127.0.0.1', port: server.port };
+  process.stderr.write(`starting ${dialect === 'postgres' ? 'PostgreSQL (embedded)' : 'MariaDB'}…\n`);
+  const server = await startDemoServer(dialect);
+  const target = server.target;
   const infrastructure = await startInfrastructure({ target, idleTimeoutMs: IDLE_TIMEOUT_MS, latencyMs: LATENCY_MS, haproxy: useHaproxy });
 
   const schedule = faultSchedule(durationMs, SEED);
   const kinds = [...new Set(schedule.map((f) => f.kind))];
-  out.write(`  database      PostgreSQL (embedded), behind ${infrastructure.describe()}\n`);
+  out.write(`  database      ${server.description}, behind ${infrastructure.describe()}\n`);
   out.write(`  workload      ${WORKERS} workers, pool of ${POOL_MAX}: browse, order history, place order (transaction),\n`);
   out.write(`                ship order (idempotent UPDATE), record event (INSERT); 5-25 ms think time, some pauses\n`);
   out.write(`  faults        idle closes, plus ${plural(schedule.length, 'failover')} at the same moments in both runs:\n`);
@@ -64,15 +65,14 @@ async function main(): Promise<void> {
     ['bare Sequelize', false],
     ['with the plugin', PLUGIN_OPTIONS],
   ] as const) {
-    const database = await createDatabase(server.url);
-    const seeder = testSequelize(database.url, { appName: uniqueAppName('seed'), plugin: false });
-    await seed(seeder);
-    await seeder.close();
+    const database = await server.database();
+    const seeder = await database.sequelize(target, false, { max: 2 });
+    await seed(seeder.sequelize);
+    await seeder.sequelize.close();
     results.push(
       await runOrdersService({
         label,
-        databaseUrl: database.url,
-        serverUrl: server.url,
+        database,
         infrastructure,
         plugin,
         durationMs,

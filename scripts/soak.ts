@@ -1,14 +1,15 @@
 /**
- * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci]`.
+ * Chaos soak: `npm run soak -- --seconds N [--workers W] [--seed S] [--ci] [--dialect postgres|mysql|mariadb]`.
  *
  * Five variants run side by side on the same faults: Sequelize with the plugin, the plugin with
  * `retryWrites: 'verified'`, the plugin with `replayTransactions` (whose inserts are managed
  * transactions of two rows), bare Sequelize, and Sequelize with its own `retry` matching
  * connection errors. Each has W workers
  * mixing reads, idempotent upserts and plain INSERTs with unique tags, through its own fault
- * proxy, then HAProxy (when installed), to PostgreSQL. Every 150-400 ms a random fault hits all
- * three: proxy resets, silent drops, cuts, a cut or swallowed reply under an INSERT,
- * pg_terminate_backend, HAProxy restarts. At the end every INSERT is checked against the
+ * proxy, then HAProxy (when installed), to PostgreSQL (or, with `--dialect mysql|mariadb`, to
+ * MariaDB through mysql2 or the mariadb connector). Every 150-400 ms a random fault hits all
+ * three: proxy resets, silent drops, cuts, a cut or swallowed reply under an INSERT, killed
+ * sessions (pg_terminate_backend, KILL), HAProxy restarts. At the end every INSERT is checked against the
  * database. Exits non-zero if, with the plugin, a read failed, a write was lost or duplicated,
  * an operation hung or a pooled connection leaked.
  *
@@ -17,14 +18,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { ConnectionError, DataTypes, QueryTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import { ConnectionError, DataTypes, QueryTypes, type Model, type ModelStatic, type Options, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { findBinary, isCI } from '../test/support/binaries';
-import { admin, backendCount, poolState, terminateBackends, testSequelize, withDatabase, withHostPort } from '../test/support/db';
+import { poolState } from '../test/support/db';
 import { FaultProxy } from '../test/support/fault-proxy';
 import { HAProxy } from '../test/support/haproxy';
-import { TestServer } from '../test/support/postgres';
 import { seededRandom } from './lib/stats';
+import { startBackend, type Endpoint, type SoakBackend, type SoakDialect } from './soak/backends';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -35,8 +36,13 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '4' },
     seed: { type: 'string' },
     ci: { type: 'boolean', default: false },
+    dialect: { type: 'string', default: 'postgres' },
   },
 });
+const DIALECTS: readonly SoakDialect[] = ['postgres', 'mysql', 'mariadb'];
+if (!DIALECTS.includes(args.dialect as SoakDialect))
+  throw new Error(`--dialect must be one of ${DIALECTS.join(', ')}, got ${args.dialect}`);
+const DIALECT = args.dialect as SoakDialect;
 const SECONDS = positive(args.seconds, '--seconds');
 const WORKERS = positive(args.workers, '--workers');
 const SEED = args.seed === undefined ? randomBytes(4).readUInt32LE() : positive(args.seed, '--seed');
@@ -70,10 +76,22 @@ const PLUGIN_VARIANTS = {
 /** With verified writes, at most this share of inserts may be reported failed (issue 13). */
 const VERIFIED_MAX_FAILED = 0.001;
 
-const SEQUELIZE_RETRY = {
+const SEQUELIZE_RETRY: Options['retry'] = {
   max: 4,
   backoffBase: 1,
-  match: [ConnectionError, /Connection terminated/, /ECONNRESET/, /EPIPE/, /administrator command/, /not queryable/],
+  match: [
+    ConnectionError,
+    /Connection terminated/,
+    /ECONNRESET/,
+    /EPIPE/,
+    /administrator command/,
+    /not queryable/,
+    // mysql2 and the mariadb connector
+    /Connection lost/,
+    /closed state/,
+    /socket has unexpectedly been closed/,
+    /connection closed/,
+  ],
 };
 
 interface InsertRecord {
@@ -103,17 +121,14 @@ interface Variant {
   errorSamples: Map<string, number>;
 }
 
-const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
-
-async function makeVariant(name: VariantName, databaseUrl: string, target: { host: string; port: number }): Promise<Variant> {
+async function makeVariant(name: VariantName, backend: SoakBackend, target: Endpoint): Promise<Variant> {
   const proxy = await FaultProxy.start({ target });
   const appName = `soak_${name}_${randomBytes(3).toString('hex')}`;
-  const url = withHostPort(databaseUrl, proxy.host, proxy.port);
   const pool = { max: POOL_MAX, acquire: 20_000 };
   const sequelize =
-    name === 'plugin' || name === 'verified' || name === 'replay'
-      ? testSequelize(url, { appName, pool, plugin: PLUGIN_VARIANTS[name] })
-      : testSequelize(url, { appName, pool, plugin: false, ...(name === 'retry' ? { retry: SEQUELIZE_RETRY } : {}) });
+    name === 'bare' || name === 'retry'
+      ? await backend.sequelize(appName, proxy, pool, false, name === 'retry' ? SEQUELIZE_RETRY : undefined)
+      : await backend.sequelize(appName, proxy, pool, PLUGIN_VARIANTS[name]);
   const Item = sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' });
   return { name, appName, proxy, sequelize, Item, reads: { ok: 0, failed: 0 }, inserts: [], upserts: [], hung: 0, errorSamples: new Map() };
 }
@@ -145,13 +160,13 @@ async function guarded<T>(op: Promise<T>): Promise<{ ok: true } | { ok: false; e
   }
 }
 
-async function worker(variant: Variant, id: number, isRunning: () => boolean): Promise<void> {
+async function worker(variant: Variant, backend: SoakBackend, id: number, isRunning: () => boolean): Promise<void> {
   const { sequelize, Item } = variant;
   const key = `${variant.name}-w${id}`;
   for (let n = 0; isRunning(); n++) {
     const dice = random();
     if (dice < 0.5) {
-      const result = await guarded(sequelize.query('SELECT v FROM kv WHERE k = $1', { bind: [key], type: QueryTypes.SELECT }));
+      const result = await guarded(sequelize.query(backend.readSql, { bind: [key], type: QueryTypes.SELECT }));
       if (result === 'hung') variant.hung++;
       else if (result.ok) variant.reads.ok++;
       else {
@@ -159,7 +174,7 @@ async function worker(variant: Variant, id: number, isRunning: () => boolean): P
         sample(variant, result.error);
       }
     } else if (dice < 0.7) {
-      const result = await guarded(sequelize.query(UPSERT, { bind: [key, n], reconnect: { idempotent: true } } as object));
+      const result = await guarded(sequelize.query(backend.upsertSql, { bind: [key, n], reconnect: { idempotent: true } } as object));
       if (result === 'hung') variant.hung++;
       else if (!result.ok) sample(variant, result.error);
       // A hung write may still run: it counts as failed, outcome unknown.
@@ -209,22 +224,22 @@ type Fault =
   | 'terminate-all'
   | 'haproxy-restart';
 
-async function inject(fault: Fault, variants: Variant[], serverUrl: string, haproxy: HAProxy | undefined): Promise<void> {
+async function inject(fault: Fault, variants: Variant[], backend: SoakBackend, haproxy: HAProxy | undefined): Promise<void> {
   switch (fault) {
     case 'reset':
       variants.forEach((v) => v.proxy.resetAll());
       return;
     case 'forget-next':
-      // A connection the load balancer forgot answers its next statement (Q: simple, P:
-      // extended protocol) with an RST. (forgetAll() would also blackhole statements already
-      // running: they hang, whatever the client, until a TCP keepalive or query timeout.)
-      variants.forEach((v) => v.proxy.arm(/^[QP]/, 'reset'));
+      // A connection the load balancer forgot answers its next statement with an RST.
+      // (forgetAll() would also blackhole statements already running: they hang, whatever
+      // the client, until a TCP keepalive or query timeout.)
+      variants.forEach((v) => v.proxy.arm(backend.statementStart, 'reset'));
       return;
     case 'cut':
       variants.forEach((v) => v.proxy.cutAll());
       return;
     case 'cut-insert':
-      variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'cut-after-send'));
+      variants.forEach((v) => v.proxy.arm(backend.insertMatch, 'cut-after-send'));
       return;
     case 'swallow-commit': // only verified writes send a COMMIT
       variants.forEach((v) => v.proxy.arm('COMMIT', 'swallow-reply'));
@@ -233,20 +248,13 @@ async function inject(fault: Fault, variants: Variant[], serverUrl: string, hapr
       variants.forEach((v) => v.proxy.arm('COMMIT', 'reset'));
       break;
     case 'swallow-insert':
-      variants.forEach((v) => v.proxy.arm('INSERT INTO "items"', 'swallow-reply'));
+      variants.forEach((v) => v.proxy.arm(backend.insertMatch, 'swallow-reply'));
       return;
     case 'terminate-one':
-      await admin(serverUrl, (c) =>
-        c.query(
-          `SELECT pg_terminate_backend(pid) FROM (
-             SELECT DISTINCT ON (application_name) pid FROM pg_stat_activity WHERE application_name = ANY($1) ORDER BY application_name, random()
-           ) AS one_each`,
-          [variants.map((v) => v.appName)],
-        ),
-      );
+      await backend.terminateOne(variants.map((v) => v.appName));
       return;
     case 'terminate-all':
-      await Promise.all(variants.map((v) => terminateBackends(serverUrl, v.appName)));
+      await Promise.all(variants.map((v) => backend.terminateAll(v.appName)));
       return;
     case 'haproxy-restart':
       await haproxy?.restart({ downMs: between(50, 250) });
@@ -272,13 +280,8 @@ interface Row {
   hung: number;
 }
 
-async function verdict(variant: Variant, databaseUrl: string, serverUrl: string): Promise<Row> {
-  const counts = await admin(databaseUrl, async (c) => {
-    const { rows } = await c.query<{ tag: string; n: number }>('SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag', [
-      `${variant.name}-%`,
-    ]);
-    return new Map(rows.map((r) => [r.tag, r.n]));
-  });
+async function verdict(variant: Variant, backend: SoakBackend): Promise<Row> {
+  const counts = await backend.tagCounts(`${variant.name}-`);
   let lost = 0;
   let duplicated = 0;
   let failedCommitted = 0;
@@ -292,10 +295,7 @@ async function verdict(variant: Variant, databaseUrl: string, serverUrl: string)
 
   // The final value of each upserted key was written by the last acknowledged upsert or by one
   // that failed without ruling out that it ran; never by one reported as not executed.
-  const finals = await admin(databaseUrl, async (c) => {
-    const { rows } = await c.query<{ k: string; v: number }>('SELECT k, v FROM kv WHERE k LIKE $1', [`${variant.name}-%`]);
-    return new Map(rows.map((r) => [r.k, r.v]));
-  });
+  const finals = await backend.finals(`${variant.name}-`);
   let upsertsWrong = 0;
   const byKey = new Map<string, UpsertRecord[]>();
   for (const u of variant.upserts) byKey.set(u.key, [...(byKey.get(u.key) ?? []), u]);
@@ -313,7 +313,7 @@ async function verdict(variant: Variant, databaseUrl: string, serverUrl: string)
     await sleep(20);
     state = poolState(variant.sequelize);
   }
-  const backends = await backendCount(serverUrl, variant.appName);
+  const backends = await backend.sessions(variant.appName);
   const poolLeaks = state.using + state.waiting + Math.max(0, backends - POOL_MAX);
 
   const upsertsFailed = variant.upserts.filter((u) => !u.ok).length;
@@ -405,26 +405,8 @@ async function main(): Promise<number> {
   takeSignals();
 
   try {
-    let serverUrl = process.env['DATABASE_URL'];
-    if (!serverUrl) {
-      const server = await TestServer.start();
-      cleanup.unshift(() => server.destroy());
-      takeSignals();
-      serverUrl = server.url;
-    }
-    const database = `soak_${randomBytes(4).toString('hex')}`;
-    await admin(serverUrl, (c) => c.query(`CREATE DATABASE ${database}`));
-    cleanup.unshift(() => admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)));
-    const databaseUrl = withDatabase(serverUrl, database);
-    // No unique constraint on tag: a duplicated INSERT must be countable.
-    await admin(databaseUrl, async (c) => {
-      await c.query('CREATE TABLE items (id serial PRIMARY KEY, tag text NOT NULL, "createdAt" timestamptz, "updatedAt" timestamptz)');
-      await c.query('CREATE INDEX ON items (tag)');
-      await c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)');
-    });
-
-    const server = new URL(serverUrl);
-    let target = { host: server.hostname, port: Number(server.port) };
+    const backend = await startBackend(DIALECT, cleanup, takeSignals);
+    let target = backend.target;
     let haproxy: HAProxy | undefined;
     if (haproxyBinary) {
       haproxy = await HAProxy.start({ target });
@@ -433,8 +415,11 @@ async function main(): Promise<number> {
     }
 
     const variants: Variant[] = [];
-    for (const name of ['plugin', 'verified', 'replay', 'bare', 'retry'] as const) {
-      const variant = await makeVariant(name, databaseUrl, target);
+    // Verified writes and replayed transactions settle outcomes with PostgreSQL's transaction ids.
+    const names =
+      DIALECT === 'postgres' ? (['plugin', 'verified', 'replay', 'bare', 'retry'] as const) : (['plugin', 'bare', 'retry'] as const);
+    for (const name of names) {
+      const variant = await makeVariant(name, backend, target);
       variants.push(variant);
       cleanup.unshift(() => variant.proxy.close());
       cleanup.unshift(() => variant.sequelize.close());
@@ -453,20 +438,20 @@ async function main(): Promise<number> {
     ];
     if (haproxy) faults.push('haproxy-restart');
     console.log(
-      `soak: ${SECONDS} s, ${WORKERS} workers per variant, pool of ${POOL_MAX}, a fault every 150-400 ms ` +
+      `soak: ${DIALECT}, ${SECONDS} s, ${WORKERS} workers per variant, pool of ${POOL_MAX}, a fault every 150-400 ms ` +
         `(${faults.join(', ')}), ${haproxy ? 'through HAProxy, ' : ''}seed ${SEED}`,
     );
 
     const endAt = Date.now() + SECONDS * 1000;
     const running = () => !interrupted && Date.now() < endAt;
-    const workers = variants.flatMap((v) => Array.from({ length: WORKERS }, (_, i) => worker(v, i, running)));
+    const workers = variants.flatMap((v) => Array.from({ length: WORKERS }, (_, i) => worker(v, backend, i, running)));
     const injected = new Map<Fault, number>();
     for (let i = 0; running(); i++) {
       await sleep(between(150, 400));
       if (!running()) break;
       const fault = faults[Math.floor(random() * faults.length)]!;
       injected.set(fault, (injected.get(fault) ?? 0) + 1);
-      await inject(fault, variants, serverUrl, haproxy).catch((error: unknown) =>
+      await inject(fault, variants, backend, haproxy).catch((error: unknown) =>
         console.error(`soak: injecting ${fault} failed: ${String(error)}`),
       );
       if (i % 25 === 24) process.stdout.write(`  ${Math.max(0, Math.round((endAt - Date.now()) / 1000))} s left\n`);
@@ -479,7 +464,7 @@ async function main(): Promise<number> {
     console.log(`faults: ${[...injected].map(([f, n]) => `${f} ${n}`).join(', ')}`);
 
     const rows = {} as Record<VariantName, Row>;
-    for (const v of variants) rows[v.name] = await verdict(v, databaseUrl, serverUrl);
+    for (const v of variants) rows[v.name] = await verdict(v, backend);
     console.log('');
     console.log(table(rows));
     console.log('');

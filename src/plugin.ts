@@ -1,4 +1,5 @@
 import type { Sequelize } from 'sequelize';
+import type { ResolvedPluginOptions } from './core/option-types';
 import { resolveOptions, type AutoReconnectOptions } from './core/options';
 import { modelOptionsOf } from './core/policy';
 import { redactor } from './core/redact';
@@ -41,6 +42,12 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       const dialect = dialectFor(sequelize.getDialect());
       const unsupported = dialect.unsupported?.((sequelize as unknown as { config: Record<string, unknown> }).config);
       if (unsupported) throw new TypeError(`sequelize-autoreconnect: ${unsupported}`);
+      const settling = settlingOption(resolved);
+      if (settling && !dialect.outcomes) {
+        throw new TypeError(
+          `sequelize-autoreconnect: option \`${settling}\` is supported on postgres only, not on ${sequelize.getDialect()}`,
+        );
+      }
       const internals = probe(sequelize, dialect);
       // Models defined before `use()` are checked now; later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
@@ -65,6 +72,13 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       installed.set(sequelize, engine);
     },
   };
+}
+
+/** The option that needs the dialect to settle a transaction's outcome, if one is set. */
+function settlingOption(options: ResolvedPluginOptions): string | undefined {
+  if (options.retryWrites === 'verified') return "retryWrites: 'verified'";
+  if (options.replayTransactions) return 'replayTransactions';
+  return options.replayConflicts ? 'replayConflicts' : undefined;
 }
 
 /** A snapshot of this instance's counters. */

@@ -101,12 +101,28 @@ describe('the package', () => {
 
   it('refuses use() on an unsupported dialect, naming the supported ones', async () => {
     // Sequelize loads no driver when given `dialectModule`; the plugin refuses before touching it.
-    for (const dialect of ['mysql', 'mariadb', 'sqlite', 'mssql'] as const) {
+    for (const dialect of ['sqlite', 'mssql'] as const) {
       const sequelize = new Sequelize({ dialect, dialectModule: {}, logging: false });
       assert.throws(
         () => sequelize.use(autoreconnect()),
-        new RegExp(`does not support the '${dialect}' dialect yet \\(supported: postgres\\)`),
+        new RegExp(`does not support the '${dialect}' dialect yet \\(supported: postgres, mysql, mariadb\\)`),
       );
+    }
+  });
+
+  it('refuses the options that settle outcomes on MySQL and MariaDB, naming the option', () => {
+    for (const dialect of ['mysql', 'mariadb'] as const) {
+      for (const [options, name] of [
+        [{ retryWrites: 'verified' }, "retryWrites: 'verified'"],
+        [{ replayTransactions: true }, 'replayTransactions'],
+        [{ replayConflicts: true }, 'replayConflicts'],
+      ] as const) {
+        const sequelize = new Sequelize({ dialect, dialectModule: {}, logging: false });
+        assert.throws(
+          () => sequelize.use(autoreconnect(options)),
+          (e: unknown) => e instanceof TypeError && e.message.includes(`\`${name}\` is supported on postgres only, not on ${dialect}`),
+        );
+      }
     }
   });
 });

@@ -1,10 +1,13 @@
 /**
  * The test command: starts one PostgreSQL for the whole run (unless DATABASE_URL names a
- * superuser URL), runs every test file with node's test runner, and stops the server.
+ * superuser URL) and, when files under test/mysql run, one MariaDB (unless MARIADB_URL or
+ * MYSQL_URL names one, or mariadb-server is missing: those files then skip, or fail under CI),
+ * runs the test files with node's test runner, and stops the servers.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { MariaDbServer, mariadbRequirement } from './support/mariadb';
 import { TestServer } from './support/postgres';
 
 function testFiles(dir: string): string[] {
@@ -42,11 +45,21 @@ async function main(): Promise<number> {
   const files = testFiles(join(__dirname))
     .filter((f) => filter.length === 0 || filter.some((p) => f.includes(p)))
     .sort();
+  const isMysql = (f: string) => f.split(/[\\/]/).includes('mysql');
   let server: TestServer | undefined;
-  if (!process.env['DATABASE_URL']) {
+  let mariadb: MariaDbServer | undefined;
+  if (!process.env['DATABASE_URL'] && files.some((f) => !isMysql(f))) {
     server = await TestServer.start();
     process.env['DATABASE_URL'] = server.url;
     console.log(`# started PostgreSQL on 127.0.0.1:${server.port}`);
+  }
+  if (files.some(isMysql) && mariadbRequirement().path && !process.env['MARIADB_URL'] && !process.env['MYSQL_URL']) {
+    mariadb = await MariaDbServer.start().catch(async (error: unknown) => {
+      await server?.destroy();
+      throw error;
+    });
+    process.env['MARIADB_URL'] = mariadb.url;
+    console.log(`# started MariaDB on 127.0.0.1:${mariadb.port}`);
   }
   try {
     const child = spawn(
@@ -59,7 +72,7 @@ async function main(): Promise<number> {
     );
     return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   } finally {
-    await server?.destroy();
+    await Promise.all([server?.destroy(), mariadb?.destroy()]);
   }
 }
 

@@ -3,7 +3,6 @@
  * that closes idle connections (HAProxy's `timeout client/server`; the real HAProxy with
  * --haproxy), a few milliseconds of network latency each way, and now and then a failover.
  */
-import type { Client } from 'pg';
 import { FaultProxy } from '../../test/support/fault-proxy';
 import { startHaproxy, type RunningHaproxy } from '../lib/haproxy';
 import { onCleanup } from '../lib/scratch';
@@ -64,7 +63,7 @@ export type FaultKind = 'forget-idle' | 'terminate' | 'reset';
 
 export const FAULT_DESCRIPTIONS: Record<FaultKind, string> = {
   'forget-idle': 'the load balancer fails over and forgets its idle flows: the next packet on each gets an RST',
-  terminate: "a failover terminates the service's sessions on the server (pg_terminate_backend)",
+  terminate: "a failover terminates the service's sessions on the server (pg_terminate_backend, KILL)",
   reset: 'the proxy restarts: every open connection is reset',
 };
 
@@ -87,9 +86,8 @@ export function faultSchedule(durationMs: number, seed: number): ScheduledFault[
 
 export interface FaultContext {
   proxy: FaultProxy;
-  /** A direct superuser connection to the server, for pg_terminate_backend. */
-  admin: Client;
-  appName: string;
+  /** Ends every session of the service on the server. */
+  terminate(): Promise<void>;
   /**
    * No operation in flight and no connection being opened: every flow is idle. (A connection
    * the pool opens in the background, for a waiter already served, counts as busy too.)
@@ -110,10 +108,7 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<b
       return true;
     }
     case 'terminate':
-      await ctx.admin.query(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
-        [ctx.appName],
-      );
+      await ctx.terminate();
       return true;
     case 'reset':
       ctx.proxy.resetAll();

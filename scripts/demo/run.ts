@@ -3,22 +3,21 @@
  * faults injected on schedule, every operation timed and its outcome recorded, then the rows
  * counted to find lost, duplicated and "failed but committed" writes.
  */
-import { Client } from 'pg';
 import type { Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type AutoReconnectOptions } from '../../src';
-import { admin, poolState, testSequelize, uniqueAppName, withHostPort } from '../../test/support/db';
+import { poolState } from '../../test/support/db';
 import { Progress } from '../lib/progress';
 import { onCleanup, onInterrupt, wasInterrupted } from '../lib/scratch';
 import { seededRandom } from '../lib/stats';
+import type { DemoDatabase } from './database';
 import { shortMessage } from '../lib/table';
 import { injectFault, type FaultKind, type Infrastructure, type ScheduledFault } from './infrastructure';
 import { defineModels, ordersWorkload, type OpOutcome, type WriteRecord } from './orders';
 
 export interface RunOptions {
   label: string;
-  /** The run's own database (direct URL, superuser). */
-  databaseUrl: string;
-  serverUrl: string;
+  /** The run's own database. */
+  database: DemoDatabase;
   infrastructure: Infrastructure;
   /** Plugin options, or false for bare Sequelize. */
   plugin: AutoReconnectOptions | false;
@@ -61,24 +60,17 @@ export interface RunResult {
 const GRACE_MS = 10_000;
 
 export async function runOrdersService(options: RunOptions): Promise<RunResult> {
-  const appName = uniqueAppName('orders');
-  const url = withHostPort(options.databaseUrl, options.infrastructure.host, options.infrastructure.port);
-  const sequelize: Sequelize = testSequelize(url, {
-    appName,
-    plugin: options.plugin,
-    pool: { max: options.poolMax, min: 0, acquire: 20_000 },
-  });
+  const { sequelize, name: appName }: { sequelize: Sequelize; name: string } = await options.database.sequelize(
+    options.infrastructure,
+    options.plugin,
+    { max: options.poolMax, min: 0, acquire: 20_000 },
+  );
   const removeCleanup = onCleanup(() => sequelize.close());
   let connectionsOpened = 0;
   sequelize.addHook('afterConnect', () => {
     connectionsOpened++;
   });
   const workload = ordersWorkload(sequelize, defineModels(sequelize), options.plugin !== false);
-
-  const adminClient = new Client({ connectionString: options.serverUrl });
-  adminClient.on('error', () => {});
-  await adminClient.connect();
-  const removeAdminCleanup = onCleanup(() => adminClient.end());
 
   const result: RunResult = {
     label: options.label,
@@ -152,8 +144,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
       if (stopping) return;
       const applied = await injectFault(fault.kind, {
         proxy: options.infrastructure.proxy,
-        admin: adminClient,
-        appName,
+        terminate: () => options.database.terminate(appName),
         allIdle: () => {
           const pool = poolState(sequelize);
           return inFlight === 0 && pool.size === pool.available;
@@ -196,9 +187,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
   removeCleanup();
   // A connection stuck under a hung statement would keep close() waiting: bound it.
   await Promise.race([sequelize.close(), delay(2000)]);
-  removeAdminCleanup();
-  await adminClient.end();
-  Object.assign(result, await auditWrites(options.databaseUrl, writes));
+  Object.assign(result, await auditWrites(options.database, writes));
   return result;
 }
 
@@ -208,16 +197,10 @@ function delay(ms: number): Promise<void> {
 
 /** Counts each write's rows directly on the server: the ground truth behind every claim. */
 async function auditWrites(
-  url: string,
+  database: DemoDatabase,
   writes: readonly WriteRecord[],
 ): Promise<Pick<RunResult, 'failedButCommitted' | 'lostWrites' | 'duplicatedWrites'>> {
-  const counts = await admin(url, async (c) => {
-    const { rows } = await c.query<{ t: string; tag: string; n: number }>(
-      `SELECT 'Orders' AS t, tag, count(*)::int AS n FROM "Orders" GROUP BY tag
-       UNION ALL SELECT 'Events', tag, count(*)::int FROM "Events" GROUP BY tag`,
-    );
-    return new Map(rows.map((r) => [`${r.t}/${r.tag}`, r.n]));
-  });
+  const counts = await database.tagCounts();
   let failedButCommitted = 0;
   let lostWrites = 0;
   let duplicatedWrites = 0;

@@ -1,9 +1,10 @@
+import { mariadb, mysql } from './mysql';
 import { postgres } from './postgres';
 import type { Dialect } from './types';
 
 export type { Dialect } from './types';
 
-const dialects: Readonly<Record<string, Dialect>> = { postgres };
+const dialects: Readonly<Record<string, Dialect>> = { postgres, mysql, mariadb };
 
 /** The support for a Sequelize dialect name, or a clear error for one not supported yet. */
 export function dialectFor(name: string): Dialect {

@@ -1,4 +1,5 @@
 import type { DialectClassifier } from '../core/failure';
+import type { TransactionLike } from '../engine/port';
 import type { TransactionStatus } from '../core/settle';
 
 /** The transaction a verified write runs in, as the server numbered it. */
@@ -57,6 +58,12 @@ export interface Dialect {
   readonly unsupported?: (config: Readonly<Record<string, unknown>>) => string | undefined;
   /** For `retryWrites: 'verified'`; a dialect without it runs verified writes like `'unsent'` ones. */
   readonly outcomes?: OutcomeQueries;
+  /**
+   * When the statement that opens `transaction` moves to a new connection: a statement to run
+   * there first, restoring what the lost connection held for it (MySQL sets the isolation level
+   * of the next transaction in a statement of its own, before `START TRANSACTION`).
+   */
+  readonly transactionPrelude?: (sql: string, transaction: TransactionLike) => string | undefined;
   /** Per-instance hardening of the driver, when it needs any. */
   readonly guardDriver?: (connectionManager: object) => void;
 }

@@ -49,15 +49,21 @@ class Running {
   ) {}
 
   readonly fulfilled = (result: unknown): unknown => {
-    this.query = undefined;
-    this.parameters = undefined;
-    this.free.push(this);
+    const transaction = this.query?.options.transaction;
+    if (transaction && !this.engine.dialect.classifier.isTransactionStart(this.sql)) this.engine.transactionsUnderway.add(transaction);
+    this.release();
     return result;
   };
 
+  private release(): void {
+    this.query = undefined;
+    this.parameters = undefined;
+    this.free.push(this);
+  }
+
   readonly rejected = (error: unknown): Promise<unknown> => {
     const { query, sql, parameters } = this;
-    this.fulfilled(undefined);
+    this.release();
     return statementFailed(this.engine, query!, sql, parameters, error);
   };
 }

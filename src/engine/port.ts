@@ -31,7 +31,7 @@ export interface TransactionLike {
   readonly id: string;
   readonly parent?: unknown;
   connection: Connection;
-  readonly options: { readonly readOnly?: boolean };
+  readonly options: { readonly readOnly?: boolean; readonly isolationLevel?: unknown };
 }
 
 /** A dialect Query instance as far as the plugin touches it. */

@@ -35,6 +35,11 @@ export interface Engine extends PolicySource {
   readonly records: WeakMap<Connection, ConnectionRecord>;
   /** By the error of a failed connection attempt. */
   readonly failedAttempts: WeakMap<object, FailedAttempt>;
+  /**
+   * Transactions that have run a statement other than their opening ones: from then on not even
+   * a `BEGIN` / `START TRANSACTION` of theirs may move to a new connection.
+   */
+  readonly transactionsUnderway: WeakSet<object>;
   /** Without replication everything is the `write` pool. */
   readonly marks: Record<PoolName, PoolMarks>;
   readonly stats: Stats;
@@ -63,6 +68,7 @@ export function createEngine(parts: {
     operations: new WeakMap(),
     records: new WeakMap(),
     failedAttempts: new WeakMap(),
+    transactionsUnderway: new WeakSet(),
     marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
     stats: new Stats(),
     backoffs: new Backoffs(parts.clock),

@@ -53,8 +53,8 @@ export async function statementFailed(
       engine.host.debug('rollback on a lost connection: the server rolled the transaction back with the session');
       return engine.dialect.rolledBackResult();
     }
-    // Only the statement that opens a transaction may move to a new connection: nothing ran yet.
-    if (transaction.parent || !classifier.isTransactionStart(sql)) {
+    // Only the statements that open a transaction may move to a new connection: nothing ran yet.
+    if (transaction.parent || !classifier.isTransactionStart(sql) || engine.transactionsUnderway.has(transaction)) {
       // A lost COMMIT whose transaction's id was learned is settled: committed, it succeeds.
       const lostAt = await lostOutcome(engine, op, query, error, classifier.isCommit(sql) && failure.mayHaveRun);
       if (lostAt.done) return lostAt.value;
@@ -185,9 +185,8 @@ class StatementPhase implements Phase<unknown> {
     this.query.connection = connection;
   }
 
-  abandon(): void {
-    // Installed already: released with the operation.
-  }
+  /** Installed already: released with the operation. */
+  abandon(): void {}
 
   async finish(connection: Connection): Promise<Outcome<unknown>> {
     const { engine, op } = this;
@@ -229,6 +228,9 @@ class StatementPhase implements Phase<unknown> {
     );
     try {
       const { query, sql, parameters } = this;
+      // What the lost connection held for the transaction about to start (MySQL's isolation level).
+      const prelude = this.transaction && engine.dialect.transactionPrelude?.(sql, this.transaction);
+      if (prelude) await engine.host.runAgain(query, prelude, undefined);
       const again = () => engine.host.runAgain(query, sql, parameters);
       return await (verifies(engine, query, sql) ? runVerified(engine, query, again) : again());
     } finally {

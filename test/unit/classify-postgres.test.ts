@@ -154,7 +154,7 @@ describe('PostgreSQL transaction statements', () => {
 
 describe('dialect support', () => {
   it('names the dialect it does not support yet', () => {
-    assert.throws(() => dialectFor('mysql'), /does not support the 'mysql' dialect yet \(supported: postgres\)/);
+    assert.throws(() => dialectFor('mssql'), /does not support the 'mssql' dialect yet \(supported: postgres, mysql, mariadb\)/);
     assert.throws(() => dialectFor('toString'), /does not support the 'toString' dialect/);
   });
 });
