@@ -3,9 +3,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { sleep, startWorkers } from './support/workload';
-import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from './support/fixture';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { startWorkers } from './support/workload';
+import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture, type Gate } from './support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -281,28 +281,13 @@ describe('replayTransactions under a short chaos loop', () => {
       1,
     );
     const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT reset', 'INSERT swallow-reply', 'kill'];
-    let injected = 0;
+    let injected: number;
     try {
-      for (const started = Date.now(); Date.now() - started < 3000; injected++) {
-        const fault = faults[injected % faults.length]!;
-        if (fault === 'kill') await terminateBackends(adminUrl(), app);
-        else {
-          const [match, action] = fault.split(' ') as [string, 'reset' | 'cut-after-send' | 'swallow-reply'];
-          f.proxy.arm(match, action);
-        }
-        await sleep(40);
-      }
+      injected = await injectFaults(f, app, faults, 3000);
     } finally {
-      f.proxy.disarm();
       await workers.stop();
     }
-    const counts = await admin(f.url, async (c) => {
-      const { rows } = await c.query<{ tag: string; n: number }>(
-        'SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag',
-        [`${app}:%`],
-      );
-      return new Map(rows.map((r) => [r.tag, r.n]));
-    });
+    const counts = await countByTag(f, `${app}:`);
     const failed: string[] = [];
     for (const [tag, result] of outcomes) {
       const rows = [counts.get(`${tag}:a`) ?? 0, counts.get(`${tag}:b`) ?? 0];

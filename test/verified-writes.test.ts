@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
-import { sleep, startWorkers, until } from './support/workload';
+import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture } from './support/fixture';
+import { startWorkers, until } from './support/workload';
 
 const VERIFIED = { retryWrites: 'verified', retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -222,28 +222,13 @@ describe("retryWrites: 'verified' under a short chaos loop", () => {
       1,
     );
     const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT swallow-reply', 'INSERT reset', 'kill'];
-    let injected = 0;
+    let injected: number;
     try {
-      for (const started = Date.now(); Date.now() - started < 3000; injected++) {
-        const fault = faults[injected % faults.length]!;
-        if (fault === 'kill') await terminateBackends(adminUrl(), app);
-        else {
-          const [match, action] = fault.split(' ') as [string, 'reset' | 'cut-after-send' | 'swallow-reply'];
-          f.proxy.arm(match, action);
-        }
-        await sleep(40);
-      }
+      injected = await injectFaults(f, app, faults, 3000);
     } finally {
-      f.proxy.disarm();
       await workers.stop();
     }
-    const counts = await admin(f.url, async (c) => {
-      const { rows } = await c.query<{ tag: string; n: number }>(
-        'SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag',
-        [`${app}:%`],
-      );
-      return new Map(rows.map((r) => [r.tag, r.n]));
-    });
+    const counts = await countByTag(f, `${app}:`);
     const unknown: string[] = [];
     for (const [tag, result] of outcomes) {
       const n = counts.get(tag) ?? 0;

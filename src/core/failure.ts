@@ -61,3 +61,16 @@ export function errorLayers(error: unknown): ErrorFields[] {
   }
   return layers;
 }
+
+/** Node's socket errors that mean the connection is gone, whatever the driver. */
+export const SOCKET_LOST_CODES: readonly string[] = [
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+];

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
-import { admin, adminUrl, createDatabase, uniqueAppName, withHostPort } from './db';
+import { admin, adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './db';
 import { FaultProxy } from './fault-proxy';
 
 /** A database of its own with an `items` table, and a fault proxy in front of its server. */
@@ -74,6 +74,39 @@ export async function waitForActiveQuery(serverUrl: string, appName: string, fra
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`no active query like ${fragment} for ${appName}`);
+}
+
+/**
+ * Injects `faults` in turn, one every 40 ms for `ms`: `'kill'` ends the sessions of `appName`,
+ * `'<match> <action>'` arms the fixture's proxy. Returns how many were injected; the proxy is
+ * disarmed on every path.
+ */
+export async function injectFaults(f: Fixture, appName: string, faults: readonly string[], ms: number): Promise<number> {
+  let injected = 0;
+  try {
+    for (const started = Date.now(); Date.now() - started < ms; injected++) {
+      const fault = faults[injected % faults.length]!;
+      if (fault === 'kill') await terminateBackends(adminUrl(), appName);
+      else {
+        const [match, action] = fault.split(' ') as [string, 'reset' | 'cut-after-send' | 'swallow-reply'];
+        f.proxy.arm(match, action);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+  } finally {
+    f.proxy.disarm();
+  }
+  return injected;
+}
+
+/** Rows per tag among the tags that start with `prefix`. */
+export async function countByTag(f: Fixture, prefix: string): Promise<Map<string, number>> {
+  return admin(f.url, async (c) => {
+    const { rows } = await c.query<{ tag: string; n: number }>('SELECT tag, count(*)::int AS n FROM items WHERE tag LIKE $1 GROUP BY tag', [
+      `${prefix}%`,
+    ]);
+    return new Map(rows.map((r) => [r.tag, r.n]));
+  });
 }
 
 /** Holds statements on the server until the test opens it. */

@@ -1,4 +1,4 @@
-import type { ConnectFailure, DialectClassifier, QueryFailure } from '../../core/failure';
+import { SOCKET_LOST_CODES, type ConnectFailure, type DialectClassifier, type QueryFailure } from '../../core/failure';
 
 /**
  * MySQL and MariaDB, through mysql2 (Sequelize's `mysql` dialect) or the mariadb connector (its
@@ -70,15 +70,7 @@ const LOST_CODES = new Set([
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'PROTOCOL_PACKETS_OUT_OF_ORDER',
   'ER_SOCKET_UNEXPECTED_CLOSE',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'ENETDOWN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'ERR_STREAM_DESTROYED',
-  'ERR_STREAM_WRITE_AFTER_END',
+  ...SOCKET_LOST_CODES,
 ]);
 const LOST_MESSAGES = ['Connection lost', 'socket has unexpectedly been closed', 'MySQL server has gone away', 'Lost connection to'];
 

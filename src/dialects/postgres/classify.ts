@@ -1,4 +1,11 @@
-import { errorLayers, type ConnectFailure, type DialectClassifier, type ErrorFields, type QueryFailure } from '../../core/failure';
+import {
+  errorLayers,
+  SOCKET_LOST_CODES,
+  type ConnectFailure,
+  type DialectClassifier,
+  type ErrorFields,
+  type QueryFailure,
+} from '../../core/failure';
 
 /**
  * PostgreSQL (node-postgres, pgbouncer, HAProxy in front): which errors mean the connection is
@@ -31,15 +38,7 @@ const LOST_CODES = new Set([
   '57P01', // admin_shutdown: pg_terminate_backend, fast shutdown
   '57P02', // crash_shutdown
   '25P03', // idle_in_transaction_session_timeout: the transaction is gone with the session
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'ENETDOWN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'ERR_STREAM_DESTROYED',
-  'ERR_STREAM_WRITE_AFTER_END',
+  ...SOCKET_LOST_CODES,
 ]);
 const LOST_MESSAGES = [
   'Connection terminated unexpectedly',
