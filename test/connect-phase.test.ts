@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
+import { ConnectionAcquireTimeoutError, ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
 import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from './support/db';
 import { fixture, outcome, type Fixture } from './support/fixture';
@@ -127,6 +127,34 @@ describe('refused and rejected connections', () => {
     assert.equal(result.error.reason, 'deadline-exceeded');
     assert.ok(elapsed < 5000, `waited ${elapsed} ms`);
     await sequelize.close();
+  });
+
+  it("reports a connect that hangs until the pool's acquire timeout as a lost connection of Sequelize's class, not a full pool", async () => {
+    const held: Socket[] = [];
+    const blackHole = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as { port: number };
+    const sequelize = testSequelize(`postgres://nobody:secret@127.0.0.1:${port}/nowhere`, {
+      appName: f.appName(),
+      pool: { max: 2, acquire: 300 },
+      // Sequelize's version probe would hang outside the pool, bare or not (an option its types omit).
+      ...({ databaseVersion: '16.0.0' } as object),
+      plugin: { retries: 2, deadlineMs: 5000, backoff: { baseMs: 10, maxMs: 50 } },
+    });
+    try {
+      const result = await outcome(sequelize.query('SELECT 1'));
+      assert.ok(
+        !result.ok && result.error instanceof ConnectionLostError,
+        !result.ok ? `${result.error.name}: ${result.error.message}` : 'resolved',
+      );
+      assert.ok(result.error instanceof ConnectionAcquireTimeoutError, 'the class bare Sequelize throws');
+      assert.equal(result.error.phase, 'connect');
+      assert.equal(result.error.mayHaveExecuted, false);
+    } finally {
+      held.forEach((s) => s.destroy());
+      blackHole.close();
+      await sequelize.close();
+    }
   });
 
   it('waits out "too many connections" (53300) until a slot frees up', async () => {

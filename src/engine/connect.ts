@@ -9,7 +9,7 @@ import { hasReconnectHook } from './hooks';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
 import { recover, type Outcome, type Phase } from './recover';
-import { asError, type Engine } from './state';
+import { asError, poolBusy, type Engine } from './state';
 import { DeadlineError } from './timing';
 
 /**
@@ -18,7 +18,7 @@ import { DeadlineError } from './timing';
  * it is, with no operation (Sequelize's own `retry`, if it matches that error, tries as bare).
  */
 export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown): Promise<Connection> {
-  if (engine.host.isPoolExhausted(error)) return Promise.reject(error);
+  if (poolBusy(engine, error)) return Promise.reject(error);
   return recover(engine, new ConnectPhase(engine, operationFor(engine.operations, options), options), error);
 }
 
@@ -29,7 +29,7 @@ export function connectFailed(engine: Engine, options: AcquireOptions, error: un
 export function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   if (op.final) return Promise.reject(op.final);
   return acquireAttempt(engine, op, options).catch((error: unknown) =>
-    engine.host.isPoolExhausted(error) ? Promise.reject(error) : recover(engine, new ConnectPhase(engine, op, options), error),
+    poolBusy(engine, error) ? Promise.reject(error) : recover(engine, new ConnectPhase(engine, op, options), error),
   );
 }
 
@@ -62,7 +62,7 @@ class ConnectPhase implements Phase<Connection> {
     const deadlinePassed = error instanceof DeadlineError;
     if (!deadlinePassed) op.cause = error;
     // A full pool during a retry: given up at once, with Sequelize's error (see give-up.ts).
-    const exhausted = engine.host.isPoolExhausted(error);
+    const exhausted = poolBusy(engine, error);
     const kind = engine.closed || deadlinePassed || exhausted ? 'fatal' : engine.dialect.classifier.classifyConnectError(error);
     const step = nextStep({
       phase: 'connect',

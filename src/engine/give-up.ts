@@ -1,7 +1,7 @@
 import type { GiveUpReason } from '../core/decide';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
 import type { Operation } from './operation';
-import { asError, type Engine } from './state';
+import { asError, poolBusy, type Engine } from './state';
 
 export interface GiveUp {
   readonly phase: 'connect' | 'query';
@@ -27,7 +27,7 @@ export interface GiveUp {
  */
 export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
   if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return op.final;
-  if (g.phase === 'connect' && engine.host.isPoolExhausted(g.cause)) {
+  if (g.phase === 'connect' && poolBusy(engine, g.cause)) {
     engine.host.debug("the pool stayed full until its acquire timeout: passing Sequelize's error on");
     return asError(g.cause);
   }

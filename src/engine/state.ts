@@ -48,6 +48,8 @@ export interface Engine extends PolicySource {
   readonly redact: (text: string) => string;
   /** `sequelize.close()` was called: nothing starts another attempt. */
   closed: boolean;
+  /** Connections being opened right now (the pool's factory has not settled). */
+  opening: number;
   verifiedSeen: boolean;
   /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
   readonly replayable: WeakSet<object>;
@@ -73,10 +75,20 @@ export function createEngine(parts: {
     stats: new Stats(),
     backoffs: new Backoffs(parts.clock),
     closed: false,
+    opening: 0,
     verifiedSeen: parts.options.retryWrites === 'verified',
     verifiedFailures: new WeakMap(),
     replayable: new WeakSet(),
   };
+}
+
+/**
+ * Sequelize's acquire timeout while no connection was being opened: every connection was busy
+ * and none was lost. With one being opened, the timeout is an outage (a server that accepts and
+ * never answers): a connect failure like any other.
+ */
+export function poolBusy(engine: Engine, error: unknown): boolean {
+  return engine.opening === 0 && engine.host.isPoolExhausted(error);
 }
 
 /** Which pool a connection belongs to. */

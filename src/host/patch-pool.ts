@@ -22,6 +22,7 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
   const open = async (config: ReconnectConfig): Promise<Connection> => {
     // Read now: a hook may replace it on the shared config while this attempt is under way.
     const { password } = config;
+    engine.opening++;
     try {
       const connection = await connect(config);
       opened(engine, connection, config);
@@ -29,6 +30,8 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
     } catch (error) {
       if (typeof error === 'object' && error !== null) engine.failedAttempts.set(error, { config, password });
       throw error;
+    } finally {
+      engine.opening--;
     }
   };
 
