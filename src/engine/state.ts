@@ -49,6 +49,8 @@ export interface Engine extends PolicySource {
   /** `sequelize.close()` was called: nothing starts another attempt. */
   closed: boolean;
   verifiedSeen: boolean;
+  /** The server was found able to tell how a transaction ended (asked once, at the first use). */
+  outcomesSupported: boolean;
   /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
   readonly replayable: WeakSet<object>;
   /** Failures of verified writes, by their error: how far the attempt got. */
@@ -74,6 +76,7 @@ export function createEngine(parts: {
     backoffs: new Backoffs(parts.clock),
     closed: false,
     verifiedSeen: parts.options.retryWrites === 'verified',
+    outcomesSupported: false,
     verifiedFailures: new WeakMap(),
     replayable: new WeakSet(),
   };

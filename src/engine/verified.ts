@@ -40,8 +40,10 @@ export async function runVerified(engine: Engine, query: QueryLike, run: () => P
   const connection = query.connection;
   let ids: TransactionIds;
   try {
+    await supported(engine, connection, "retryWrites: 'verified'");
     ids = await outcomes.begin(connection);
   } catch (error) {
+    if (error instanceof UnsupportedServer) throw error;
     await rollbackIfAlive(engine, outcomes, connection, error);
     throw noted(engine, engine.host.formatError(query, error), { stage: 'begin' });
   }
@@ -69,12 +71,18 @@ export function verifiesCommit(engine: Engine, query: QueryLike, sql: string): b
 
 /** Learns the transaction's ids (one round trip), then sends COMMIT. */
 export async function runVerifiedCommit(engine: Engine, query: QueryLike, run: () => Promise<unknown>): Promise<unknown> {
+  const outcomes = engine.dialect.outcomes!;
   let ids: TransactionIds;
   try {
-    ids = await engine.dialect.outcomes!.ids(query.connection);
+    await supported(engine, query.connection, 'replayTransactions');
+    ids = await outcomes.ids(query.connection);
   } catch (error) {
+    if (error instanceof UnsupportedServer) throw error;
     // An aborted transaction refuses the question; its COMMIT then rolls back, as without us.
-    if (!engine.dialect.classifier.classifyQueryError(error).lost) return run();
+    if (outcomes.aborted(error)) return run();
+    // Any other failure aborted the transaction: a COMMIT now would silently roll back. The
+    // caller gets the error (Sequelize ends the connection); COMMIT is never sent.
+    if (!engine.dialect.classifier.classifyQueryError(error).lost) throw engine.host.formatError(query, error);
     // COMMIT not sent: a lost connection rolled the transaction back.
     throw noted(engine, engine.host.formatError(query, error), { stage: 'statement' });
   }
@@ -84,6 +92,19 @@ export async function runVerifiedCommit(engine: Engine, query: QueryLike, run: (
     throw noted(engine, error, { stage: 'commit', ids, result: engine.dialect.rolledBackResult() });
   }
 }
+
+/**
+ * The first time: can this server tell how a transaction ended? If not, the option cannot
+ * keep its promise, and every use of it fails, naming it and the server's version.
+ */
+async function supported(engine: Engine, connection: Connection, option: string): Promise<void> {
+  if (engine.outcomesSupported) return;
+  const why = await engine.dialect.outcomes!.unsupported(connection);
+  if (why) throw new UnsupportedServer(`${option} cannot work on this server: ${why}`);
+  engine.outcomesSupported = true;
+}
+
+class UnsupportedServer extends Error {}
 
 /** A statement that failed on a live connection leaves its transaction open: end it. */
 async function rollbackIfAlive(engine: Engine, outcomes: OutcomeQueries, connection: Connection, error: unknown): Promise<void> {

@@ -7,6 +7,7 @@ import { postgresClassifier } from '../../src/dialects/postgres/classify';
 import { isPlainDml } from '../../src/core/dml';
 import { validateQueryOption, validateTransactionOption } from '../../src/core/options';
 import { GRACE_POLLS, settleStep, type SettleFacts, type SettleStep } from '../../src/core/settle';
+import { versionUnsupported } from '../../src/dialects/postgres/outcomes';
 
 /** Drives settleStep the way the engine does, against a scripted server and an injected clock. */
 function settleWith(answers: (ended: boolean, now: number) => SettleFacts['status'], deadlineMs: number) {
@@ -126,5 +127,16 @@ describe('ConnectionLostError.committed', () => {
     assert.equal(lost(true, true).committed, true);
     assert.equal(lost(true, false).committed, false);
     assert.ok(lost(true) instanceof ConnectionError);
+  });
+});
+
+describe('the server version definite outcomes need', () => {
+  it('refuses PostgreSQL before 13 (no pg_current_xact_id / pg_xact_status), naming the version', () => {
+    assert.equal(versionUnsupported(130000, '13.0'), undefined);
+    assert.equal(versionUnsupported(180001, '18.1'), undefined);
+    assert.equal(
+      versionUnsupported(120017, '12.17 (Debian 12.17-1)'),
+      'PostgreSQL 13 or later is needed; this server is PostgreSQL 12.17 (Debian 12.17-1) (server_version_num 120017)',
+    );
   });
 });
