@@ -241,6 +241,77 @@ describe('replayTransactions', () => {
     );
     await sequelize.close();
   });
+
+  it('never runs a committed transaction again when an afterCommit hook fails with a conflict (40001): one run, one row, the error', async () => {
+    const sequelize = testSequelize(f.url, {
+      appName: f.appName(),
+      plugin: { ...REPLAY, replayTransactions: false, replayConflicts: true },
+    });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('conflict-after-commit');
+    let runs = 0;
+    const result = await outcome(
+      sequelize.transaction(async (t) => {
+        runs++;
+        await Item.create({ tag }, { transaction: t });
+        t.afterCommit(async () => {
+          await sequelize.query(`DO $$ BEGIN RAISE EXCEPTION 'after commit' USING ERRCODE = '40001'; END $$`);
+        });
+      }),
+    );
+    const code = !result.ok && (result.error['parent'] as { code?: string } | undefined)?.code;
+    assert.deepEqual({ runs, rows: await f.count(tag), code }, { runs: 1, rows: 1, code: '40001' });
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
+
+  it("never runs a committed transaction again when an afterCommit hook's own transaction loses its connection: one run, one row", async () => {
+    const sequelize = testSequelize(f.url, { appName: f.appName(), plugin: REPLAY });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('lost-after-commit');
+    let runs = 0;
+    const result = await outcome(
+      sequelize.transaction(async (t) => {
+        runs++;
+        await Item.create({ tag }, { transaction: t });
+        // An audit transaction of its own, not replayed, whose session dies under it.
+        t.afterCommit(async () => {
+          await sequelize.transaction({ reconnect: { replay: false } }, (t2) =>
+            sequelize.query('SELECT pg_terminate_backend(pg_backend_pid())', { transaction: t2 }),
+          );
+        });
+      }),
+    );
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError, String(!result.ok && result.error));
+    assert.deepEqual({ runs, rows: await f.count(tag) }, { runs: 1, rows: 1 });
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
+
+  it('replays only failures of its own statements: not a conflict or a lost connection of another transaction run inside it', async () => {
+    const sequelize = testSequelize(f.url, { appName: f.appName(), plugin: { ...REPLAY, replayConflicts: true } });
+    const Item = defineItem(sequelize);
+    for (const inner of ['conflict', 'lost'] as const) {
+      const tag = f.appName(`inner-${inner}`);
+      let runs = 0;
+      const result = await outcome(
+        sequelize.transaction(async (t) => {
+          runs++;
+          await Item.create({ tag }, { transaction: t });
+          // Outside t (no CLS): a statement of its own, or an independent transaction that is not replayed.
+          if (inner === 'conflict') await sequelize.query(`DO $$ BEGIN RAISE EXCEPTION 'elsewhere' USING ERRCODE = '40001'; END $$`);
+          else
+            await sequelize.transaction({ reconnect: { replay: false } }, (t2) =>
+              sequelize.query('SELECT pg_terminate_backend(pg_backend_pid())', { transaction: t2 }),
+            );
+        }),
+      );
+      assert.equal(result.ok, false, inner);
+      assert.deepEqual({ inner, runs, rows: await f.count(tag) }, { inner, runs: 1, rows: 0 });
+    }
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
 });
 
 describe('replayTransactions under a short chaos loop', () => {

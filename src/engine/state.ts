@@ -53,6 +53,8 @@ export interface Engine extends PolicySource {
   outcomesSupported: boolean;
   /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
   readonly replayable: WeakSet<object>;
+  /** The transaction whose statement failed, by its error: a managed transaction replays only its own failures. */
+  readonly failedIn: WeakMap<object, object>;
   /** Failures of verified writes, by their error: how far the attempt got. */
   readonly verifiedFailures: WeakMap<object, VerifiedFailure>;
 }
@@ -78,6 +80,7 @@ export function createEngine(parts: {
     verifiedSeen: parts.options.retryWrites === 'verified',
     outcomesSupported: false,
     verifiedFailures: new WeakMap(),
+    failedIn: new WeakMap(),
     replayable: new WeakSet(),
   };
 }
@@ -97,4 +100,10 @@ export function configFor(engine: Engine, pool: PoolName, connection?: Connectio
 
 export function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+/** Notes the transaction whose statement failed with `error` (its own error, or a lost connection given up on). */
+export function failedIn<E>(engine: Engine, error: E, transaction: object | undefined): E {
+  if (transaction && typeof error === 'object' && error !== null) engine.failedIn.set(error, transaction);
+  return error;
 }
