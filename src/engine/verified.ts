@@ -106,9 +106,14 @@ async function supported(engine: Engine, connection: Connection, option: string)
 
 class UnsupportedServer extends Error {}
 
-/** A statement that failed on a live connection leaves its transaction open: end it. */
+/**
+ * A statement that failed on a live connection leaves its transaction open (aborted): end it. A
+ * write refused as read only (25006) came from a live session too: rolled back, the session can
+ * be asked whether it is read only by its own settings, as for an unverified write.
+ */
 async function rollbackIfAlive(engine: Engine, outcomes: OutcomeQueries, connection: Connection, error: unknown): Promise<void> {
-  if (engine.dialect.classifier.classifyQueryError(error).lost) return;
+  const failure = engine.dialect.classifier.classifyQueryError(error);
+  if (failure.lost && !failure.readOnlyServer) return;
   try {
     await outcomes.rollback(connection);
   } catch {
