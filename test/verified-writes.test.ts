@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
+import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../src';
 import { admin, adminUrl, assertPoolIntact, createDatabase, terminateBackends, testSequelize, uniqueAppName } from './support/db';
 import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture } from './support/fixture';
 import { startWorkers, until } from './support/workload';
@@ -127,6 +127,41 @@ describe("retryWrites: 'verified'", () => {
     } finally {
       await held.open();
       await sequelize.close();
+    }
+  });
+
+  it('stops settling a lost COMMIT at close(): an unknown outcome, and the old session is never ended', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.proxiedUrl, { appName: app, plugin: { ...VERIFIED, deadlineMs: 20_000 } });
+    const held = await gate(f.url);
+    const key = /\((\d+)\)/.exec(held.sql)![1]!;
+    const tag = `gate:${key}:${app}`;
+    let closing: Promise<void> | undefined;
+    // The settling's first connection attempt is refused; once its retry has a connection, close() comes.
+    sequelize.addHook('beforeReconnect', () => f.proxy.accept());
+    sequelize.addHook('afterReconnect', (context: AfterReconnectContext) => {
+      if (context.phase === 'connect' && context.reconnected) closing ??= sequelize.close();
+    });
+    try {
+      const write = outcome(sequelize.query(`INSERT INTO items (tag) VALUES ('${tag}')`, { type: QueryTypes.INSERT }));
+      await held.held(app);
+      const oldPid = await pidAtGate(app);
+      f.proxy.refuse();
+      f.proxy.cutAll();
+      const result = await write;
+      assert.ok(closing, 'close() came while settling');
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, String(!result.ok && result.error));
+      assert.deepEqual(
+        { mayHaveExecuted: result.error['mayHaveExecuted'], committed: result.error['committed'], oldSessionAlive: await alive(oldPid) },
+        { mayHaveExecuted: true, committed: undefined, oldSessionAlive: true },
+      );
+      assert.equal(getReconnectStats(sequelize).commitsUnknown, 1);
+      await held.open();
+      await until('the old session commits', async () => (await f.count(tag)) === 1);
+    } finally {
+      f.proxy.accept();
+      await held.open();
+      await (closing ?? sequelize.close());
     }
   });
 

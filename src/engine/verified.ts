@@ -165,10 +165,12 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
       return 'unknown';
     }
     try {
-      for (;;) {
+      // After close() nothing is asked, and above all no session ended: the outcome stays unknown.
+      while (!engine.closed) {
         const status = await withDeadline(engine.clock, outcomes.status(connection, ids), left(), lateAnswer, () => {});
         const step = settleStep({ status, sessionEnded, polls: ++polls, remainingMs: left() });
         if (step.action === 'done') return step.outcome;
+        if (engine.closed) break;
         if (step.action === 'end-session') {
           sessionEnded = true;
           const ended = await withDeadline(engine.clock, outcomes.endSession(connection, ids), left(), lateAnswer, () => {});
@@ -177,6 +179,7 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
           await new Promise<void>((resolve) => engine.clock.setTimer(resolve, step.ms));
         }
       }
+      return 'unknown';
     } catch {
       // No answer on this connection: another one, while time is left.
       discard(engine, connection, 'dead');
