@@ -83,6 +83,34 @@ describe("retryWrites: 'verified'", () => {
     for (const sql of ['VACUUM t', 'CREATE INDEX CONCURRENTLY i ON t (a)', 'SELECT 1', 'WITH x AS (SELECT 1) SELECT * FROM x'])
       assert.ok(!isPlainDml(sql), sql);
   });
+
+  it('never wraps raw SQL holding several statements: a later COMMIT or VACUUM would end or break the transaction', () => {
+    const single = [
+      'INSERT INTO t VALUES (1);',
+      'INSERT INTO t VALUES (1) ;  \n  -- done\n /* really */ ;',
+      "INSERT INTO t VALUES ('a;b', 'it''s; fine')",
+      'INSERT INTO "odd;name" VALUES (1)',
+      "INSERT INTO t VALUES (E'a\\';b')",
+      'INSERT INTO t VALUES ($$x; COMMIT$$, $fn$y;$fn$)',
+      'UPDATE t SET a = $1 WHERE b = $2;',
+      'DELETE FROM t /* a; /* nested; */ comment */ WHERE a = 1',
+      'INSERT INTO t VALUES (1) -- trailing; comment',
+      'INSERT INTO t$1 VALUES (1)',
+    ];
+    for (const sql of single) assert.ok(isPlainDml(sql), sql);
+    const several = [
+      'INSERT INTO t VALUES (1); COMMIT',
+      'INSERT INTO t VALUES (1);VACUUM t',
+      "INSERT INTO t VALUES ('a');'",
+      'INSERT INTO t VALUES (1); -- first\nDELETE FROM t',
+      "INSERT INTO t VALUES ('a\\'); COMMIT; --')",
+      'INSERT INTO t VALUES ($$x$$); $$y$$',
+      "INSERT INTO t VALUES ('never closed; COMMIT",
+      'INSERT INTO t VALUES ($tag$never closed; COMMIT',
+      'INSERT INTO t VALUES (1) /* never closed; COMMIT',
+    ];
+    for (const sql of several) assert.ok(!isPlainDml(sql), sql);
+  });
 });
 
 describe('replaying managed transactions', () => {
