@@ -166,11 +166,11 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
     }
     try {
       // After close() nothing is asked, and above all no session ended: the outcome stays unknown.
-      while (!engine.closed) {
+      while (!closed(engine)) {
         const status = await withDeadline(engine.clock, outcomes.status(connection, ids), left(), lateAnswer, () => {});
         const step = settleStep({ status, sessionEnded, polls: ++polls, remainingMs: left() });
         if (step.action === 'done') return step.outcome;
-        if (engine.closed) break;
+        if (closed(engine)) break;
         if (step.action === 'end-session') {
           sessionEnded = true;
           const ended = await withDeadline(engine.clock, outcomes.endSession(connection, ids), left(), lateAnswer, () => {});
@@ -192,6 +192,9 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
 }
 
 const lateAnswer = () => new Error('no answer before the deadline');
+
+/** Read afresh after each await: close() may come during any of them. */
+const closed = (engine: Engine): boolean => engine.closed;
 
 /**
  * A statement's connection was lost: may it have run? A verified write's failure is settled
