@@ -3,7 +3,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
 import { startWorkers } from './support/workload';
 import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture, type Gate } from './support/fixture';
 
@@ -241,6 +241,77 @@ describe('replayTransactions', () => {
     );
     await sequelize.close();
   });
+
+  it('never runs a committed transaction again when an afterCommit hook fails with a conflict (40001): one run, one row, the error', async () => {
+    const sequelize = testSequelize(f.url, {
+      appName: f.appName(),
+      plugin: { ...REPLAY, replayTransactions: false, replayConflicts: true },
+    });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('conflict-after-commit');
+    let runs = 0;
+    const result = await outcome(
+      sequelize.transaction(async (t) => {
+        runs++;
+        await Item.create({ tag }, { transaction: t });
+        t.afterCommit(async () => {
+          await sequelize.query(`DO $$ BEGIN RAISE EXCEPTION 'after commit' USING ERRCODE = '40001'; END $$`);
+        });
+      }),
+    );
+    const code = !result.ok && (result.error['parent'] as { code?: string } | undefined)?.code;
+    assert.deepEqual({ runs, rows: await f.count(tag), code }, { runs: 1, rows: 1, code: '40001' });
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
+
+  it("never runs a committed transaction again when an afterCommit hook's own transaction loses its connection: one run, one row", async () => {
+    const sequelize = testSequelize(f.url, { appName: f.appName(), plugin: REPLAY });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('lost-after-commit');
+    let runs = 0;
+    const result = await outcome(
+      sequelize.transaction(async (t) => {
+        runs++;
+        await Item.create({ tag }, { transaction: t });
+        // An audit transaction of its own, not replayed, whose session dies under it.
+        t.afterCommit(async () => {
+          await sequelize.transaction({ reconnect: { replay: false } }, (t2) =>
+            sequelize.query('SELECT pg_terminate_backend(pg_backend_pid())', { transaction: t2 }),
+          );
+        });
+      }),
+    );
+    assert.ok(!result.ok && result.error instanceof ConnectionLostError, String(!result.ok && result.error));
+    assert.deepEqual({ runs, rows: await f.count(tag) }, { runs: 1, rows: 1 });
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
+
+  it('replays only failures of its own statements: not a conflict or a lost connection of another transaction run inside it', async () => {
+    const sequelize = testSequelize(f.url, { appName: f.appName(), plugin: { ...REPLAY, replayConflicts: true } });
+    const Item = defineItem(sequelize);
+    for (const inner of ['conflict', 'lost'] as const) {
+      const tag = f.appName(`inner-${inner}`);
+      let runs = 0;
+      const result = await outcome(
+        sequelize.transaction(async (t) => {
+          runs++;
+          await Item.create({ tag }, { transaction: t });
+          // Outside t (no CLS): a statement of its own, or an independent transaction that is not replayed.
+          if (inner === 'conflict') await sequelize.query(`DO $$ BEGIN RAISE EXCEPTION 'elsewhere' USING ERRCODE = '40001'; END $$`);
+          else
+            await sequelize.transaction({ reconnect: { replay: false } }, (t2) =>
+              sequelize.query('SELECT pg_terminate_backend(pg_backend_pid())', { transaction: t2 }),
+            );
+        }),
+      );
+      assert.equal(result.ok, false, inner);
+      assert.deepEqual({ inner, runs, rows: await f.count(tag) }, { inner, runs: 1, rows: 0 });
+    }
+    assert.equal(getReconnectStats(sequelize).transactionReplays, 0);
+    await sequelize.close();
+  });
 });
 
 describe('replayTransactions under a short chaos loop', () => {
@@ -310,5 +381,48 @@ describe('replayTransactions under a short chaos loop', () => {
     assert.deepEqual(failed, [], 'no managed transaction failed');
     assert.ok(stats.transactionReplays > 0 && stats.commitsSettled > 0, 'the faults did land');
     await sequelize.close();
+  });
+});
+
+describe('replayTransactions: the question asked before COMMIT fails on a live connection', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+    // Stands in for any failure of that question that loses no connection (a query cancel, a
+    // statement_timeout): a function of that name, first on the search path, that raises 57014.
+    await admin(f.url, async (c) => {
+      await c.query('CREATE SCHEMA shadow');
+      await c.query(`CREATE FUNCTION shadow.pg_current_xact_id_if_assigned() RETURNS xid8 LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'canceling statement due to user request' USING ERRCODE = '57014'; END $$`);
+    });
+  });
+  after(async () => {
+    await f.close();
+  });
+
+  it('fails the transaction with that error and sends no COMMIT (which would silently roll back): never resolves with nothing written', async () => {
+    const sequelize = testSequelize(f.url, {
+      appName: f.appName(),
+      plugin: REPLAY,
+      dialectOptions: { options: '-c search_path=shadow,public,pg_catalog' },
+    });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('question-fails');
+    let runs = 0;
+    const result = await outcome(
+      sequelize.transaction(async (t) => {
+        runs++;
+        await Item.create({ tag }, { transaction: t });
+        return 'done';
+      }),
+    );
+    const rows = await f.count(tag);
+    const stats = getReconnectStats(sequelize);
+    await sequelize.close();
+    assert.deepEqual(
+      { ok: result.ok, code: !result.ok && (result.error['parent'] as { code?: string } | undefined)?.code, rows, runs },
+      { ok: false, code: '57014', rows: 0, runs: 1 },
+    );
+    assert.equal(stats.transactionReplays, 0);
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
+import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../src';
+import { admin, adminUrl, assertPoolIntact, createDatabase, terminateBackends, testSequelize, uniqueAppName } from './support/db';
 import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture } from './support/fixture';
 import { startWorkers, until } from './support/workload';
 
@@ -130,6 +130,41 @@ describe("retryWrites: 'verified'", () => {
     }
   });
 
+  it('stops settling a lost COMMIT at close(): an unknown outcome, and the old session is never ended', async () => {
+    const app = f.appName();
+    const sequelize = testSequelize(f.proxiedUrl, { appName: app, plugin: { ...VERIFIED, deadlineMs: 20_000 } });
+    const held = await gate(f.url);
+    const key = /\((\d+)\)/.exec(held.sql)![1]!;
+    const tag = `gate:${key}:${app}`;
+    let closing: Promise<void> | undefined;
+    // The settling's first connection attempt is refused; once its retry has a connection, close() comes.
+    sequelize.addHook('beforeReconnect', () => f.proxy.accept());
+    sequelize.addHook('afterReconnect', (context: AfterReconnectContext) => {
+      if (context.phase === 'connect' && context.reconnected) closing ??= sequelize.close();
+    });
+    try {
+      const write = outcome(sequelize.query(`INSERT INTO items (tag) VALUES ('${tag}')`, { type: QueryTypes.INSERT }));
+      await held.held(app);
+      const oldPid = await pidAtGate(app);
+      f.proxy.refuse();
+      f.proxy.cutAll();
+      const result = await write;
+      assert.ok(closing, 'close() came while settling');
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, String(!result.ok && result.error));
+      assert.deepEqual(
+        { mayHaveExecuted: result.error['mayHaveExecuted'], committed: result.error['committed'], oldSessionAlive: await alive(oldPid) },
+        { mayHaveExecuted: true, committed: undefined, oldSessionAlive: true },
+      );
+      assert.equal(getReconnectStats(sequelize).commitsUnknown, 1);
+      await held.open();
+      await until('the old session commits', async () => (await f.count(tag)) === 1);
+    } finally {
+      f.proxy.accept();
+      await held.open();
+      await (closing ?? sequelize.close());
+    }
+  });
+
   it('reports an unknown outcome honestly when no server answers: mayHaveExecuted, committed absent', async () => {
     const sequelize = testSequelize(f.proxiedUrl, {
       appName: f.appName(),
@@ -246,5 +281,44 @@ describe("retryWrites: 'verified' under a short chaos loop", () => {
     assert.deepEqual(unknown, [], 'no write whose outcome stayed unknown');
     assert.ok(stats.commitsSettled > 0 && stats.disconnects > 10, 'the faults did land');
     await sequelize.close();
+  });
+});
+
+describe("retryWrites: 'verified' on a session read only by its role's settings", () => {
+  it("gives a write the same error as 'unsent' and bare Sequelize (25006 DatabaseError): no retry, no disconnect", async () => {
+    const db = await createDatabase();
+    const role = `verified_ro_${process.pid}`;
+    const instances: Sequelize[] = [];
+    try {
+      await admin(db.url, async (c) => {
+        await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
+        await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only-role-1'`);
+        await c.query(`GRANT ALL ON TABLE notes TO ${role}`);
+        await c.query(`ALTER ROLE ${role} SET default_transaction_read_only = on`);
+      });
+      const u = new URL(db.url);
+      u.username = role;
+      u.password = 'read-only-role-1';
+      const write = async (plugin: object | false) => {
+        const sequelize = testSequelize(u.toString(), { appName: uniqueAppName('verified_ro'), plugin });
+        instances.push(sequelize);
+        const written = await outcome(sequelize.query(`INSERT INTO notes (body) VALUES ('x')`, { type: QueryTypes.INSERT }));
+        const stats = plugin ? getReconnectStats(sequelize) : { retries: 0, disconnects: 0 };
+        return {
+          name: written.ok ? 'ok' : written.error.name,
+          code: written.ok ? undefined : (written.error['parent'] as { code?: string } | undefined)?.code,
+          retries: stats.retries,
+          disconnects: stats.disconnects,
+        };
+      };
+      const bare = await write(false);
+      assert.deepEqual(bare, { name: 'SequelizeDatabaseError', code: '25006', retries: 0, disconnects: 0 });
+      assert.deepEqual(await write({ retries: 2, backoff: { baseMs: 1, maxMs: 5 } }), bare);
+      assert.deepEqual(await write({ retryWrites: 'verified', retries: 2, backoff: { baseMs: 1, maxMs: 5 } }), bare);
+    } finally {
+      await Promise.all(instances.map((s) => s.close()));
+      await db.drop();
+      await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+    }
   });
 });

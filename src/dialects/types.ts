@@ -19,6 +19,10 @@ export interface OutcomeQueries {
   readonly begin: (connection: unknown) => Promise<TransactionIds>;
   /** The ids of the transaction open on this connection, without giving it an id it does not have. */
   readonly ids: (connection: unknown) => Promise<TransactionIds>;
+  /** The error says the transaction was already aborted (a statement of it failed): its COMMIT rolls back. */
+  readonly aborted: (error: unknown) => boolean;
+  /** Why this server cannot tell how a transaction ended (too old a version), or undefined when it can. */
+  readonly unsupported: (connection: unknown) => Promise<string | undefined>;
   readonly commit: (connection: unknown) => Promise<void>;
   readonly rollback: (connection: unknown) => Promise<void>;
   /** Asks, on another connection, what became of a transaction. */

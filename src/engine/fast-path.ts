@@ -1,6 +1,6 @@
 import { validateTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
-import { isReplayable, replayTransaction, type ReplayRules } from './replay';
+import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
 import { checkedOut } from './checkout';
 import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
@@ -84,8 +84,11 @@ export interface FastPath {
   replays(reconnect: unknown): ReplayRules | undefined;
   /** Marks a managed transaction as replayable: its COMMIT learns the transaction's id first. */
   replayable(transaction: object): void;
-  /** Runs `attempt` (a whole managed transaction), again when it certainly did not commit. */
-  replayTransaction<T>(rules: ReplayRules, attempt: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `attempt` (a whole managed transaction), again when its own statements failed and it
+   * certainly did not commit; `attempt` fills in its run (its Transaction, a COMMIT that succeeded).
+   */
+  replayTransaction<T>(rules: ReplayRules, attempt: (run: ReplayRun) => Promise<T>): Promise<T>;
   /** The failure leaves the transaction certainly not committed: a lost connection before COMMIT, or a conflict. */
   certainlyNotCommitted(error: unknown): boolean;
 }

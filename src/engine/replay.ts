@@ -20,11 +20,34 @@ export interface ReplayRules {
   readonly conflicts: boolean;
 }
 
-/** Why this failure may be replayed under these rules, if it may. */
-function replayFailure(engine: Engine, rules: ReplayRules, error: unknown): 'lost' | 'conflict' | undefined {
+/** One run of a managed transaction, as the host sees it. */
+export interface ReplayRun {
+  /** Its Transaction, once Sequelize has begun it. */
+  transaction: object | undefined;
+  /** Its COMMIT succeeded: whatever fails after that (an afterCommit hook), it is never run again. */
+  committed: boolean;
+}
+
+/**
+ * Why this failure may be replayed under these rules, if it may: only a failure of this run's
+ * own statements (not of another transaction, say one an afterCommit hook runs) before its
+ * COMMIT succeeded.
+ */
+function replayFailure(engine: Engine, rules: ReplayRules, error: unknown, run: ReplayRun): 'lost' | 'conflict' | undefined {
+  if (run.committed || !ownFailure(engine, error, run.transaction)) return undefined;
   if (rules.lost && isReplayable(error)) return 'lost';
   if (rules.conflicts && !(error instanceof ConnectionLostError) && engine.dialect.classifier.isConflict(error)) return 'conflict';
   return undefined;
+}
+
+/** Did a statement of `transaction` (or of a savepoint inside it) fail with this error? */
+function ownFailure(engine: Engine, error: unknown, transaction: object | undefined): boolean {
+  let failedIn = typeof error === 'object' && error !== null ? engine.failedIn.get(error) : undefined;
+  for (let depth = 0; failedIn && depth < 100; depth++) {
+    if (failedIn === transaction) return true;
+    failedIn = (failedIn as { parent?: object }).parent;
+  }
+  return false;
 }
 
 /**
@@ -32,11 +55,12 @@ function replayFailure(engine: Engine, rules: ReplayRules, error: unknown): 'los
  * it again from the start when its connection was lost before COMMIT or its lost COMMIT was
  * found not committed: within the plugin's retries, deadline and backoff, with the hooks.
  */
-export async function replayTransaction<T>(engine: Engine, rules: ReplayRules, attempt: () => Promise<T>): Promise<T> {
+export async function replayTransaction<T>(engine: Engine, rules: ReplayRules, attempt: (run: ReplayRun) => Promise<T>): Promise<T> {
+  const run: ReplayRun = { transaction: undefined, committed: false };
   try {
-    return await attempt();
+    return await attempt(run);
   } catch (error) {
-    const failure = replayFailure(engine, rules, error);
+    const failure = replayFailure(engine, rules, error, run);
     if (!failure) throw error;
     return recover(engine, new TransactionPhase(engine, newOperation(), rules, attempt, error, failure), error);
   }
@@ -54,7 +78,7 @@ class TransactionPhase<T> implements Phase<T> {
     private readonly engine: Engine,
     readonly op: Operation,
     private readonly rules: ReplayRules,
-    private readonly attempt: () => Promise<T>,
+    private readonly attempt: (run: ReplayRun) => Promise<T>,
     private last: unknown,
     private failure: 'lost' | 'conflict',
   ) {
@@ -114,12 +138,13 @@ class TransactionPhase<T> implements Phase<T> {
     engine.host.release(connection);
     engine.stats.note('transactionReplays');
     engine.host.debug(`replaying a managed transaction (replay ${op.retriesMade})`);
+    const run: ReplayRun = { transaction: undefined, committed: false };
     try {
-      const value = await this.attempt();
+      const value = await this.attempt(run);
       engine.stats.note('retriesSucceeded');
       return { done: true, value };
     } catch (error) {
-      const failure = replayFailure(engine, this.rules, error);
+      const failure = replayFailure(engine, this.rules, error, run);
       if (!failure) throw error;
       [this.last, this.failure] = [error, failure];
       return { done: false, error };

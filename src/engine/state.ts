@@ -51,8 +51,12 @@ export interface Engine extends PolicySource {
   /** Connections being opened right now (the pool's factory has not settled). */
   opening: number;
   verifiedSeen: boolean;
+  /** The server was found able to tell how a transaction ended (asked once, at the first use). */
+  outcomesSupported: boolean;
   /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
   readonly replayable: WeakSet<object>;
+  /** The transaction whose statement failed, by its error: a managed transaction replays only its own failures. */
+  readonly failedIn: WeakMap<object, object>;
   /** Failures of verified writes, by their error: how far the attempt got. */
   readonly verifiedFailures: WeakMap<object, VerifiedFailure>;
 }
@@ -77,7 +81,9 @@ export function createEngine(parts: {
     closed: false,
     opening: 0,
     verifiedSeen: parts.options.retryWrites === 'verified',
+    outcomesSupported: false,
     verifiedFailures: new WeakMap(),
+    failedIn: new WeakMap(),
     replayable: new WeakSet(),
   };
 }
@@ -106,4 +112,10 @@ export function configFor(engine: Engine, pool: PoolName, connection?: Connectio
 
 export function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+/** Notes the transaction whose statement failed with `error` (its own error, or a lost connection given up on). */
+export function failedIn<E>(engine: Engine, error: E, transaction: object | undefined): E {
+  if (transaction && typeof error === 'object' && error !== null) engine.failedIn.set(error, transaction);
+  return error;
 }

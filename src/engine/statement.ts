@@ -10,7 +10,7 @@ import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { Connection, QueryLike, TransactionLike } from './port';
 import { recover, type Outcome, type Phase } from './recover';
-import { asError, configFor, poolOf, type Engine } from './state';
+import { asError, configFor, failedIn, poolOf, type Engine } from './state';
 import { lostOutcome, runVerified, verifies } from './verified';
 
 /**
@@ -28,8 +28,8 @@ export async function statementFailed(
 ): Promise<unknown> {
   const { classifier } = engine.dialect;
   const failure = classifier.classifyQueryError(error);
-  if (!failure.lost) throw error;
   const transaction = query.options.transaction ?? undefined;
+  if (!failure.lost) throw failedIn(engine, error, transaction);
   if (failure.readOnlyServer && transaction) {
     // In a transaction 25006 may be the caller's own `SET TRANSACTION READ ONLY`: not a lost
     // connection. It may also be a standby after a failover, so the connection is not reused.
@@ -42,8 +42,7 @@ export async function statementFailed(
   }
   engine.stats.note('disconnects');
   const lost = query.connection;
-  // Outside a transaction the operation is the one its connection was acquired for, which
-  // Sequelize's own retry acquires with again.
+  // Outside a transaction: the operation its connection was acquired for (Sequelize's own retry acquires with the same options).
   const acquiredWith = transaction ? undefined : engine.records.get(lost)?.checkedOutWith;
   const op = operationFor(engine.operations, acquiredWith ?? query.options);
   discard(engine, lost, failure.readOnlyServer ? 'read-only' : 'dead');
@@ -66,6 +65,7 @@ export async function statementFailed(
         sql,
         mayHaveExecuted: commitUnknown,
         transactionLost: true,
+        transaction,
       });
     }
   }

@@ -40,8 +40,10 @@ export async function runVerified(engine: Engine, query: QueryLike, run: () => P
   const connection = query.connection;
   let ids: TransactionIds;
   try {
+    await supported(engine, connection, "retryWrites: 'verified'");
     ids = await outcomes.begin(connection);
   } catch (error) {
+    if (error instanceof UnsupportedServer) throw error;
     await rollbackIfAlive(engine, outcomes, connection, error);
     throw noted(engine, engine.host.formatError(query, error), { stage: 'begin' });
   }
@@ -69,12 +71,18 @@ export function verifiesCommit(engine: Engine, query: QueryLike, sql: string): b
 
 /** Learns the transaction's ids (one round trip), then sends COMMIT. */
 export async function runVerifiedCommit(engine: Engine, query: QueryLike, run: () => Promise<unknown>): Promise<unknown> {
+  const outcomes = engine.dialect.outcomes!;
   let ids: TransactionIds;
   try {
-    ids = await engine.dialect.outcomes!.ids(query.connection);
+    await supported(engine, query.connection, 'replayTransactions');
+    ids = await outcomes.ids(query.connection);
   } catch (error) {
+    if (error instanceof UnsupportedServer) throw error;
     // An aborted transaction refuses the question; its COMMIT then rolls back, as without us.
-    if (!engine.dialect.classifier.classifyQueryError(error).lost) return run();
+    if (outcomes.aborted(error)) return run();
+    // Any other failure aborted the transaction: a COMMIT now would silently roll back. The
+    // caller gets the error (Sequelize ends the connection); COMMIT is never sent.
+    if (!engine.dialect.classifier.classifyQueryError(error).lost) throw engine.host.formatError(query, error);
     // COMMIT not sent: a lost connection rolled the transaction back.
     throw noted(engine, engine.host.formatError(query, error), { stage: 'statement' });
   }
@@ -85,9 +93,27 @@ export async function runVerifiedCommit(engine: Engine, query: QueryLike, run: (
   }
 }
 
-/** A statement that failed on a live connection leaves its transaction open: end it. */
+/**
+ * The first time: can this server tell how a transaction ended? If not, the option cannot
+ * keep its promise, and every use of it fails, naming it and the server's version.
+ */
+async function supported(engine: Engine, connection: Connection, option: string): Promise<void> {
+  if (engine.outcomesSupported) return;
+  const why = await engine.dialect.outcomes!.unsupported(connection);
+  if (why) throw new UnsupportedServer(`${option} cannot work on this server: ${why}`);
+  engine.outcomesSupported = true;
+}
+
+class UnsupportedServer extends Error {}
+
+/**
+ * A statement that failed on a live connection leaves its transaction open (aborted): end it. A
+ * write refused as read only (25006) came from a live session too: rolled back, the session can
+ * be asked whether it is read only by its own settings, as for an unverified write.
+ */
 async function rollbackIfAlive(engine: Engine, outcomes: OutcomeQueries, connection: Connection, error: unknown): Promise<void> {
-  if (engine.dialect.classifier.classifyQueryError(error).lost) return;
+  const failure = engine.dialect.classifier.classifyQueryError(error);
+  if (failure.lost && !failure.readOnlyServer) return;
   try {
     await outcomes.rollback(connection);
   } catch {
@@ -139,10 +165,12 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
       return 'unknown';
     }
     try {
-      for (;;) {
+      // After close() nothing is asked, and above all no session ended: the outcome stays unknown.
+      while (!closed(engine)) {
         const status = await withDeadline(engine.clock, outcomes.status(connection, ids), left(), lateAnswer, () => {});
         const step = settleStep({ status, sessionEnded, polls: ++polls, remainingMs: left() });
         if (step.action === 'done') return step.outcome;
+        if (closed(engine)) break;
         if (step.action === 'end-session') {
           sessionEnded = true;
           const ended = await withDeadline(engine.clock, outcomes.endSession(connection, ids), left(), lateAnswer, () => {});
@@ -151,6 +179,7 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
           await new Promise<void>((resolve) => engine.clock.setTimer(resolve, step.ms));
         }
       }
+      return 'unknown';
     } catch {
       // No answer on this connection: another one, while time is left.
       discard(engine, connection, 'dead');
@@ -163,6 +192,9 @@ async function settle(engine: Engine, op: Operation, query: QueryLike, ids: Tran
 }
 
 const lateAnswer = () => new Error('no answer before the deadline');
+
+/** Read afresh after each await: close() may come during any of them. */
+const closed = (engine: Engine): boolean => engine.closed;
 
 /**
  * A statement's connection was lost: may it have run? A verified write's failure is settled

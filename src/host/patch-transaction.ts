@@ -1,5 +1,6 @@
 import type { Sequelize, Transaction } from 'sequelize';
 import type { FastPath } from '../engine/fast-path';
+import type { ReplayRun } from '../engine/replay';
 
 type Callback = (transaction: Transaction) => Promise<unknown>;
 type TransactionMethod = (options?: unknown, callback?: Callback) => Promise<unknown>;
@@ -30,11 +31,12 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
     }
     if (typeof callback !== 'function' || !rules || rest.transaction) return original.call(this, own, callback);
     const run = callback;
-    return fast.replayTransaction(rules, () =>
+    return fast.replayTransaction(rules, (replayRun) =>
       original.call(this, own, (t: Transaction) => {
+        replayRun.transaction = t;
         // Its lost COMMIT is worth settling only where a lost connection is replayed.
         if (rules.lost) fast.replayable(t);
-        holdCommitHooks(t as unknown as WithCommitHooks, fast);
+        holdCommitHooks(t as unknown as WithCommitHooks, fast, replayRun);
         return run(t);
       }),
     );
@@ -46,7 +48,7 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
  * certainly did not commit (lost before COMMIT, or a conflict) runs none: the replay that
  * commits runs its own, once.
  */
-function holdCommitHooks(t: WithCommitHooks, fast: FastPath): void {
+function holdCommitHooks(t: WithCommitHooks, fast: FastPath, replayRun: ReplayRun): void {
   const commit = t.commit;
   t.commit = async function (this: WithCommitHooks): Promise<void> {
     const hooks = this._afterCommitHooks;
@@ -54,6 +56,7 @@ function holdCommitHooks(t: WithCommitHooks, fast: FastPath): void {
     let failure: { error: unknown } | undefined;
     try {
       await commit.call(this);
+      replayRun.committed = true;
     } catch (error) {
       failure = { error };
     }

@@ -7,6 +7,7 @@ import { postgresClassifier } from '../../src/dialects/postgres/classify';
 import { isPlainDml } from '../../src/core/dml';
 import { validateQueryOption, validateTransactionOption } from '../../src/core/options';
 import { GRACE_POLLS, settleStep, type SettleFacts, type SettleStep } from '../../src/core/settle';
+import { versionUnsupported } from '../../src/dialects/postgres/outcomes';
 
 /** Drives settleStep the way the engine does, against a scripted server and an injected clock. */
 function settleWith(answers: (ended: boolean, now: number) => SettleFacts['status'], deadlineMs: number) {
@@ -82,6 +83,34 @@ describe("retryWrites: 'verified'", () => {
     for (const sql of ['VACUUM t', 'CREATE INDEX CONCURRENTLY i ON t (a)', 'SELECT 1', 'WITH x AS (SELECT 1) SELECT * FROM x'])
       assert.ok(!isPlainDml(sql), sql);
   });
+
+  it('never wraps raw SQL holding several statements: a later COMMIT or VACUUM would end or break the transaction', () => {
+    const single = [
+      'INSERT INTO t VALUES (1);',
+      'INSERT INTO t VALUES (1) ;  \n  -- done\n /* really */ ;',
+      "INSERT INTO t VALUES ('a;b', 'it''s; fine')",
+      'INSERT INTO "odd;name" VALUES (1)',
+      "INSERT INTO t VALUES (E'a\\';b')",
+      'INSERT INTO t VALUES ($$x; COMMIT$$, $fn$y;$fn$)',
+      'UPDATE t SET a = $1 WHERE b = $2;',
+      'DELETE FROM t /* a; /* nested; */ comment */ WHERE a = 1',
+      'INSERT INTO t VALUES (1) -- trailing; comment',
+      'INSERT INTO t$1 VALUES (1)',
+    ];
+    for (const sql of single) assert.ok(isPlainDml(sql), sql);
+    const several = [
+      'INSERT INTO t VALUES (1); COMMIT',
+      'INSERT INTO t VALUES (1);VACUUM t',
+      "INSERT INTO t VALUES ('a');'",
+      'INSERT INTO t VALUES (1); -- first\nDELETE FROM t',
+      "INSERT INTO t VALUES ('a\\'); COMMIT; --')",
+      'INSERT INTO t VALUES ($$x$$); $$y$$',
+      "INSERT INTO t VALUES ('never closed; COMMIT",
+      'INSERT INTO t VALUES ($tag$never closed; COMMIT',
+      'INSERT INTO t VALUES (1) /* never closed; COMMIT',
+    ];
+    for (const sql of several) assert.ok(!isPlainDml(sql), sql);
+  });
 });
 
 describe('replaying managed transactions', () => {
@@ -126,5 +155,16 @@ describe('ConnectionLostError.committed', () => {
     assert.equal(lost(true, true).committed, true);
     assert.equal(lost(true, false).committed, false);
     assert.ok(lost(true) instanceof ConnectionError);
+  });
+});
+
+describe('the server version definite outcomes need', () => {
+  it('refuses PostgreSQL before 13 (no pg_current_xact_id / pg_xact_status), naming the version', () => {
+    assert.equal(versionUnsupported(130000, '13.0'), undefined);
+    assert.equal(versionUnsupported(180001, '18.1'), undefined);
+    assert.equal(
+      versionUnsupported(120017, '12.17 (Debian 12.17-1)'),
+      'PostgreSQL 13 or later is needed; this server is PostgreSQL 12.17 (Debian 12.17-1) (server_version_num 120017)',
+    );
   });
 });

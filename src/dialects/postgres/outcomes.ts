@@ -14,6 +14,13 @@ const client = (connection: unknown): Client => connection as Client;
 const BEGIN = 'BEGIN; SELECT pg_current_xact_id()::text AS xid, pg_backend_pid() AS pid';
 const IDS = 'SELECT pg_current_xact_id_if_assigned()::text AS xid, pg_backend_pid() AS pid';
 
+const VERSION = "SELECT pg_catalog.current_setting('server_version_num') AS num, pg_catalog.current_setting('server_version') AS version";
+
+/** pg_current_xact_id and pg_xact_status came with PostgreSQL 13. */
+export function versionUnsupported(num: number, version: string): string | undefined {
+  return num >= 130000 ? undefined : `PostgreSQL 13 or later is needed; this server is PostgreSQL ${version} (server_version_num ${num})`;
+}
+
 function idsOf(result: Result | undefined): TransactionIds {
   const row = result?.rows[0];
   const xid = row?.['xid'];
@@ -34,6 +41,12 @@ export const postgresOutcomes: OutcomeQueries = {
     return idsOf(Array.isArray(results) ? results[1] : results);
   },
   ids: async (connection) => idsOf((await client(connection).query(IDS)) as Result),
+  // 25P02 in_failed_sql_transaction.
+  aborted: (error) => typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '25P02',
+  unsupported: async (connection) => {
+    const row = ((await client(connection).query(VERSION)) as Result).rows[0];
+    return versionUnsupported(Number(row?.['num']), String(row?.['version']));
+  },
   commit: async (connection) => {
     await client(connection).query('COMMIT');
   },
