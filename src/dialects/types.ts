@@ -8,6 +8,11 @@ export interface TransactionIds {
   readonly xid: string | null;
   /** The server process of its session. */
   readonly pid: number;
+  /**
+   * Which history of which server numbered it (PostgreSQL: system identifier and timeline): a
+   * status answer from another history (a promoted standby reuses ids) is no answer.
+   */
+  readonly history?: string | null;
 }
 
 /**

@@ -10,9 +10,19 @@ interface Client {
 
 const client = (connection: unknown): Client => connection as Client;
 
-/** xid8 (PostgreSQL 13+) is not subject to wraparound, so a status answer is about this very transaction. */
-const BEGIN = 'BEGIN; SELECT pg_current_xact_id()::text AS xid, pg_backend_pid() AS pid';
-const IDS = 'SELECT pg_current_xact_id_if_assigned()::text AS xid, pg_backend_pid() AS pid';
+/**
+ * The server's history: its cluster and the timeline it writes on. A standby promoted after a
+ * failover writes on a new timeline and, with asynchronous replication, hands out again the ids
+ * of transactions it never received: its answer about one of them is about another transaction.
+ * Null on a standby (it numbers nothing).
+ */
+const HISTORY = `CASE WHEN pg_is_in_recovery() THEN NULL
+  ELSE (SELECT system_identifier FROM pg_control_system())::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END`;
+
+/** xid8 (PostgreSQL 13+) is not subject to wraparound: within one history, an id names one transaction. */
+const BEGIN = `BEGIN; SELECT pg_current_xact_id()::text AS xid, pg_backend_pid() AS pid, ${HISTORY} AS history`;
+const IDS = `SELECT pg_current_xact_id_if_assigned()::text AS xid, pg_backend_pid() AS pid, ${HISTORY} AS history`;
+const STATUS = `SELECT ${HISTORY} AS history, pg_xact_status($1::text::xid8) AS status`;
 
 const VERSION = "SELECT pg_catalog.current_setting('server_version_num') AS num, pg_catalog.current_setting('server_version') AS version";
 
@@ -24,7 +34,8 @@ export function versionUnsupported(num: number, version: string): string | undef
 function idsOf(result: Result | undefined): TransactionIds {
   const row = result?.rows[0];
   const xid = row?.['xid'];
-  return { xid: typeof xid === 'string' ? xid : null, pid: Number(row?.['pid']) };
+  const history = row?.['history'];
+  return { xid: typeof xid === 'string' ? xid : null, pid: Number(row?.['pid']), history: typeof history === 'string' ? history : null };
 }
 
 /**
@@ -55,8 +66,11 @@ export const postgresOutcomes: OutcomeQueries = {
   },
   status: async (connection, ids: TransactionIds): Promise<TransactionStatus> => {
     try {
-      const result = (await client(connection).query('SELECT pg_xact_status($1::text::xid8) AS status', [ids.xid])) as Result;
-      const status = result.rows[0]?.['status'];
+      const result = (await client(connection).query(STATUS, [ids.xid])) as Result;
+      const row = result.rows[0];
+      // Another server history, or none known: its answer is not about this transaction.
+      if (!ids.history || row?.['history'] !== ids.history) return 'unknown';
+      const status = row['status'];
       return status === 'committed' || status === 'aborted' || status === 'in progress' ? status : 'unknown';
     } catch (error) {
       // 22023 "transaction ID ... is in the future": a server that never saw it (a promoted
