@@ -4,8 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { startWorkers } from './support/workload';
-import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture, type Gate } from './support/fixture';
+import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture, type Gate } from './support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -331,34 +330,18 @@ describe('replayTransactions under a short chaos loop', () => {
       plugin: { replayTransactions: true, retries: 5, deadlineMs: 10_000, backoff: { baseMs: 5, maxMs: 50 } },
     });
     const Item = defineItem(sequelize);
-    const outcomes = new Map<string, true | Error>();
     let runs = 0;
-    const workers = startWorkers(
-      4,
-      async (worker, n) => {
-        const tag = `${app}:${worker}:${n}`;
-        try {
-          await sequelize.transaction(async (t) => {
-            runs++;
-            await Item.create({ tag: `${tag}:a` }, { transaction: t });
-            await Item.create({ tag: `${tag}:b` }, { transaction: t });
-          });
-          outcomes.set(tag, true);
-        } catch (error) {
-          outcomes.set(tag, error as Error);
-          throw error;
-        }
-      },
-      1,
+    const { outcomes, counts, injected } = await writesUnderFaults(
+      f,
+      app,
+      ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT reset', 'INSERT swallow-reply', 'kill'],
+      (tag) =>
+        sequelize.transaction(async (t) => {
+          runs++;
+          await Item.create({ tag: `${tag}:a` }, { transaction: t });
+          await Item.create({ tag: `${tag}:b` }, { transaction: t });
+        }),
     );
-    const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT reset', 'INSERT swallow-reply', 'kill'];
-    let injected: number;
-    try {
-      injected = await injectFaults(f, app, faults, 3000);
-    } finally {
-      await workers.stop();
-    }
-    const counts = await countByTag(f, `${app}:`);
     const failed: string[] = [];
     for (const [tag, result] of outcomes) {
       const rows = [counts.get(`${tag}:a`) ?? 0, counts.get(`${tag}:b`) ?? 0];

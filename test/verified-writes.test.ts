@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../src';
 import { admin, adminUrl, assertPoolIntact, createDatabase, terminateBackends, testSequelize, uniqueAppName } from './support/db';
-import { countByTag, defineItem, fixture, gate, injectFaults, outcome, type Fixture } from './support/fixture';
-import { startWorkers, until } from './support/workload';
+import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture } from './support/fixture';
+import { until } from './support/workload';
 
 const VERIFIED = { retryWrites: 'verified', retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -241,29 +241,12 @@ describe("retryWrites: 'verified' under a short chaos loop", () => {
       plugin: { retryWrites: 'verified', retries: 5, deadlineMs: 10_000, backoff: { baseMs: 5, maxMs: 50 } },
     });
     const Item = defineItem(sequelize);
-    const outcomes = new Map<string, true | Error>();
-    const workers = startWorkers(
-      4,
-      async (worker, n) => {
-        const tag = `${app}:${worker}:${n}`;
-        try {
-          await Item.create({ tag });
-          outcomes.set(tag, true);
-        } catch (error) {
-          outcomes.set(tag, error as Error);
-          throw error;
-        }
-      },
-      1,
+    const { outcomes, counts, injected } = await writesUnderFaults(
+      f,
+      app,
+      ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT swallow-reply', 'INSERT reset', 'kill'],
+      (tag) => Item.create({ tag }),
     );
-    const faults = ['COMMIT swallow-reply', 'COMMIT reset', 'COMMIT cut-after-send', 'INSERT swallow-reply', 'INSERT reset', 'kill'];
-    let injected: number;
-    try {
-      injected = await injectFaults(f, app, faults, 3000);
-    } finally {
-      await workers.stop();
-    }
-    const counts = await countByTag(f, `${app}:`);
     const unknown: string[] = [];
     for (const [tag, result] of outcomes) {
       const n = counts.get(tag) ?? 0;
@@ -276,7 +259,7 @@ describe("retryWrites: 'verified' under a short chaos loop", () => {
     const stats = getReconnectStats(sequelize);
     console.log(
       `# chaos: ${outcomes.size} writes, ${injected} faults, ${stats.disconnects} disconnects, ${stats.commitsSettled} COMMITs settled, ` +
-        `${stats.retriesSucceeded} retried ok, ${workers.results.errors.length} failed, ${unknown.length} unknown`,
+        `${stats.retriesSucceeded} retried ok, ${[...outcomes.values()].filter((r) => r !== true).length} failed, ${unknown.length} unknown`,
     );
     assert.deepEqual(unknown, [], 'no write whose outcome stayed unknown');
     assert.ok(stats.commitsSettled > 0 && stats.disconnects > 10, 'the faults did land');

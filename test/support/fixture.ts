@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
 import { admin, adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './db';
 import { FaultProxy } from './fault-proxy';
+import { startWorkers } from './workload';
 
 /** A database of its own with an `items` table, and a fault proxy in front of its server. */
 export interface Fixture {
@@ -76,12 +77,42 @@ export async function waitForActiveQuery(serverUrl: string, appName: string, fra
   throw new Error(`no active query like ${fragment} for ${appName}`);
 }
 
+/** What became of each write of a run under faults, and the rows each left. */
+export interface WritesUnderFaults {
+  /** By tag: true when the call resolved, else its error. */
+  readonly outcomes: Map<string, true | Error>;
+  /** Rows per tag (tags start with `${appName}:`). */
+  readonly counts: Map<string, number>;
+  readonly injected: number;
+}
+
 /**
- * Injects `faults` in turn, one every 40 ms for `ms`: `'kill'` ends the sessions of `appName`,
- * `'<match> <action>'` arms the fixture's proxy. Returns how many were injected; the proxy is
- * disarmed on every path.
+ * Four workers call `write(tag)` with a fresh tag each time, while `faults` are injected in turn
+ * for `ms`, one every 40 ms: `'kill'` ends the sessions of `appName`, `'<match> <action>'` arms the
+ * fixture's proxy. The workers stop and the proxy is disarmed on every path.
  */
-export async function injectFaults(f: Fixture, appName: string, faults: readonly string[], ms: number): Promise<number> {
+export async function writesUnderFaults(
+  f: Fixture,
+  appName: string,
+  faults: readonly string[],
+  write: (tag: string) => Promise<unknown>,
+  ms = 3000,
+): Promise<WritesUnderFaults> {
+  const outcomes = new Map<string, true | Error>();
+  const workers = startWorkers(
+    4,
+    async (worker, n) => {
+      const tag = `${appName}:${worker}:${n}`;
+      try {
+        await write(tag);
+        outcomes.set(tag, true);
+      } catch (error) {
+        outcomes.set(tag, error as Error);
+        throw error;
+      }
+    },
+    1,
+  );
   let injected = 0;
   try {
     for (const started = Date.now(); Date.now() - started < ms; injected++) {
@@ -95,8 +126,9 @@ export async function injectFaults(f: Fixture, appName: string, faults: readonly
     }
   } finally {
     f.proxy.disarm();
+    await workers.stop();
   }
-  return injected;
+  return { outcomes, counts: await countByTag(f, `${appName}:`), injected };
 }
 
 /** Rows per tag among the tags that start with `prefix`. */
