@@ -114,7 +114,7 @@ function report(results: readonly RunResult[]): string {
   const lines = [
     textTable(rows),
     // One line: what the two rows a reader stops at mean.
-    '  re-run by the app: whole transactions run again after ConnectionLostError (transactionLost); p99 is higher with the plugin because operations that fail at once without it wait for a new connection and succeed.',
+    '  re-run by the app: whole transactions run again after ConnectionLostError (transactionLost); p99 can be higher with the plugin: operations that fail at once without it wait for a new connection and succeed.',
   ];
   const idle = results.map((r) => r.idleClosed).filter((v): v is number => v !== undefined);
   const faults = (kinds: readonly FaultKind[]): string => plural(kinds.length, 'failover');
