@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { getReconnectStats } from '../src';
 import { clsNamespace } from './support/cls';
-import { admin, adminUrl, createDatabase, testSequelize, uniqueAppName } from './support/db';
+import { createDatabase, readOnlySessions, testSequelize, uniqueAppName } from './support/db';
 import { outcome } from './support/fixture';
 import { errorShape } from './support/transparency/record';
 import { runWorkload, type WorkloadRun } from './support/transparency/workload';
@@ -102,21 +102,11 @@ describe('transparency: sessions read only by the application’s settings (defa
    */
   for (const level of ['ROLE', 'DATABASE'] as const) {
     it(`set on the ${level.toLowerCase()}: a write outside a transaction gives the same error as bare Sequelize, not retried`, async () => {
-      const db = await createDatabase();
-      const role = `readonly_${level.toLowerCase()}_${process.pid}`;
+      const sessions = await readOnlySessions(level);
       const instances: Sequelize[] = [];
       try {
-        await admin(db.url, async (c) => {
-          await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
-          await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only-role-1'`);
-          await c.query(`GRANT ALL ON TABLE notes TO ${role}`);
-          await c.query(`ALTER ${level} ${level === 'ROLE' ? role : db.name} SET default_transaction_read_only = on`);
-        });
-        const u = new URL(db.url);
-        u.username = role;
-        u.password = 'read-only-role-1';
         const write = async (plugin: false | object) => {
-          const sequelize = testSequelize(u.toString(), { appName: uniqueAppName('readonly'), plugin: plugin as false });
+          const sequelize = testSequelize(sessions.url, { appName: uniqueAppName('readonly'), plugin: plugin as false });
           instances.push(sequelize);
           const read = await sequelize.query('SELECT count(*)::int AS n FROM notes', { type: QueryTypes.SELECT });
           const written = await outcome(sequelize.query(`INSERT INTO notes (body) VALUES ('x')`));
@@ -129,8 +119,7 @@ describe('transparency: sessions read only by the application’s settings (defa
         assert.deepEqual([stats.disconnects, stats.retries], [0, 0]);
       } finally {
         await Promise.all(instances.map((s) => s.close()));
-        await db.drop();
-        await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+        await sessions.drop();
       }
     });
   }

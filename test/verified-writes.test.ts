@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, createDatabase, terminateBackends, testSequelize, uniqueAppName } from './support/db';
+import { admin, adminUrl, assertPoolIntact, readOnlySessions, terminateBackends, testSequelize, uniqueAppName } from './support/db';
 import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture } from './support/fixture';
 import { until } from './support/workload';
 
@@ -269,21 +269,11 @@ describe("retryWrites: 'verified' under a short chaos loop", () => {
 
 describe("retryWrites: 'verified' on a session read only by its role's settings", () => {
   it("gives a write the same error as 'unsent' and bare Sequelize (25006 DatabaseError): no retry, no disconnect", async () => {
-    const db = await createDatabase();
-    const role = `verified_ro_${process.pid}`;
+    const sessions = await readOnlySessions('ROLE');
     const instances: Sequelize[] = [];
     try {
-      await admin(db.url, async (c) => {
-        await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
-        await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only-role-1'`);
-        await c.query(`GRANT ALL ON TABLE notes TO ${role}`);
-        await c.query(`ALTER ROLE ${role} SET default_transaction_read_only = on`);
-      });
-      const u = new URL(db.url);
-      u.username = role;
-      u.password = 'read-only-role-1';
       const write = async (plugin: object | false) => {
-        const sequelize = testSequelize(u.toString(), { appName: uniqueAppName('verified_ro'), plugin });
+        const sequelize = testSequelize(sessions.url, { appName: uniqueAppName('verified_ro'), plugin });
         instances.push(sequelize);
         const written = await outcome(sequelize.query(`INSERT INTO notes (body) VALUES ('x')`, { type: QueryTypes.INSERT }));
         const stats = plugin ? getReconnectStats(sequelize) : { retries: 0, disconnects: 0 };
@@ -300,8 +290,7 @@ describe("retryWrites: 'verified' on a session read only by its role's settings"
       assert.deepEqual(await write({ retryWrites: 'verified', retries: 2, backoff: { baseMs: 1, maxMs: 5 } }), bare);
     } finally {
       await Promise.all(instances.map((s) => s.close()));
-      await db.drop();
-      await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+      await sessions.drop();
     }
   });
 });

@@ -50,7 +50,9 @@ class Running {
 
   readonly fulfilled = (result: unknown): unknown => {
     const transaction = this.query?.options.transaction;
-    if (transaction && !this.engine.dialect.classifier.isTransactionStart(this.sql)) this.engine.transactionsUnderway.add(transaction);
+    const { transactionsUnderway: underway, dialect } = this.engine;
+    // Once underway, a transaction's later statements cost one lookup, not a parse of their SQL.
+    if (transaction && !underway.has(transaction) && !dialect.classifier.isTransactionStart(this.sql)) underway.add(transaction);
     this.release();
     return result;
   };

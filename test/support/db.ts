@@ -47,6 +47,32 @@ export async function createDatabase(serverUrl = adminUrl()): Promise<{ url: str
   };
 }
 
+/**
+ * A database with a `notes` table and a role whose sessions there are read only by the
+ * application's own setting (`default_transaction_read_only` on the role or the database):
+ * `url` logs in as that role; `drop()` removes both.
+ */
+export async function readOnlySessions(level: 'ROLE' | 'DATABASE'): Promise<{ url: string; drop(): Promise<void> }> {
+  const db = await createDatabase();
+  const role = `readonly_${randomBytes(4).toString('hex')}`;
+  await admin(db.url, async (c) => {
+    await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)');
+    await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only-role-1'`);
+    await c.query(`GRANT ALL ON TABLE notes TO ${role}`);
+    await c.query(`ALTER ${level} ${level === 'ROLE' ? role : db.name} SET default_transaction_read_only = on`);
+  });
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = 'read-only-role-1';
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await db.drop();
+      await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+    },
+  };
+}
+
 export function uniqueAppName(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
 }
