@@ -62,10 +62,10 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         options: resolved,
         redact: redactor(() => passwords(cm)),
       });
-      dialect.guardDriver?.(cm);
       const fast = fastPath(engine);
+      dialect.guardDriver?.(cm, fast.tap);
       patchPool(engine, cm);
-      patchGetConnection(cm, fast);
+      patchGetConnection(internals, fast);
       runOnce = patchQuery(internals, fast);
       patchQueryInterface(internals);
       patchTransaction(sequelize, fast);

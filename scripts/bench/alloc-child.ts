@@ -11,7 +11,7 @@ import { Session } from 'node:inspector';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { QueryTypes } from 'sequelize';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
-import { defineItem } from '../../test/support/fixture';
+import { defineItem } from '../../test/support/items';
 import { ROWS } from './hot-path-protocol';
 import type { AllocReply, AllocRequest } from './alloc-protocol';
 

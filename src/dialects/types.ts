@@ -73,6 +73,36 @@ export interface Dialect {
    * of the next transaction in a statement of its own, before `START TRANSACTION`).
    */
   readonly transactionPrelude?: (sql: string, transaction: TransactionLike) => string | undefined;
-  /** Per-instance hardening of the driver, when it needs any. */
-  readonly guardDriver?: (connectionManager: object) => void;
+  /**
+   * Per-instance hardening of the driver, when it needs any; a dialect with `driverStatements`
+   * also hands each statement's driver call to `tap` here.
+   */
+  readonly guardDriver?: (connectionManager: object, tap?: DriverTap) => void;
+  /**
+   * For a driver that takes a callback per statement: the engine watches a statement there,
+   * below Sequelize's promise, so one that succeeds costs no promise reaction of the plugin's.
+   * Without it, the engine watches the promise of Sequelize's `run`.
+   */
+  readonly driverStatements?: DriverStatements;
+}
+
+export type DriverCallback = (error: unknown, result?: unknown) => void;
+
+/**
+ * How the engine watches statements at the driver. Sequelize's `run` makes its driver call
+ * synchronously; the patch arms the tap just before, and the driver connection's call swaps the
+ * callback for the engine's, which hands the result (or a recovered one) on to Sequelize's.
+ */
+export interface DriverTap {
+  /** A statement the engine watches is about to make its driver call. */
+  readonly armed: boolean;
+  /** The callback to make the driver call with, in place of Sequelize's `callback`. */
+  take(config: unknown, values: unknown, callback: DriverCallback): DriverCallback;
+}
+
+export interface DriverStatements {
+  /** Makes a statement's driver call again (`values` undefined: none), on another connection. */
+  readonly rerun: (connection: unknown, config: unknown, values: unknown) => Promise<unknown>;
+  /** The driver's result for a `ROLLBACK`, for one the server made with the lost session. */
+  readonly rolledBack: () => unknown;
 }

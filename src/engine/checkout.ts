@@ -101,11 +101,26 @@ async function validate(
 }
 
 /**
- * A write refused as on a standby (25006) outside a transaction: is it rather the application's
- * own read-only session? Asked on the same connection, within `validateTimeoutMs`; a connection
- * that cannot answer is taken for a standby's.
+ * A write refused as on a standby (25006): the session's own refusal, not a lost connection? In
+ * a transaction it may be the caller's `SET TRANSACTION READ ONLY` (the connection is not reused
+ * all the same: it may be a standby after a failover); outside one, the session may be read only
+ * by the application's own settings.
  */
-export async function readOnlyBySettings(engine: Engine, connection: Connection): Promise<boolean> {
+export async function refusedBySession(engine: Engine, connection: Connection, inTransaction: boolean): Promise<boolean> {
+  if (inTransaction) {
+    retireOnRelease(engine, connection);
+    return true;
+  }
+  if (!(await readOnlyBySettings(engine, connection))) return false;
+  engine.host.debug('a write was refused by a session read only by its own settings, not by a standby: passed on');
+  return true;
+}
+
+/**
+ * Asked on the same connection, within `validateTimeoutMs`; a connection that cannot answer is
+ * taken for a standby's.
+ */
+async function readOnlyBySettings(engine: Engine, connection: Connection): Promise<boolean> {
   const { validateTimeoutMs } = engine.options.hygiene;
   try {
     return await withDeadline(

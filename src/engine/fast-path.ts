@@ -6,37 +6,21 @@ import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
+import { noteUnderway, Tap } from './tap';
 import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './verified';
 
 /**
- * What an operation that succeeds costs: one promise reaction on the connection it gets, one on
- * its statement, and no other allocation. The reaction handlers need the operation's options
- * (or query) only when something fails; rather than a closure per operation, they come from a
- * free list of handler pairs, each carrying one operation's data while its promise is pending.
+ * What an operation that succeeds costs. Its connection: nothing (the host's own acquire checks
+ * it out inline, and recovers in its `catch`). Its statement: nothing where the dialect watches
+ * statements at the driver (see tap.ts); elsewhere one promise reaction on Sequelize's `run`,
+ * whose handlers come from a free list (each carrying one statement's data while pending)
+ * rather than a closure per statement.
  */
 
-class Acquisition {
-  options: AcquireOptions | undefined = undefined;
-  constructor(
-    private readonly engine: Engine,
-    private readonly free: Acquisition[],
-  ) {}
-
-  readonly fulfilled = (connection: Connection): Connection | Promise<Connection> => {
-    const options = this.take();
-    const ready = checkedOut(this.engine, options, connection);
-    // A connection replaced at checkout: a failure to get its replacement is recovered from.
-    return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(this.engine, options, error)) : ready;
-  };
-
-  readonly rejected = (error: unknown): Promise<Connection> => connectFailed(this.engine, this.take(), error);
-
-  private take(): AcquireOptions {
-    const options = this.options!;
-    this.options = undefined;
-    this.free.push(this);
-    return options;
-  }
+function checkOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
+  const ready = checkedOut(engine, options, connection);
+  // A connection replaced at checkout: a failure to get its replacement is recovered from.
+  return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(engine, options, error)) : ready;
 }
 
 class Running {
@@ -49,10 +33,7 @@ class Running {
   ) {}
 
   readonly fulfilled = (result: unknown): unknown => {
-    const transaction = this.query?.options.transaction;
-    const { transactionsUnderway: underway, dialect } = this.engine;
-    // Once underway, a transaction's later statements cost one lookup, not a parse of their SQL.
-    if (transaction && !underway.has(transaction) && !dialect.classifier.isTransactionStart(this.sql)) underway.add(transaction);
+    noteUnderway(this.engine, this.query!, this.sql);
     this.release();
     return result;
   };
@@ -71,10 +52,20 @@ class Running {
 }
 
 export interface FastPath {
-  /** `connectionManager.getConnection(options)`, through `acquireOnce` (Sequelize's own). */
+  /** `connectionManager.getConnection(options)`, through `acquireOnce` (Sequelize's own): the general path. */
   acquire(options: AcquireOptions): Promise<Connection>;
+  /** These options' operation failed before (Sequelize's own retry, or a caller reusing options): the general path. */
+  failedBefore(options: AcquireOptions): boolean;
+  /** Throws a TypeError for a mistyped per-call or model option. */
+  check(options: AcquireOptions): void;
+  /** The host's own acquire got this connection: checked out (validated or replaced when suspect). */
+  acquired(options: AcquireOptions, connection: Connection): Connection | Promise<Connection>;
+  /** The host's own acquire failed: recovered from, or given up on. */
+  acquireFailed(options: AcquireOptions, error: unknown): Promise<Connection>;
   /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection. */
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
+  /** Where the dialect watches statements at the driver (`driverStatements`): the tap, else undefined. */
+  readonly tap: Tap | undefined;
   /**
    * Whether the engine wraps this statement: `'verified'`, a verified write (`retryWrites:
    * 'verified'`); `'commit'`, the COMMIT of a replayable transaction; else undefined.
@@ -96,7 +87,6 @@ export interface FastPath {
 }
 
 export function fastPath(engine: Engine): FastPath {
-  const acquisitions: Acquisition[] = [];
   const runs: Running[] = [];
   return {
     acquire(options) {
@@ -108,10 +98,16 @@ export function fastPath(engine: Engine): FastPath {
       } catch (error) {
         return Promise.reject(error);
       }
-      const handlers = acquisitions.pop() ?? new Acquisition(engine, acquisitions);
-      handlers.options = options;
-      return engine.host.acquireOnce(options).then(handlers.fulfilled, handlers.rejected);
+      return engine.host.acquireOnce(options).then(
+        (connection) => checkOut(engine, options, connection),
+        (error: unknown) => connectFailed(engine, options, error),
+      );
     },
+    failedBefore: (options) => engine.operations.has(options),
+    check: (options) => checkOptions(engine, options),
+    acquired: (options, connection) => checkOut(engine, options, connection),
+    acquireFailed: (options, error) => connectFailed(engine, options, error),
+    tap: engine.dialect.driverStatements ? new Tap(engine) : undefined,
     watch(query, sql, parameters, running) {
       const handlers = runs.pop() ?? new Running(engine, runs);
       handlers.query = query;

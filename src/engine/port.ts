@@ -54,8 +54,11 @@ export interface HostPort {
   isRead(type: string | undefined): boolean;
   /** A query type that reads, one of Sequelize's model writes, or raw SQL (which may be anything). */
   writeKind(type: string | undefined): 'read' | 'write' | 'raw';
-  /** A driver's error as the query's own Sequelize error class (what its `run` would have thrown). */
-  formatError(query: QueryLike, error: unknown): unknown;
+  /**
+   * A driver's error as the query's own Sequelize error class (what its `run` would have thrown),
+   * noted, as `run` notes it, with the statement that failed when given.
+   */
+  formatError(query: QueryLike, error: unknown, statement?: { sql: unknown; parameters: unknown }): unknown;
   /** Which pool these options draw from, and whether there are two. */
   poolFor(options: AcquireOptions): PoolName;
   readonly replicated: boolean;

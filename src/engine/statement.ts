@@ -4,11 +4,12 @@ import type { QueryFailure, ReconnectFailure } from '../core/failure';
 import { modelOf, policyFor, type Policy } from '../core/policy';
 import { ConnectionLostError } from '../errors';
 import type { ReconnectContext } from '../hooks';
-import { discard, readOnlyBySettings, retireOnRelease } from './checkout';
+import { discard, refusedBySession } from './checkout';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { Connection, QueryLike, TransactionLike } from './port';
+import { callAgain, type DriverCall } from './driver-call';
 import { recover, type Outcome, type Phase } from './recover';
 import { asError, configFor, failedIn, poolOf, type Engine } from './state';
 import { lostOutcome, runVerified, verifies } from './verified';
@@ -17,7 +18,8 @@ import { lostOutcome, runVerified, verifies } from './verified';
  * A statement failed. Not a lost connection: its error, untouched. Lost: the connection is
  * discarded, and the statement run again on a new one where that cannot corrupt data (reads,
  * statements marked idempotent, writes certainly not sent; in a transaction only the statement
- * that opens it), within the operation's budget; otherwise a `ConnectionLostError`.
+ * that opens it), within the operation's budget; otherwise a `ConnectionLostError`. Watched at
+ * the driver (`driver`, its call), it is run again there and settles to a driver's result.
  */
 export async function statementFailed(
   engine: Engine,
@@ -25,21 +27,13 @@ export async function statementFailed(
   sql: string,
   parameters: unknown,
   error: unknown,
+  driver?: DriverCall,
 ): Promise<unknown> {
   const { classifier } = engine.dialect;
   const failure = classifier.classifyQueryError(error);
   const transaction = query.options.transaction ?? undefined;
   if (!failure.lost) throw failedIn(engine, error, transaction);
-  if (failure.readOnlyServer && transaction) {
-    // In a transaction 25006 may be the caller's own `SET TRANSACTION READ ONLY`: not a lost
-    // connection. It may also be a standby after a failover, so the connection is not reused.
-    retireOnRelease(engine, query.connection);
-    throw error;
-  }
-  if (failure.readOnlyServer && (await readOnlyBySettings(engine, query.connection))) {
-    engine.host.debug('a write was refused by a session read only by its own settings, not by a standby: passed on');
-    throw error;
-  }
+  if (failure.readOnlyServer && (await refusedBySession(engine, query.connection, !!transaction))) throw error;
   engine.stats.note('disconnects');
   const lost = query.connection;
   // Outside a transaction: the operation its connection was acquired for (Sequelize's own retry acquires with the same options).
@@ -50,7 +44,7 @@ export async function statementFailed(
     if (classifier.isRollback(sql)) {
       // The server aborts an open transaction when its session ends: the rollback has happened.
       engine.host.debug('rollback on a lost connection: the server rolled the transaction back with the session');
-      return engine.dialect.rolledBackResult();
+      return driver ? engine.dialect.driverStatements!.rolledBack() : engine.dialect.rolledBackResult();
     }
     // Only the statements that open a transaction may move to a new connection: nothing ran yet.
     if (transaction.parent || !classifier.isTransactionStart(sql) || engine.transactionsUnderway.has(transaction)) {
@@ -73,7 +67,7 @@ export async function statementFailed(
   if (lostAt.done) return lostAt.value;
   op.mayHaveRun ||= lostAt.mayHaveRun;
   op.cause = error;
-  const phase = new StatementPhase(engine, op, query, sql, parameters, failure, error);
+  const phase = new StatementPhase(engine, op, query, sql, parameters, driver, failure, error);
   op.recovering = true;
   try {
     return await recover(engine, phase, error);
@@ -105,6 +99,7 @@ class StatementPhase implements Phase<unknown> {
     private readonly query: QueryLike,
     private readonly sql: string,
     private readonly parameters: unknown,
+    private readonly driver: DriverCall | undefined,
     failure: QueryFailure & { lost: true },
     error: unknown,
   ) {
@@ -227,9 +222,10 @@ class StatementPhase implements Phase<unknown> {
       Math.max(0, remainingMs(op, this.deadlineMs, engine.clock.now())),
     );
     try {
-      const { query, sql, parameters } = this;
+      const { query, sql, parameters, driver } = this;
       // What the lost connection held for the transaction about to start (MySQL's isolation level).
       const prelude = this.transaction && engine.dialect.transactionPrelude?.(sql, this.transaction);
+      if (driver) return await callAgain(engine, query, connection, driver, parameters, prelude);
       if (prelude) await engine.host.runAgain(query, prelude, undefined);
       const again = () => engine.host.runAgain(query, sql, parameters);
       return await (verifies(engine, query, sql) ? runVerified(engine, query, again) : again());

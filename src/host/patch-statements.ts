@@ -1,30 +1,80 @@
+import { BaseError, ConnectionAcquireTimeoutError } from 'sequelize';
 import { kModel } from '../core/policy';
 import type { FastPath } from '../engine/fast-path';
 import type { AcquireOptions, Connection, QueryLike } from '../engine/port';
-import type { ConnectionManagerInternals, Internals, QueryClass } from './probe';
+import { abstractGetConnection, PoolTimeoutError, poolDebug } from './internals';
+import type { Internals, QueryClass } from './probe';
 
-/** Routes this instance's `getConnection` through the engine's fast path. */
-export function patchGetConnection(cm: ConnectionManagerInternals, fast: FastPath): void {
-  cm.getConnection = function getConnection(options?: AcquireOptions): Promise<Connection> {
-    return fast.acquire(options ?? {});
+/**
+ * This instance's `getConnection`: Sequelize's own (6.37: its hooks around `pool.acquire`, the
+ * pool's timeout as `ConnectionAcquireTimeoutError`, its debug line), with the engine's checkout
+ * of the connection it gets and its recovery in the `catch`, so that an operation that succeeds
+ * pays for neither. The rest (the first connection, which learns the server's version; Sequelize's
+ * own retry of an operation that failed) takes the engine's general path, through the original.
+ */
+export function patchGetConnection(internals: Internals, fast: FastPath): void {
+  const { connectionManager: cm, sequelize } = internals;
+  if (cm.getConnection !== abstractGetConnection) {
+    // Not Sequelize's own (something else wrapped it): the general path, around whatever it is.
+    cm.getConnection = (options) => fast.acquire(options ?? {});
+    return;
+  }
+  const TimeoutError = PoolTimeoutError!;
+  const debug = poolDebug!;
+  cm.getConnection = async function getConnection(options?: AcquireOptions): Promise<Connection> {
+    options = options || {};
+    if (sequelize.options.databaseVersion === 0 || fast.failedBefore(options)) return fast.acquire(options);
+    fast.check(options);
+    let connection: Connection;
+    try {
+      await sequelize.runHooks('beforePoolAcquire', options);
+      connection = await cm.pool.acquire(options.type, options.useMaster);
+      await sequelize.runHooks('afterPoolAcquire', connection, options);
+    } catch (error) {
+      return fast.acquireFailed(options, error instanceof TimeoutError ? new ConnectionAcquireTimeoutError(error) : error);
+    }
+    debug('connection acquired');
+    return fast.acquired(options, connection);
   };
 }
 
 /**
  * Gives this instance its own subclass of the dialect's Query class (Sequelize creates queries
- * with `sequelize.dialect.Query`), whose `run` has the engine watch the statement's promise.
- * The dialect's `run` is async, so it never throws synchronously. Returns a way to run a
- * statement past the patch, for the engine's retries.
+ * with `sequelize.dialect.Query`), whose `run` has the engine watch the statement: at the driver
+ * where the dialect allows (the tap), else its promise. The dialect's `run` is async, so it never
+ * throws synchronously, and it makes its driver call before its first `await`. Returns a way to
+ * run a statement past the patch, for the engine's retries.
  */
 export function patchQuery(internals: Internals, fast: FastPath): (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> {
   const { dialect } = internals;
   const Base: QueryClass = dialect.Query;
+  const { tap } = fast;
   class AutoReconnectQuery extends Base {
     override run(sql: string, parameters?: unknown): Promise<unknown> {
       // A closure only for the statements the engine wraps: the common case allocates nothing more.
       const wrap = fast.wraps(this, sql);
-      const running = wrap ? fast.runWrapped(wrap, this, () => super.run(sql, parameters)) : super.run(sql, parameters);
-      return fast.watch(this, sql, parameters, running);
+      if (wrap)
+        return fast.watch(
+          this,
+          sql,
+          parameters,
+          fast.runWrapped(wrap, this, () => super.run(sql, parameters)),
+        );
+      if (!tap) return fast.watch(this, sql, parameters, super.run(sql, parameters));
+      tap.arm(this, sql, parameters);
+      let running: Promise<unknown>;
+      try {
+        running = super.run(sql, parameters);
+      } finally {
+        // No driver call took the tap (it failed before making one): its promise is watched instead.
+        if (tap.disarm()) running = fast.watch(this, sql, parameters, running!);
+      }
+      return running;
+    }
+
+    // A statement watched at the driver may be settled with a Sequelize error (a ConnectionLostError): passed on as it is.
+    override formatError(error: unknown, stack?: string): unknown {
+      return error instanceof BaseError ? error : super.formatError(error, stack);
     }
   }
   dialect.Query = AutoReconnectQuery;

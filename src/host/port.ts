@@ -47,9 +47,12 @@ export function hostPort(
     }),
     isRead: (type) => READ_TYPES.has(type ?? ''),
     writeKind: (type) => (WRITE_TYPES.has(type ?? '') ? 'write' : type === undefined || type === 'RAW' ? 'raw' : 'read'),
-    formatError: (query, error) => {
+    formatError: (query, error, statement) => {
       const q = query as unknown as { formatError?: (error: unknown, stack?: string) => unknown };
-      return typeof q.formatError === 'function' && error instanceof Error ? q.formatError(error, error.stack) : error;
+      if (typeof q.formatError !== 'function' || !(error instanceof Error)) return error;
+      // What Sequelize's `run` does to a driver error before formatting it.
+      if (statement) Object.assign(error, statement);
+      return q.formatError(error, error.stack);
     },
     // Sequelize's own rule: reads go to the read pool unless told to use the primary.
     poolFor: (options) => (cm.config.replication && options.type === 'SELECT' && !options.useMaster ? 'read' : 'write'),

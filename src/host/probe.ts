@@ -2,14 +2,19 @@ import { Model, type Sequelize } from 'sequelize';
 import type { Dialect } from '../dialects';
 import type { AcquireOptions, Connection } from '../engine/port';
 import type { ReconnectConfig } from '../hooks';
-import { debug, hookTable, HOOK_NAMES, sequelizeVersion } from './internals';
+import { debug, hookTable, HOOK_NAMES, PoolTimeoutError, poolDebug, sequelizeVersion } from './internals';
 
 type Fn = (...args: never[]) => unknown;
 
 /** The parts of Sequelize's ConnectionManager the plugin uses. */
 export interface ConnectionManagerInternals {
   config: ReconnectConfig & { replication?: { read: ReconnectConfig[]; write: ReconnectConfig } | false };
-  pool: { maxSize?: number; read?: { maxSize: number }; write?: { maxSize: number } };
+  pool: {
+    acquire(type?: string, useMaster?: boolean): Promise<Connection>;
+    maxSize?: number;
+    read?: { maxSize: number };
+    write?: { maxSize: number };
+  };
   getConnection(options?: AcquireOptions): Promise<Connection>;
   releaseConnection(connection: Connection): void;
   destroyConnection(connection: Connection): Promise<void>;
@@ -23,6 +28,7 @@ export type QueryClass = new (...args: never[]) => {
   connection: Connection;
   options: AcquireOptions;
   run(sql: string, parameters?: unknown): Promise<unknown>;
+  formatError(error: unknown, stack?: string): unknown;
 };
 
 export interface QueryInterfaceInternals {
@@ -37,8 +43,14 @@ export interface QueryInterfaceInternals {
 }
 
 /** Typed handles on one instance's internals, each checked by `probe`. */
+/** What the plugin uses of the instance beyond its public API. */
+export interface SequelizeInternals {
+  readonly options: { databaseVersion?: string | number };
+  runHooks(name: string, ...args: unknown[]): Promise<void>;
+}
+
 export interface Internals {
-  readonly sequelize: Sequelize;
+  readonly sequelize: SequelizeInternals;
   readonly connectionManager: ConnectionManagerInternals;
   readonly dialect: { Query: QueryClass };
   readonly queryInterface: QueryInterfaceInternals;
@@ -59,8 +71,10 @@ export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
     if (!ok) missing.push(what);
   };
   const cm = (s['connectionManager'] ?? {}) as Record<string, unknown>;
-  // Sequelize's close() replaces getConnection on the instance with one that always throws.
-  if (Object.prototype.hasOwnProperty.call(cm, 'getConnection')) {
+  // Sequelize's close() replaces getConnection on the instance with one that always throws
+  // (another wrapper of it, an instrumentation's, is no sign of a closed instance).
+  const own: unknown = Object.getOwnPropertyDescriptor(cm, 'getConnection')?.value;
+  if (typeof own === 'function' && Function.prototype.toString.call(own).includes('connection manager was closed')) {
     throw new Error(
       'sequelize-autoreconnect: use() was called after sequelize.close(); this instance can no longer connect. Install the plugin on an open instance, before closing it',
     );
@@ -77,9 +91,13 @@ export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
   } else {
     need(typeof pool.maxSize === 'number', 'connectionManager.pool.maxSize');
   }
+  need(isFn((pool as Record<string, unknown>)['acquire']), 'connectionManager.pool.acquire()');
+  need(typeof s['options'] === 'object' && s['options'] !== null, 'sequelize.options');
+  need(!!PoolTimeoutError && !!poolDebug, "sequelize-pool's TimeoutError and Sequelize's pool logger");
   for (const internal of dialect.internals ?? []) need(internal.present(cm), internal.name);
   const Query = (s['dialect'] as { Query?: unknown } | undefined)?.Query;
-  need(isFn(Query) && isFn((Query as { prototype?: { run?: unknown } }).prototype?.run), 'sequelize.dialect.Query.prototype.run()');
+  const queryProto = (isFn(Query) ? Query.prototype : {}) as { run?: unknown; formatError?: unknown };
+  need(isFn(queryProto.run) && isFn(queryProto.formatError), 'sequelize.dialect.Query.prototype.run() / formatError()');
   const qi = (isFn(s['getQueryInterface']) ? s['getQueryInterface'].call(sequelize) : {}) as Record<string, unknown>;
   // The model is their fourth argument: the patch tags options with it.
   need(isFn(qi['rawSelect']) && qi['rawSelect'].length === 4, 'queryInterface.rawSelect(tableName, options, attributeSelector, model)');
@@ -100,7 +118,7 @@ export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
     );
   }
   return {
-    sequelize,
+    sequelize: sequelize as unknown as SequelizeInternals,
     connectionManager: cm as unknown as ConnectionManagerInternals,
     dialect: s['dialect'] as { Query: QueryClass },
     queryInterface: qi as unknown as QueryInterfaceInternals,

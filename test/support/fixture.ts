@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import { admin, adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './db';
 import { FaultProxy } from './fault-proxy';
 import { startWorkers } from './workload';
@@ -54,12 +54,7 @@ export async function outcome<T>(
   }
 }
 
-export type ItemModel = ModelStatic<Model<{ id: number; tag: string }, { tag: string }>>;
-
-/** The `items` table as a model on this instance. */
-export function defineItem(sequelize: Sequelize): ItemModel {
-  return sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' }) as ItemModel;
-}
+export { defineItem, type ItemModel } from './items';
 
 /** Resolves when `appName` has a statement running on the server, so a kill lands mid-query. */
 export async function waitForActiveQuery(serverUrl: string, appName: string, fragment: string): Promise<void> {

@@ -1,10 +1,11 @@
-import type { Dialect } from '../types';
+import type { Dialect, DriverCallback, DriverTap } from '../types';
 import { postgresClassifier } from './classify';
 import { postgresOutcomes } from './outcomes';
 
 interface EventedClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
   end(): Promise<void>;
+  query(config: unknown, values?: unknown, callback?: unknown): unknown;
   _invalid?: boolean;
 }
 type ClientClass = new (config: unknown) => EventedClient;
@@ -18,9 +19,10 @@ interface WithDriver {
  * server shutting down just then) finds no listener, and Node turns that unhandled `error`
  * event into a crash of the whole process. This instance's clients get a listener from birth,
  * for their whole life (connecting, idle, in use, being destroyed, after close); a client that
- * errs is marked invalid, so the pool never hands it out.
+ * errs is marked invalid, so the pool never hands it out. Its `query` hands the engine the
+ * statements it watches (Sequelize's calls: `(text, values, callback)` or `(text, callback)`).
  */
-function guardPgClient(connectionManager: object): void {
+function guardPgClient(connectionManager: object, tap?: DriverTap): void {
   const cm = connectionManager as WithDriver;
   const Base = cm.lib!.Client!;
   class GuardedClient extends Base {
@@ -32,6 +34,13 @@ function guardPgClient(connectionManager: object): void {
         // (it does when its post-connect statements fail): no socket outlives the session.
         this.end().catch(() => {});
       });
+    }
+
+    override query(config: unknown, values?: unknown, callback?: unknown): unknown {
+      if (!tap?.armed) return super.query(config, values, callback);
+      if (typeof values === 'function') return super.query(config, tap.take(config, undefined, values as DriverCallback));
+      if (typeof callback === 'function') return super.query(config, values, tap.take(config, values, callback as DriverCallback));
+      return super.query(config, values, callback);
     }
   }
   cm.lib = Object.create(cm.lib!, { Client: { value: GuardedClient } }) as { Client: ClientClass };
@@ -66,6 +75,16 @@ export const postgres: Dialect = {
   readOnlyBySettings,
   // Sequelize's postgres Query resolves a statement without rows to [rows, rowCount].
   rolledBackResult: () => [[], 0],
+  driverStatements: {
+    rerun: (connection, config, values) =>
+      new Promise((resolve, reject) => {
+        const done = (error: Error | null, result: unknown) => (error ? reject(error) : resolve(result));
+        if (values === undefined) (connection as EventedClient).query(config, done);
+        else (connection as EventedClient).query(config, values, done);
+      }),
+    // What pg reports for a ROLLBACK: Sequelize makes of it what it makes of a real one.
+    rolledBack: () => ({ command: 'ROLLBACK', rowCount: null, oid: null, rows: [], fields: [] }),
+  },
   internals: [
     { name: 'connectionManager.lib.Client (the pg driver)', present: (cm) => typeof (cm as WithDriver).lib?.Client === 'function' },
   ],
