@@ -88,7 +88,7 @@ export async function allocation(quick: boolean, progress: (message: string) => 
       for (const variant of ['bare', 'plugin'] as const) {
         const child = await Child.start(variant, f.url);
         try {
-          replies[variant] = await child.run({ workload, warmup: quick ? 1000 : 2000, ops, repeats });
+          replies[variant] = await child.run({ workload, warmup: quick ? 2000 : 6000, ops, repeats });
         } finally {
           await child.close();
         }

@@ -6,8 +6,11 @@ export interface ConnectionStamps {
   createdAt: number;
   /** When it should be retired (max lifetime, jittered; 0 at once); Infinity for never. */
   retireAt: number;
-  /** When it was last returned to the pool; undefined until its first use ends (idle since `createdAt`). */
-  releasedAt: number | undefined;
+  /**
+   * When it was last returned to the pool; NaN until its first use ends (idle since `createdAt`).
+   * A number from the start, so that V8 keeps the field unboxed: stamping a release allocates nothing.
+   */
+  releasedAt: number;
   /** When it was last known alive: opened, or passed a validation round trip. */
   checkedAt: number;
 }
@@ -33,7 +36,7 @@ export function checkoutAction(stamps: ConnectionStamps, marks: PoolMarks, hygie
   // A connection never used yet (a pool's `min`, or one opened for a caller that left) has idled
   // since it was opened: as likely to be dead as a used one. Strictly longer, so that one handed
   // out the moment it opens is not checked even with `validateIdleMs: 0`.
-  if (stamps.releasedAt === undefined) return now - stamps.createdAt > hygiene.validateIdleMs ? 'validate' : 'use';
+  if (Number.isNaN(stamps.releasedAt)) return now - stamps.createdAt > hygiene.validateIdleMs ? 'validate' : 'use';
   return now - stamps.releasedAt >= hygiene.validateIdleMs ? 'validate' : 'use';
 }
 

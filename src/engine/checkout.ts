@@ -13,7 +13,7 @@ export function opened(engine: Engine, connection: Connection, config: Reconnect
     config,
     createdAt: now,
     checkedAt: now,
-    releasedAt: undefined,
+    releasedAt: NaN,
     retireAt: retireAt(now, engine.options.hygiene.maxLifetimeMs, () => engine.clock.random()),
     checkedOutWith: undefined,
   };
