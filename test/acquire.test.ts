@@ -79,4 +79,20 @@ describe("getConnection: Sequelize's own, with the plugin's recovery", () => {
       await sequelize.close();
     }
   });
+
+  it('adopts a connection opened before use(): a read cut on it is retried', async () => {
+    const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: false, pool: { max: 1 } });
+    try {
+      assert.deepEqual(await sequelize.query('SELECT 9 AS n', { type: QueryTypes.SELECT }), [{ n: 9 }]);
+      const opened = f.proxy.acceptedCount;
+      sequelize.use(autoreconnect());
+      f.proxy.arm('SELECT 10', 'cut-after-send');
+      assert.deepEqual(await sequelize.query('SELECT 10 AS n', { type: QueryTypes.SELECT }), [{ n: 10 }]);
+      assert.equal(getReconnectStats(sequelize).retriesSucceeded, 1);
+      assert.equal(f.proxy.acceptedCount, opened + 1, 'the cut statement ran on the connection opened before use()');
+      await assertPoolIntact(sequelize);
+    } finally {
+      await sequelize.close();
+    }
+  });
 });

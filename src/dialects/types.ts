@@ -91,13 +91,14 @@ export type DriverCallback = (error: unknown, result?: unknown) => void;
 /**
  * How the engine watches statements at the driver. Sequelize's `run` makes its driver call
  * synchronously; the patch arms the tap just before, and the driver connection's call swaps the
- * callback for the engine's, which hands the result (or a recovered one) on to Sequelize's.
+ * callback for the engine's, which hands the result (or a recovered one) on to Sequelize's. A
+ * client opened before the plugin was installed is adopted (`adopt`) at its first checkout.
  */
 export interface DriverTap {
   /** A statement the engine watches is about to make its driver call. */
   readonly armed: boolean;
-  /** The callback to make the driver call with, in place of Sequelize's `callback`. */
-  take(config: unknown, values: unknown, callback: DriverCallback): DriverCallback;
+  /** The callback for this driver call on `connection`, in place of Sequelize's `callback` (itself when not armed for it). */
+  take(connection: unknown, config: unknown, values: unknown, callback: DriverCallback): DriverCallback;
 }
 
 export interface DriverStatements {
@@ -105,4 +106,6 @@ export interface DriverStatements {
   readonly rerun: (connection: unknown, config: unknown, values: unknown) => Promise<unknown>;
   /** The driver's result for a `ROLLBACK`, for one the server made with the lost session. */
   readonly rolledBack: () => unknown;
+  /** Gives a driver connection the plugin did not open (one opened before `use()`) the tap. */
+  readonly adopt: (connectionManager: object, connection: unknown) => void;
 }

@@ -20,6 +20,13 @@ export function opened(engine: Engine, connection: Connection, config: Reconnect
   engine.records.set(connection, record);
 }
 
+/** A connection the plugin did not open (one opened before `use()`): known from its first checkout on. */
+function adopt(engine: Engine, connection: Connection): ConnectionRecord {
+  engine.host.adopt(connection);
+  opened(engine, connection, engine.host.configOf(poolOf(connection)));
+  return engine.records.get(connection)!;
+}
+
 /** A connection goes back to the pool; false when it is past its lifetime and was retired instead. */
 export function released(engine: Engine, connection: Connection): boolean {
   const record = engine.records.get(connection);
@@ -39,8 +46,7 @@ export function released(engine: Engine, connection: Connection): boolean {
 export function checkedOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
   // While others back off, a connection handed out says the server is back: wake them.
   if (engine.backoffs.anyone) engine.backoffs.wakeAll();
-  const record = engine.records.get(connection);
-  if (record === undefined) return connection;
+  const record = engine.records.get(connection) ?? adopt(engine, connection);
   record.checkedOutWith = options;
   const action = checkoutAction(record, engine.marks[poolOf(connection)], engine.options.hygiene, engine.clock.now());
   if (action === 'use') return connection;

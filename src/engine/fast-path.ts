@@ -66,6 +66,8 @@ export interface FastPath {
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
   /** Where the dialect watches statements at the driver (`driverStatements`): the tap, else undefined. */
   readonly tap: Tap | undefined;
+  /** Calls `listener` once statements may need wrapping: once a verified write or a replayable transaction is seen. */
+  whenWrapping(listener: () => void): void;
   /**
    * Whether the engine wraps this statement: `'verified'`, a verified write (`retryWrites:
    * 'verified'`); `'commit'`, the COMMIT of a replayable transaction; else undefined.
@@ -88,13 +90,24 @@ export interface FastPath {
 
 export function fastPath(engine: Engine): FastPath {
   const runs: Running[] = [];
+  let wrapping = engine.verifiedSeen;
+  let onWrapping: (() => void) | undefined;
+  const mayWrap = (): void => {
+    if (wrapping) return;
+    wrapping = true;
+    onWrapping?.();
+  };
+  const check = (options: AcquireOptions): void => {
+    checkOptions(engine, options);
+    if (engine.verifiedSeen) mayWrap();
+  };
   return {
     acquire(options) {
       const op = engine.operations.get(options);
       // An operation that failed before: Sequelize's own retry, or a caller reusing options.
       if (op !== undefined) return acquireFor(engine, op, options);
       try {
-        checkOptions(engine, options);
+        check(options);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -104,7 +117,11 @@ export function fastPath(engine: Engine): FastPath {
       );
     },
     failedBefore: (options) => engine.operations.has(options),
-    check: (options) => checkOptions(engine, options),
+    check,
+    whenWrapping: (listener) => {
+      if (wrapping) listener();
+      else onWrapping = listener;
+    },
     acquired: (options, connection) => checkOut(engine, options, connection),
     acquireFailed: (options, error) => connectFailed(engine, options, error),
     tap: engine.dialect.driverStatements ? new Tap(engine) : undefined,
@@ -125,7 +142,10 @@ export function fastPath(engine: Engine): FastPath {
       const rules = { lost: own?.replay ?? engine.options.replayTransactions, conflicts: own?.conflicts ?? engine.options.replayConflicts };
       return rules.lost || rules.conflicts ? rules : undefined;
     },
-    replayable: (transaction) => engine.replayable.add(transaction),
+    replayable: (transaction) => {
+      engine.replayable.add(transaction);
+      mayWrap();
+    },
     replayTransaction: (rules, attempt) => replayTransaction(engine, rules, attempt),
     certainlyNotCommitted: (error) => isReplayable(error) || engine.dialect.classifier.isConflict(error),
   };

@@ -79,6 +79,8 @@ export interface HostPort {
    * pool's `acquire` timeout. Nothing was lost; the caller gets it unchanged.
    */
   isPoolExhausted(error: unknown): boolean;
+  /** Hardens (and taps) a driver connection the plugin did not open: one opened before `use()`. */
+  adopt(connection: Connection): void;
   /** A round trip on a connection. */
   ping(connection: Connection): Promise<void>;
   /** Is this session read only by the application's own settings, on a server that is no standby? */

@@ -14,7 +14,6 @@ import { statementFailed } from './statement';
 class Watcher {
   query: QueryLike | undefined = undefined;
   sql = '';
-  parameters: unknown = undefined;
   config: unknown = undefined;
   values: unknown = undefined;
   callback: DriverCallback | undefined = undefined;
@@ -25,8 +24,8 @@ class Watcher {
   ) {}
 
   readonly done = (error: unknown, result?: unknown): void => {
-    const { engine, query, sql, parameters, config, values, callback } = this;
-    this.query = this.parameters = this.config = this.values = this.callback = undefined;
+    const { engine, query, sql, config, values, callback } = this;
+    this.query = this.config = this.values = this.callback = undefined;
     this.free.push(this);
     if (!error) {
       noteUnderway(engine, query!, sql);
@@ -34,8 +33,8 @@ class Watcher {
       return;
     }
     // Formatted as Sequelize's `run` would have (it passes Sequelize's errors on as they are).
-    const failed = engine.host.formatError(query!, error, { sql: config, parameters });
-    statementFailed(engine, query!, sql, parameters, failed, { config, values }).then(
+    const failed = engine.host.formatError(query!, error, { sql: config, parameters: values });
+    statementFailed(engine, query!, sql, values, failed, { config, values }).then(
       (value) => callback!(null, value),
       (failure: unknown) => callback!(failure),
     );
@@ -52,38 +51,30 @@ export function noteUnderway(engine: Engine, query: QueryLike, sql: string): voi
 export class Tap implements DriverTap {
   armed = false;
   private query: QueryLike | undefined = undefined;
-  private sql = '';
-  private parameters: unknown = undefined;
+  private sql: unknown = undefined;
   private readonly free: Watcher[] = [];
 
   constructor(private readonly engine: Engine) {}
 
-  /** The statement `query` runs (`sql` as Sequelize's `run` got it) is about to call its driver. */
-  arm(query: QueryLike, sql: string, parameters: unknown): void {
+  /** The statement `query` is about to make its driver call with `sql` (Sequelize's run noted it). */
+  arm(query: QueryLike, sql: unknown): void {
     this.armed = true;
     this.query = query;
     this.sql = sql;
-    this.parameters = parameters;
   }
 
-  /** Its `run` returned: true when no driver call took the tap (it is then watched another way). */
-  disarm(): boolean {
-    const untaken = this.armed;
+  take(connection: unknown, config: unknown, values: unknown, callback: DriverCallback): DriverCallback {
+    const { query, sql } = this;
     this.armed = false;
-    this.query = this.parameters = undefined;
-    return untaken;
-  }
-
-  take(config: unknown, values: unknown, callback: DriverCallback): DriverCallback {
+    this.query = this.sql = undefined;
+    // Only the call the statement armed for: its connection, its SQL.
+    if (query?.connection !== connection || sql !== config || typeof sql !== 'string') return callback;
     const watcher = this.free.pop() ?? new Watcher(this.engine, this.free);
-    watcher.query = this.query;
-    watcher.sql = this.sql;
-    watcher.parameters = this.parameters;
+    watcher.query = query;
+    watcher.sql = sql;
     watcher.config = config;
     watcher.values = values;
     watcher.callback = callback;
-    this.armed = false;
-    this.query = this.parameters = undefined;
     return watcher.done;
   }
 }

@@ -38,48 +38,68 @@ export function patchGetConnection(internals: Internals, fast: FastPath): void {
   };
 }
 
+type Run = (this: unknown, sql: string, parameters?: unknown) => Promise<unknown>;
+
+/** Sequelize's SQL of a statement, kept by the `sql` accessor. */
+const kSql = Symbol('sql');
+/** A statement the engine wraps: watched around its `run`, not at the driver. */
+const kWrapped = Symbol('wrapped');
+type Tapped = QueryLike & { [kSql]?: unknown; [kWrapped]?: boolean };
+
 /**
  * Gives this instance its own subclass of the dialect's Query class (Sequelize creates queries
- * with `sequelize.dialect.Query`), whose `run` has the engine watch the statement: at the driver
- * where the dialect allows (the tap), else its promise. The dialect's `run` is async, so it never
- * throws synchronously, and it makes its driver call before its first `await`. Returns a way to
- * run a statement past the patch, for the engine's retries.
+ * with `sequelize.dialect.Query`) so that the engine watches every statement. Where the dialect
+ * taps its driver, the tap is armed when Sequelize's `run` notes its SQL (`this.sql = sql`), the
+ * last thing it does before its driver call: `run` itself stays Sequelize's, for a frame of ours
+ * would be in the stack trace it captures for every statement. `run` is overridden only where
+ * the engine watches around it: statements it wraps (once a verified write or a replayable
+ * transaction is seen), and every statement of a dialect without a tap. Returns a way to run a
+ * statement past the patch, for the engine's retries.
  */
 export function patchQuery(internals: Internals, fast: FastPath): (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> {
   const { dialect } = internals;
   const Base: QueryClass = dialect.Query;
+  const baseRun = (Base.prototype as { run: Run }).run;
   const { tap } = fast;
   class AutoReconnectQuery extends Base {
-    override run(sql: string, parameters?: unknown): Promise<unknown> {
-      // A closure only for the statements the engine wraps: the common case allocates nothing more.
-      const wrap = fast.wraps(this, sql);
-      if (wrap)
-        return fast.watch(
-          this,
-          sql,
-          parameters,
-          fast.runWrapped(wrap, this, () => super.run(sql, parameters)),
-        );
-      if (!tap) return fast.watch(this, sql, parameters, super.run(sql, parameters));
-      tap.arm(this, sql, parameters);
-      let running: Promise<unknown>;
-      try {
-        running = super.run(sql, parameters);
-      } finally {
-        // No driver call took the tap (it failed before making one): its promise is watched instead.
-        if (tap.disarm()) running = fast.watch(this, sql, parameters, running!);
-      }
-      return running;
-    }
-
-    // A statement watched at the driver may be settled with a Sequelize error (a ConnectionLostError): passed on as it is.
+    // A statement settled by the engine at the driver may end in a Sequelize error (a ConnectionLostError): passed on as it is.
     override formatError(error: unknown, stack?: string): unknown {
       return error instanceof BaseError ? error : super.formatError(error, stack);
     }
   }
+  const proto = AutoReconnectQuery.prototype;
+  function run(this: Tapped, sql: string, parameters?: unknown): Promise<unknown> {
+    // A closure only for the statements the engine wraps.
+    const wrap = fast.wraps(this, sql);
+    if (wrap) {
+      this[kWrapped] = true;
+      return fast.watch(
+        this,
+        sql,
+        parameters,
+        fast.runWrapped(wrap, this, () => baseRun.call(this, sql, parameters)),
+      );
+    }
+    return tap ? baseRun.call(this, sql, parameters) : fast.watch(this, sql, parameters, baseRun.call(this, sql, parameters));
+  }
+  const watchRuns = (): void => void Object.defineProperty(proto, 'run', { value: run, writable: true, configurable: true });
+  if (tap) {
+    Object.defineProperty(proto, 'sql', {
+      configurable: true,
+      get(this: Tapped) {
+        return this[kSql];
+      },
+      set(this: Tapped, sql: unknown) {
+        this[kSql] = sql;
+        if (!this[kWrapped]) tap.arm(this, sql);
+      },
+    });
+    fast.whenWrapping(watchRuns);
+  } else {
+    watchRuns();
+  }
   dialect.Query = AutoReconnectQuery;
-  const { run } = Base.prototype as { run: (this: unknown, sql: string, parameters?: unknown) => Promise<unknown> };
-  return (query, sql, parameters) => run.call(query, sql, parameters);
+  return (query, sql, parameters) => baseRun.call(query, sql, parameters);
 }
 
 /**

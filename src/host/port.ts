@@ -73,6 +73,7 @@ export function hostPort(
     },
     // By name: an application may load another copy of Sequelize's error classes.
     isPoolExhausted: (error) => (error as { name?: unknown } | null)?.name === 'SequelizeConnectionAcquireTimeoutError',
+    adopt: (connection) => dialect.driverStatements?.adopt(cm, connection),
     ping: (connection) => dialect.ping(connection),
     readOnlyBySettings: (connection) => dialect.readOnlyBySettings?.(connection) ?? Promise.resolve(false),
     debug: internals.debug,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { findBinary, isCI, type BinaryRequirement } from './binaries';
@@ -81,6 +81,12 @@ export class MariaDbServer {
     if (code !== 0) throw new Error(`mariadb-install-db failed (exit ${code}): ${output.trim()}`);
   }
 
+  private get tmp(): string {
+    const dir = join(this.dir, 'tmp');
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
   /** Starts the server (again, after `stop()`) and resolves once it accepts connections. */
   async start(): Promise<void> {
     const child = spawn(
@@ -93,6 +99,10 @@ export class MariaDbServer {
         '--bind-address=127.0.0.1',
         `--socket=${join(this.dir, 'sock')}`,
         `--pid-file=${join(this.dir, 'pid')}`,
+        // Its own: a server starting deletes every stale-looking `#sql*` file in its tmpdir, and
+        // the suite starts several at once (restart tests), which deleted each other's live
+        // temporary tables in a shared /tmp (EE_DELETE, "No such file or directory").
+        `--tmpdir=${this.tmp}`,
         '--skip-log-bin',
         '--skip-name-resolve',
         '--innodb-buffer-pool-size=32M',

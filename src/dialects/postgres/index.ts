@@ -13,14 +13,23 @@ interface WithDriver {
   lib?: { Client?: ClientClass };
 }
 
+/** An errored client never works again: marked invalid, so the pool never hands it out, and closed. */
+function watchErrors(client: EventedClient): void {
+  client.on('error', () => {
+    client._invalid = true;
+    // Closed even if Sequelize lost track of it (it does when its post-connect statements fail): no socket outlives the session.
+    client.end().catch(() => {});
+  });
+}
+
 /**
  * Sequelize attaches its `error` listener to a new pg client only once connecting has
  * resolved, a few microtasks later. A FATAL that arrives with the last startup message (a
  * server shutting down just then) finds no listener, and Node turns that unhandled `error`
  * event into a crash of the whole process. This instance's clients get a listener from birth,
- * for their whole life (connecting, idle, in use, being destroyed, after close); a client that
- * errs is marked invalid, so the pool never hands it out. Its `query` hands the engine the
- * statements it watches (Sequelize's calls: `(text, values, callback)` or `(text, callback)`).
+ * for their whole life (connecting, idle, in use, being destroyed, after close). Their `query`
+ * hands the engine the statements it watches (Sequelize's calls: `(text, values, callback)` or
+ * `(text, callback)`).
  */
 function guardPgClient(connectionManager: object, tap?: DriverTap): void {
   const cm = connectionManager as WithDriver;
@@ -28,22 +37,27 @@ function guardPgClient(connectionManager: object, tap?: DriverTap): void {
   class GuardedClient extends Base {
     constructor(config: unknown) {
       super(config);
-      this.on('error', () => {
-        this._invalid = true;
-        // An errored client never works again. Close it even if Sequelize lost track of it
-        // (it does when its post-connect statements fail): no socket outlives the session.
-        this.end().catch(() => {});
-      });
+      watchErrors(this);
     }
 
     override query(config: unknown, values?: unknown, callback?: unknown): unknown {
       if (!tap?.armed) return super.query(config, values, callback);
-      if (typeof values === 'function') return super.query(config, tap.take(config, undefined, values as DriverCallback));
-      if (typeof callback === 'function') return super.query(config, values, tap.take(config, values, callback as DriverCallback));
+      if (typeof values === 'function') return super.query(config, tap.take(this, config, undefined, values as DriverCallback));
+      if (typeof callback === 'function') return super.query(config, values, tap.take(this, config, values, callback as DriverCallback));
       return super.query(config, values, callback);
     }
   }
   cm.lib = Object.create(cm.lib!, { Client: { value: GuardedClient } }) as { Client: ClientClass };
+}
+
+/** A client opened before the plugin was installed: guarded, and tapped, from its first checkout. */
+function adoptPgClient(connectionManager: object, connection: unknown): void {
+  const Guarded = (connectionManager as WithDriver).lib!.Client!;
+  if (connection instanceof Guarded) return;
+  const client = connection as EventedClient;
+  watchErrors(client);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- it becomes this client's own method: `this` is the client
+  client.query = (Guarded.prototype as EventedClient).query;
 }
 
 interface QueryableClient {
@@ -84,6 +98,7 @@ export const postgres: Dialect = {
       }),
     // What pg reports for a ROLLBACK: Sequelize makes of it what it makes of a real one.
     rolledBack: () => ({ command: 'ROLLBACK', rowCount: null, oid: null, rows: [], fields: [] }),
+    adopt: adoptPgClient,
   },
   internals: [
     { name: 'connectionManager.lib.Client (the pg driver)', present: (cm) => typeof (cm as WithDriver).lib?.Client === 'function' },

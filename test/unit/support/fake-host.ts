@@ -145,6 +145,7 @@ export function harness(
       for (const hook of added(model, name)) await hook(context);
     },
     isPoolExhausted: (error) => kindOf(error) === 'pool-exhausted',
+    adopt: () => {},
     ping: () => Promise.resolve(),
     readOnlyBySettings: () => Promise.resolve(h.readOnlyBySettings),
     debug: () => {},
