@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   for (const c of cells) {
     process.stdout.write(
       `${c.workload}: sampled bare ${c.bare.toFixed(0)} B/op, plugin ${c.plugin.toFixed(0)}, Δ ${(c.plugin - c.bare).toFixed(0)}; ` +
-        `heap growth bare ${c.bareGrowth.toFixed(0)}, plugin ${c.pluginGrowth.toFixed(0)} (${c.pluginGrowthMin.toFixed(0)}–${c.pluginGrowthMax.toFixed(0)}), ` +
+        `heap growth bare ${c.bareGrowth.toFixed(0)} (${c.bareGrowthMin.toFixed(0)}–${c.bareGrowthMax.toFixed(0)}), plugin ${c.pluginGrowth.toFixed(0)} (${c.pluginGrowthMin.toFixed(0)}–${c.pluginGrowthMax.toFixed(0)}), ` +
         `Δ ${(c.pluginGrowth - c.bareGrowth).toFixed(0)}; ${c.runs} runs of ${c.ops}, ${c.discardedForGc} GCs discarded\n`,
     );
   }

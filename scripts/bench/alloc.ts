@@ -22,8 +22,10 @@ export interface AllocCell {
   /** Medians over the runs, bytes per operation: sampled by V8's heap profiler. */
   bare: number;
   plugin: number;
-  /** The same by the heap's growth without GC, and the plugin's spread over its runs. */
+  /** The same by the heap's growth without GC, and each variant's spread over its runs. */
   bareGrowth: number;
+  bareGrowthMin: number;
+  bareGrowthMax: number;
   pluginGrowth: number;
   pluginGrowthMin: number;
   pluginGrowthMax: number;
@@ -101,6 +103,8 @@ export async function allocation(quick: boolean, progress: (message: string) => 
         bare: median(bare.sampled),
         plugin: median(plugin.sampled),
         bareGrowth: median(bare.growth),
+        bareGrowthMin: Math.min(...bare.growth),
+        bareGrowthMax: Math.max(...bare.growth),
         pluginGrowth: median(plugin.growth),
         pluginGrowthMin: Math.min(...plugin.growth),
         pluginGrowthMax: Math.max(...plugin.growth),
@@ -133,7 +137,7 @@ export function renderAllocation(cells: readonly AllocCell[]): string[] {
     `Allocation per successful operation, deterministic where throughput is not: ${cells[0]?.ops ?? 0} sequential operations after a warm-up, ` +
       `${cells[0]?.runs ?? 0} runs per variant, each variant in a process of its own. Sampled: V8's sampling heap profiler (every 32 bytes, ` +
       'collected objects included). Heap growth: the heap grown over the loop with no GC in it (young generation enlarged; runs with a GC discarded), ' +
-      "with the plugin's spread over its runs.",
+      "with each variant's spread over its runs: differences within it are more than this measure resolves.",
     '',
     markdownTable(
       ['workload', 'sampled B/op bare', 'plugin', 'Δ', 'heap growth B/op bare', 'plugin', 'Δ'],
@@ -142,7 +146,7 @@ export function renderAllocation(cells: readonly AllocCell[]): string[] {
         int(c.bare),
         int(c.plugin),
         delta(c.plugin - c.bare),
-        int(c.bareGrowth),
+        `${int(c.bareGrowth)} (${int(c.bareGrowthMin)}–${int(c.bareGrowthMax)})`,
         `${int(c.pluginGrowth)} (${int(c.pluginGrowthMin)}–${int(c.pluginGrowthMax)})`,
         delta(c.pluginGrowth - c.bareGrowth),
       ]),
