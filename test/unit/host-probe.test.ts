@@ -30,7 +30,7 @@ describe('use() checks the Sequelize internals the plugin needs', () => {
     );
   });
 
-  it('names every missing piece at once: the pool size, the dialect Query class, the pg driver', () => {
+  it('names every missing piece at once: the pool size and acquire, the dialect Query class, the pg driver', () => {
     const sequelize = instance();
     const cm = internals(sequelize)['connectionManager']!;
     cm['pool'] = {};
@@ -39,7 +39,12 @@ describe('use() checks the Sequelize internals the plugin needs', () => {
     assert.throws(
       () => sequelize.use(autoreconnect()),
       (error: Error) => {
-        for (const piece of ['connectionManager.pool.maxSize', 'sequelize.dialect.Query.prototype.run()', 'connectionManager.lib.Client']) {
+        for (const piece of [
+          'connectionManager.pool.maxSize',
+          'connectionManager.pool.acquire()',
+          'sequelize.dialect.Query.prototype.run() / formatError()',
+          'connectionManager.lib.Client',
+        ]) {
           assert.ok(error.message.includes(piece), `${piece} not named in: ${error.message}`);
         }
         return true;
