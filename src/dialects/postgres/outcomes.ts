@@ -11,13 +11,17 @@ interface Client {
 const client = (connection: unknown): Client => connection as Client;
 
 /**
- * The server's history: its cluster and the timeline it writes on. A standby promoted after a
- * failover writes on a new timeline and, with asynchronous replication, hands out again the ids
- * of transactions it never received: its answer about one of them is about another transaction.
- * Null on a standby (it numbers nothing).
+ * The server's history: its cluster, the timeline it writes on, and when it started. A standby
+ * promoted after a failover writes on a new timeline and, with asynchronous replication, hands
+ * out again the ids of transactions it never received. A server that crashed (an immediate
+ * shutdown) does the same on its own timeline for transactions whose WAL it had not written yet:
+ * after restarting, its answer about one of them may be about another transaction (found by the
+ * chaos run: a write settled as committed that was not there). A restart, clean or not, makes
+ * its answers no answer. Null on a standby (it numbers nothing).
  */
 const HISTORY = `CASE WHEN pg_is_in_recovery() THEN NULL
-  ELSE (SELECT system_identifier FROM pg_control_system())::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END`;
+  ELSE (SELECT system_identifier FROM pg_control_system())::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)
+    || '/' || extract(epoch FROM pg_postmaster_start_time())::text END`;
 
 /** xid8 (PostgreSQL 13+) is not subject to wraparound: within one history, an id names one transaction. */
 const BEGIN = `BEGIN; SELECT pg_current_xact_id()::text AS xid, pg_backend_pid() AS pid, ${HISTORY} AS history`;
