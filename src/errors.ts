@@ -98,6 +98,18 @@ export class ConnectionLostError extends ConnectionError implements ConnectionLo
 Object.defineProperty(ConnectionLostError.prototype, kLost, { value: true });
 
 /**
+ * Gives a `ConnectionLostError` the frames of `stack`, the one Sequelize's `run` captured where
+ * the statement was made: the caller's code, as in every error Sequelize throws for a statement.
+ * Anything else is returned as it is.
+ */
+export function withCallerStack<E>(error: E, stack: string | undefined): E {
+  if (!(error instanceof ConnectionLostError) || typeof stack !== 'string') return error;
+  const frames = stack.indexOf('\n    at ');
+  if (frames >= 0) error.stack = `${error.name}: ${error.message}${stack.slice(frames)}`;
+  return error;
+}
+
+/**
  * What a caller gets when no connection could be opened: an instance of `E`, the class bare
  * Sequelize would have thrown (`ConnectionRefusedError`, `HostNotFoundError`, ...; plain
  * `ConnectionError` where Sequelize throws that), with its `name` and message, that is also a

@@ -9,6 +9,7 @@ import type { AcquireOptions, Connection, QueryLike } from './engine/port';
 import { createEngine, type Engine } from './engine/state';
 import type { ReconnectStats } from './engine/stats';
 import { systemClock } from './engine/timing';
+import { patchDriver } from './host/patch-driver';
 import { patchPool } from './host/patch-pool';
 import { patchGetConnection, patchQuery, patchQueryInterface } from './host/patch-statements';
 import { hostPort } from './host/port';
@@ -48,7 +49,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
           `sequelize-autoreconnect: option \`${settling}\` is supported on postgres only, not on ${sequelize.getDialect()}`,
         );
       }
-      const internals = probe(sequelize, dialect);
+      const internals = probe(sequelize);
       // Models defined before `use()` are checked now; later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
       const cm = internals.connectionManager;
@@ -56,14 +57,20 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       // Filled in once the Query patch is in place; only a retry calls it.
       let runOnce: (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> = () => Promise.reject(new Error('not ready'));
       const engine = createEngine({
-        host: hostPort(internals, dialect, acquireOnce, (query, sql, parameters) => runOnce(query, sql, parameters)),
+        host: hostPort(
+          internals,
+          dialect,
+          acquireOnce,
+          (query, sql, parameters) => runOnce(query, sql, parameters),
+          () => fast.tap,
+        ),
         clock: systemClock,
         dialect,
         options: resolved,
         redact: redactor(() => passwords(cm)),
       });
       const fast = fastPath(engine);
-      dialect.guardDriver?.(cm, fast.tap);
+      patchDriver(cm, dialect, fast.tap);
       patchPool(engine, cm);
       patchGetConnection(internals, fast);
       runOnce = patchQuery(internals, fast);

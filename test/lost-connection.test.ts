@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../src';
 import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
@@ -163,19 +164,32 @@ describe('a connection lost under a statement', () => {
 
   it('gives every new pg client an error listener from birth, so an early FATAL cannot crash the process', async () => {
     type Client = { emit(event: string, error: Error): boolean; listenerCount(event: string): number; _invalid?: boolean };
-    const clientOf = (s: Sequelize): Client => {
-      const lib = (s as unknown as { connectionManager: { lib: { Client: new (config: object) => Client } } }).connectionManager.lib;
-      return new lib.Client({});
+    // Listeners on each client when it starts connecting, by application name.
+    const listeners = new Map<string, number>();
+    const proto = pg.Client.prototype as unknown as { connect: (...args: unknown[]) => unknown };
+    const { connect } = proto;
+    proto.connect = function (this: Client & { connectionParameters: { application_name: string } }, ...args: unknown[]) {
+      listeners.set(this.connectionParameters.application_name, this.listenerCount('error'));
+      return connect.apply(this, args);
     };
+    const bareApp = f.appName('bare');
+    const app = f.appName();
     // Plain Sequelize: testSequelize guards bare instances' clients, which is what this shows is needed.
-    const bare = new Sequelize(f.url, { dialect: 'postgres', logging: false });
-    const sequelize = testSequelize(f.url, { appName: f.appName() });
+    const bare = new Sequelize(f.url, { dialect: 'postgres', logging: false, dialectOptions: { application_name: bareApp } });
+    const sequelize = testSequelize(f.url, { appName: app });
+    try {
+      await bare.query('SELECT 1');
+      await sequelize.query('SELECT 1');
+    } finally {
+      proto.connect = connect;
+    }
     // Sequelize listens only once connecting has resolved: before that, an error event throws.
-    assert.throws(() => clientOf(bare).emit('error', new Error('early FATAL')), /early FATAL/);
-    const guarded = clientOf(sequelize);
-    assert.equal(guarded.listenerCount('error'), 1);
-    guarded.emit('error', new Error('early FATAL'));
-    assert.equal(guarded._invalid, true, 'marked so that the pool never hands it out');
+    assert.deepEqual([listeners.get(bareApp), listeners.get(app)], [0, 1]);
+    const cm = sequelize.connectionManager as unknown as { getConnection(): Promise<Client>; releaseConnection(c: Client): void };
+    const client = await cm.getConnection();
+    client.emit('error', new Error('a FATAL with no statement to blame'));
+    assert.equal(client._invalid, true, 'marked so that the pool never hands it out');
+    cm.releaseConnection(client);
     assert.deepEqual(await sequelize.query("SELECT '{1,2}'::int[] AS a", { type: QueryTypes.SELECT }), [{ a: [1, 2] }]);
     await Promise.all([bare.close(), sequelize.close()]);
   });

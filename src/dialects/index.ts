@@ -2,7 +2,7 @@ import { mariadb, mysql } from './mysql';
 import { postgres } from './postgres';
 import type { Dialect } from './types';
 
-export type { Dialect } from './types';
+export type { Dialect, DriverTap } from './types';
 
 const dialects: Readonly<Record<string, Dialect>> = { postgres, mysql, mariadb };
 

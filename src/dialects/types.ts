@@ -56,11 +56,6 @@ export interface Dialect {
    */
   readonly rolledBackResult: () => unknown;
   /**
-   * The parts of Sequelize's dialect code (its connection manager) that `guardDriver` uses, each
-   * with a name for the error when it is missing: checked at `use()`.
-   */
-  readonly internals?: ReadonlyArray<{ readonly name: string; readonly present: (connectionManager: object) => boolean }>;
-  /**
    * Why this dialect cannot work with these Sequelize settings (`sequelize.config`), or undefined
    * when it can: checked at `use()`, reported as a TypeError naming the setting.
    */
@@ -74,10 +69,15 @@ export interface Dialect {
    */
   readonly transactionPrelude?: (sql: string, transaction: TransactionLike) => string | undefined;
   /**
-   * Per-instance hardening of the driver, when it needs any; a dialect with `driverStatements`
-   * also hands each statement's driver call to `tap` here.
+   * Per-instance hardening of the driver: a view of the driver module (`lib`, what Sequelize's
+   * connection manager creates connections with) whose connections are hardened from birth, and
+   * tell `created` of themselves; a dialect with `driverStatements` also hands each statement's
+   * driver call to `tap` there. Returns `lib` itself when it cannot create connections (a stub
+   * `dialectModule`): Sequelize then fails to connect as it would without the plugin.
    */
-  readonly guardDriver?: (connectionManager: object, tap?: DriverTap) => void;
+  readonly guardDriver?: (lib: object, tap: DriverTap | undefined, created: (connection: object) => void) => object;
+  /** Closes a driver connection at once: one Sequelize's `connect()` made and then lost track of. */
+  readonly destroyDriverConnection?: (connection: object) => void;
   /**
    * For a driver that takes a callback per statement: the engine watches a statement there,
    * below Sequelize's promise, so one that succeeds costs no promise reaction of the plugin's.
@@ -106,6 +106,6 @@ export interface DriverStatements {
   readonly rerun: (connection: unknown, config: unknown, values: unknown) => Promise<unknown>;
   /** The driver's result for a `ROLLBACK`, for one the server made with the lost session. */
   readonly rolledBack: () => unknown;
-  /** Gives a driver connection the plugin did not open (one opened before `use()`) the tap. */
-  readonly adopt: (connectionManager: object, connection: unknown) => void;
+  /** Hardens, and gives the tap to, a driver connection the plugin did not open (one opened before `use()`). */
+  readonly adopt: (connection: unknown, tap: DriverTap) => void;
 }

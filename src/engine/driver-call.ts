@@ -1,4 +1,4 @@
-import type { Connection, QueryLike } from './port';
+import type { Connection } from './port';
 import type { Engine } from './state';
 
 /** A statement's driver call, as the driver connection got it: what to make again on a new one. */
@@ -9,21 +9,11 @@ export interface DriverCall {
 
 /**
  * Makes a statement's driver call again on `connection` (after `prelude`, when its transaction
- * needs one there), failing with what Sequelize's `run` would have thrown.
+ * needs one there). It fails with the driver's error: Sequelize's `run`, whose driver call this
+ * stands in for, formats it with its caller's stack.
  */
-export async function callAgain(
-  engine: Engine,
-  query: QueryLike,
-  connection: Connection,
-  call: DriverCall,
-  parameters: unknown,
-  prelude: string | undefined,
-): Promise<unknown> {
+export async function callAgain(engine: Engine, connection: Connection, call: DriverCall, prelude: string | undefined): Promise<unknown> {
   const { rerun } = engine.dialect.driverStatements!;
-  try {
-    if (prelude) await rerun(connection, prelude, undefined);
-    return await rerun(connection, call.config, call.values);
-  } catch (error) {
-    throw engine.host.formatError(query, error, { sql: call.config, parameters });
-  }
+  if (prelude) await rerun(connection, prelude, undefined);
+  return rerun(connection, call.config, call.values);
 }

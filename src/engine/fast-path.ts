@@ -1,5 +1,6 @@
 import { validateTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
+import { withCallerStack } from '../errors';
 import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
 import { checkedOut } from './checkout';
 import { acquireFor, connectFailed } from './connect';
@@ -47,7 +48,10 @@ class Running {
   readonly rejected = (error: unknown): Promise<unknown> => {
     const { query, sql, parameters } = this;
     this.release();
-    return statementFailed(this.engine, query!, sql, parameters, error);
+    // Sequelize's run gave `error` its caller's stack: so does a ConnectionLostError in its place.
+    return statementFailed(this.engine, query!, sql, parameters, error).catch((failure: unknown) => {
+      throw withCallerStack(failure, error instanceof Error ? error.stack : undefined);
+    });
   };
 }
 

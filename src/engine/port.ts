@@ -55,10 +55,10 @@ export interface HostPort {
   /** A query type that reads, one of Sequelize's model writes, or raw SQL (which may be anything). */
   writeKind(type: string | undefined): 'read' | 'write' | 'raw';
   /**
-   * A driver's error as the query's own Sequelize error class (what its `run` would have thrown),
-   * noted, as `run` notes it, with the statement that failed when given.
+   * A driver's error (one of the plugin's own statements) as the query's own Sequelize error
+   * class, with its caller's stack: what its `run` would have thrown for it.
    */
-  formatError(query: QueryLike, error: unknown, statement?: { sql: unknown; parameters: unknown }): unknown;
+  formatError(query: QueryLike, error: unknown): unknown;
   /** Which pool these options draw from, and whether there are two. */
   poolFor(options: AcquireOptions): PoolName;
   readonly replicated: boolean;

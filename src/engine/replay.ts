@@ -40,9 +40,13 @@ function replayFailure(engine: Engine, rules: ReplayRules, error: unknown, run: 
   return undefined;
 }
 
-/** Did a statement of `transaction` (or of a savepoint inside it) fail with this error? */
+/**
+ * Did a statement of `transaction` (or of a savepoint inside it) fail with this error? A driver's
+ * error is noted as it left the driver; the caller gets Sequelize's error over it (`parent`).
+ */
 function ownFailure(engine: Engine, error: unknown, transaction: object | undefined): boolean {
-  let failedIn = typeof error === 'object' && error !== null ? engine.failedIn.get(error) : undefined;
+  const noted = (e: unknown) => (typeof e === 'object' && e !== null ? engine.failedIn.get(e) : undefined);
+  let failedIn = noted(error) ?? noted((error as { parent?: unknown } | null | undefined)?.parent);
   for (let depth = 0; failedIn && depth < 100; depth++) {
     if (failedIn === transaction) return true;
     failedIn = (failedIn as { parent?: object }).parent;

@@ -55,7 +55,7 @@ export async function statementFailed(
       throw giveUp(engine, op, {
         phase: 'query',
         reason: commitUnknown ? 'commit-outcome-unknown' : 'in-transaction',
-        cause: error,
+        cause: engine.host.formatError(query, error),
         sql,
         mayHaveExecuted: commitUnknown,
         transactionLost: true,
@@ -225,7 +225,7 @@ class StatementPhase implements Phase<unknown> {
       const { query, sql, parameters, driver } = this;
       // What the lost connection held for the transaction about to start (MySQL's isolation level).
       const prelude = this.transaction && engine.dialect.transactionPrelude?.(sql, this.transaction);
-      if (driver) return await callAgain(engine, query, connection, driver, parameters, prelude);
+      if (driver) return await callAgain(engine, connection, driver, prelude);
       if (prelude) await engine.host.runAgain(query, prelude, undefined);
       const again = () => engine.host.runAgain(query, sql, parameters);
       return await (verifies(engine, query, sql) ? runVerified(engine, query, again) : again());
@@ -235,7 +235,9 @@ class StatementPhase implements Phase<unknown> {
   }
 
   giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
-    return giveUp(this.engine, this.op, { phase: 'query', reason, cause: cause ?? this.error, sql: this.sql, hookError });
+    // The driver's error as Sequelize wraps it, like every `parent` of Sequelize's own errors.
+    const parent = this.engine.host.formatError(this.query, cause ?? this.error);
+    return giveUp(this.engine, this.op, { phase: 'query', reason, cause: parent, sql: this.sql, hookError });
   }
 
   /** Sequelize releases the connection it acquired (destroyed, so a no-op); the replacement is ours. */

@@ -8,8 +8,10 @@ import { statementFailed } from './statement';
  * its driver call synchronously, with a callback; the patch arms the tap, the driver connection
  * swaps that callback for a watcher's. A statement that succeeds costs no allocation: watchers
  * come from a free list, each carrying one statement's data while its call is pending. One that
- * fails goes to `statementFailed`, and what it settles to reaches Sequelize's callback, so that
- * Sequelize's `run` formats a recovered result (or a driver error) as it formats any other.
+ * fails goes to `statementFailed`, and what it settles to reaches Sequelize's callback: a result,
+ * the driver's own error, or a `ConnectionLostError`. Sequelize's `run` then formats a driver
+ * error as it formats any other, with the caller's stack, in its own `catch` (its `formatError`
+ * throws for some errors). `done` runs inside the driver's event handler: nothing may throw there.
  */
 class Watcher {
   query: QueryLike | undefined = undefined;
@@ -28,13 +30,17 @@ class Watcher {
     this.query = this.config = this.values = this.callback = undefined;
     this.free.push(this);
     if (!error) {
-      noteUnderway(engine, query!, sql);
+      try {
+        noteUnderway(engine, query!, sql);
+      } catch (noteError) {
+        callback!(noteError);
+        return;
+      }
       callback!(null, result);
       return;
     }
-    // Formatted as Sequelize's `run` would have (it passes Sequelize's errors on as they are).
-    const failed = engine.host.formatError(query!, error, { sql: config, parameters: values });
-    statementFailed(engine, query!, sql, values, failed, { config, values }).then(
+    // An async function: whatever goes wrong in it becomes its rejection, never a throw here.
+    statementFailed(engine, query!, sql, values, error, { config, values }).then(
       (value) => callback!(null, value),
       (failure: unknown) => callback!(failure),
     );

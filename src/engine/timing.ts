@@ -6,7 +6,14 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   random: () => Math.random(),
   setTimer: (fn, ms) => {
-    const timer = setTimeout(fn, ms);
+    const timer = setTimeout(() => {
+      // A throw in a timer is an uncaught exception: the application's process would end.
+      try {
+        fn();
+      } catch {
+        // The timers' work (a deadline's rejection, closing a connection) has no caller to tell.
+      }
+    }, ms);
     return () => clearTimeout(timer);
   },
   /**

@@ -1,5 +1,6 @@
 import { BaseError, ConnectionAcquireTimeoutError } from 'sequelize';
 import { kModel } from '../core/policy';
+import { withCallerStack } from '../errors';
 import type { FastPath } from '../engine/fast-path';
 import type { AcquireOptions, Connection, QueryLike } from '../engine/port';
 import { abstractGetConnection, PoolTimeoutError, poolDebug } from './internals';
@@ -42,9 +43,24 @@ type Run = (this: unknown, sql: string, parameters?: unknown) => Promise<unknown
 
 /** Sequelize's SQL of a statement, kept by the `sql` accessor. */
 const kSql = Symbol('sql');
-/** A statement the engine wraps: watched around its `run`, not at the driver. */
+/** A statement the engine wraps: watched around its `run`, not at the driver; its caller's stack. */
 const kWrapped = Symbol('wrapped');
-type Tapped = QueryLike & { [kSql]?: unknown; [kWrapped]?: boolean };
+type Tapped = QueryLike & { [kSql]?: unknown; [kWrapped]?: string };
+
+/**
+ * The stack Sequelize's `run` captured for a statement's errors, as without the plugin: where
+ * `run` is the plugin's, its own frame (this file's) is taken out; a statement the engine wraps
+ * runs Sequelize's `run` later, away from its caller, and gets the stack captured at the call.
+ */
+function callerStack(query: Tapped, stack: string | undefined): string | undefined {
+  const wrapped = query[kWrapped];
+  if (wrapped !== undefined) return wrapped;
+  if (typeof stack !== 'string' || !stack.includes(__filename)) return stack;
+  return stack
+    .split('\n')
+    .filter((line) => !line.includes(__filename))
+    .join('\n');
+}
 
 /**
  * Gives this instance its own subclass of the dialect's Query class (Sequelize creates queries
@@ -61,18 +77,25 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const Base: QueryClass = dialect.Query;
   const baseRun = (Base.prototype as { run: Run }).run;
   const { tap } = fast;
-  class AutoReconnectQuery extends Base {
-    // A statement settled by the engine at the driver may end in a Sequelize error (a ConnectionLostError): passed on as it is.
-    override formatError(error: unknown, stack?: string): unknown {
-      return error instanceof BaseError ? error : super.formatError(error, stack);
-    }
-  }
+  // Named as Sequelize names its own (`Query`): stack traces show `Query.run`, as without the plugin.
+  const { Query: AutoReconnectQuery } = {
+    Query: class extends Base {
+      // A statement settled by the engine at the driver may end in a ConnectionLostError: passed on, with the caller's stack.
+      override formatError(error: unknown, stack?: string): unknown {
+        const caller = callerStack(this, stack);
+        return error instanceof BaseError ? withCallerStack(error, caller) : super.formatError(error, caller);
+      }
+    },
+  };
   const proto = AutoReconnectQuery.prototype;
   function run(this: Tapped, sql: string, parameters?: unknown): Promise<unknown> {
     // A closure only for the statements the engine wraps.
     const wrap = fast.wraps(this, sql);
     if (wrap) {
-      this[kWrapped] = true;
+      // What Sequelize's `run` captures for its errors, for the statement's and the plugin's own.
+      const caller: { stack?: string } = {};
+      Error.captureStackTrace(caller, run);
+      this[kWrapped] = caller.stack ?? '';
       return fast.watch(
         this,
         sql,
@@ -80,7 +103,18 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
         fast.runWrapped(wrap, this, () => baseRun.call(this, sql, parameters)),
       );
     }
-    return tap ? baseRun.call(this, sql, parameters) : fast.watch(this, sql, parameters, baseRun.call(this, sql, parameters));
+    if (tap) return baseRun.call(this, sql, parameters);
+    // The stack Sequelize's run captures holds our frame too (taken out by `callerStack`): one
+    // more may be kept, so that as many of the caller's are kept as without the plugin.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = limit + 1;
+    let running: Promise<unknown>;
+    try {
+      running = baseRun.call(this, sql, parameters);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    return fast.watch(this, sql, parameters, running);
   }
   const watchRuns = (): void => void Object.defineProperty(proto, 'run', { value: run, writable: true, configurable: true });
   if (tap) {
@@ -91,7 +125,7 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
       },
       set(this: Tapped, sql: unknown) {
         this[kSql] = sql;
-        if (!this[kWrapped]) tap.arm(this, sql);
+        if (this[kWrapped] === undefined) tap.arm(this, sql);
       },
     });
     fast.whenWrapping(watchRuns);

@@ -1,5 +1,5 @@
 import type { Model, ModelStatic } from 'sequelize';
-import type { Dialect } from '../dialects';
+import type { Dialect, DriverTap } from '../dialects';
 import type { AcquireOptions, Connection, HostPort, PoolName, QueryLike, TransactionLike } from '../engine/port';
 import type { ReconnectConfig } from '../hooks';
 import type { Internals } from './probe';
@@ -25,6 +25,7 @@ export function hostPort(
   dialect: Dialect,
   acquireOnce: (options: AcquireOptions) => Promise<Connection>,
   runOnce: (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown>,
+  tap: () => DriverTap | undefined,
 ): HostPort {
   const cm = internals.connectionManager;
   const sequelize = internals.sequelize as unknown as Hookable;
@@ -47,12 +48,15 @@ export function hostPort(
     }),
     isRead: (type) => READ_TYPES.has(type ?? ''),
     writeKind: (type) => (WRITE_TYPES.has(type ?? '') ? 'write' : type === undefined || type === 'RAW' ? 'raw' : 'read'),
-    formatError: (query, error, statement) => {
+    formatError: (query, error) => {
       const q = query as unknown as { formatError?: (error: unknown, stack?: string) => unknown };
       if (typeof q.formatError !== 'function' || !(error instanceof Error)) return error;
-      // What Sequelize's `run` does to a driver error before formatting it.
-      if (statement) Object.assign(error, statement);
-      return q.formatError(error, error.stack);
+      // Sequelize's formatError throws some of its errors (42704 on a constraint or an index).
+      try {
+        return q.formatError(error, error.stack);
+      } catch (formatted) {
+        return formatted;
+      }
     },
     // Sequelize's own rule: reads go to the read pool unless told to use the primary.
     poolFor: (options) => (cm.config.replication && options.type === 'SELECT' && !options.useMaster ? 'read' : 'write'),
@@ -73,7 +77,11 @@ export function hostPort(
     },
     // By name: an application may load another copy of Sequelize's error classes.
     isPoolExhausted: (error) => (error as { name?: unknown } | null)?.name === 'SequelizeConnectionAcquireTimeoutError',
-    adopt: (connection) => dialect.driverStatements?.adopt(cm, connection),
+    adopt: (connection) => {
+      const statements = dialect.driverStatements;
+      const driverTap = tap();
+      if (statements && driverTap) statements.adopt(connection, driverTap);
+    },
     ping: (connection) => dialect.ping(connection),
     readOnlyBySettings: (connection) => dialect.readOnlyBySettings?.(connection) ?? Promise.resolve(false),
     debug: internals.debug,

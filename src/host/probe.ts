@@ -1,5 +1,4 @@
 import { Model, type Sequelize } from 'sequelize';
-import type { Dialect } from '../dialects';
 import type { AcquireOptions, Connection } from '../engine/port';
 import type { ReconnectConfig } from '../hooks';
 import { debug, hookTable, HOOK_NAMES, PoolTimeoutError, poolDebug, sequelizeVersion } from './internals';
@@ -20,6 +19,10 @@ export interface ConnectionManagerInternals {
   destroyConnection(connection: Connection): Promise<void>;
   /** The pool's factory: opens one connection with these settings. */
   _connect(config: ReconnectConfig): Promise<Connection>;
+  /** The dialect's own: creates a driver connection with `lib` before its first `await`, then sets it up. */
+  connect(config: ReconnectConfig): Promise<Connection>;
+  /** The driver module (`dialectModule`, or the one Sequelize loaded). */
+  lib: object;
   close(): Promise<void>;
 }
 
@@ -42,7 +45,6 @@ export interface QueryInterfaceInternals {
   bulkDelete: (this: unknown, tableName: unknown, where: unknown, options: object | undefined, model?: unknown) => Promise<unknown>;
 }
 
-/** Typed handles on one instance's internals, each checked by `probe`. */
 /** What the plugin uses of the instance beyond its public API. */
 export interface SequelizeInternals {
   readonly options: { databaseVersion?: string | number };
@@ -64,7 +66,7 @@ const isFn = (value: unknown): value is Fn => typeof value === 'function';
  * with an error naming each one missing and the installed Sequelize version, rather than
  * failing (or, worse, quietly doing less) at the first lost connection.
  */
-export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
+export function probe(sequelize: Sequelize): Internals {
   const s = sequelize as unknown as Record<string, unknown>;
   const missing: string[] = [];
   const need = (ok: boolean, what: string): void => {
@@ -80,10 +82,11 @@ export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
     );
   }
   need(typeof s['connectionManager'] === 'object', 'sequelize.connectionManager');
-  for (const name of ['getConnection', 'releaseConnection', 'destroyConnection', '_connect', 'close']) {
+  for (const name of ['getConnection', 'releaseConnection', 'destroyConnection', '_connect', 'connect', 'close']) {
     need(isFn(cm[name]), `connectionManager.${name}()`);
   }
   need(typeof cm['config'] === 'object' && cm['config'] !== null, 'connectionManager.config');
+  need(typeof cm['lib'] === 'object' || isFn(cm['lib']), 'connectionManager.lib (the driver module)');
   const config = (cm['config'] ?? {}) as ConnectionManagerInternals['config'];
   const pool = (cm['pool'] ?? {}) as ConnectionManagerInternals['pool'];
   if (config.replication) {
@@ -94,7 +97,6 @@ export function probe(sequelize: Sequelize, dialect: Dialect): Internals {
   need(isFn((pool as Record<string, unknown>)['acquire']), 'connectionManager.pool.acquire()');
   need(typeof s['options'] === 'object' && s['options'] !== null, 'sequelize.options');
   need(!!PoolTimeoutError && !!poolDebug, "sequelize-pool's TimeoutError and Sequelize's pool logger");
-  for (const internal of dialect.internals ?? []) need(internal.present(cm), internal.name);
   const Query = (s['dialect'] as { Query?: unknown } | undefined)?.Query;
   const queryProto = (isFn(Query) ? Query.prototype : {}) as { run?: unknown; formatError?: unknown };
   need(isFn(queryProto.run) && isFn(queryProto.formatError), 'sequelize.dialect.Query.prototype.run() / formatError()');

@@ -1,7 +1,7 @@
 import type { TransactionLike } from '../../engine/port';
 import type { Dialect } from '../types';
 import { mariadbClassifier, mysqlClassifier } from './classify';
-import { guardMysql2 } from './guard';
+import { destroyMysql2, guardMysql2 } from './guard';
 
 /** Sequelize's isolation levels are constants such as `READ COMMITTED`; nothing else is ever replayed. */
 const ISOLATION_LEVEL = /^(READ UNCOMMITTED|READ COMMITTED|REPEATABLE READ|SERIALIZABLE)$/;
@@ -23,13 +23,6 @@ interface CallbackPing {
 interface PromisePing {
   ping(): Promise<unknown>;
 }
-interface WithLib {
-  lib?: { createConnection?: unknown };
-  connect?: unknown;
-}
-
-const hasCreateConnection = (cm: object) => typeof (cm as WithLib).lib?.createConnection === 'function';
-
 /** MySQL or MariaDB through mysql2 (Sequelize's `mysql` dialect). */
 export const mysql: Dialect = {
   name: 'mysql',
@@ -45,11 +38,8 @@ export const mysql: Dialect = {
     return [header, header];
   },
   transactionPrelude: isolationPrelude,
-  internals: [
-    { name: 'connectionManager.lib.createConnection (the mysql2 driver)', present: hasCreateConnection },
-    { name: 'connectionManager.connect()', present: (cm) => typeof (cm as WithLib).connect === 'function' },
-  ],
   guardDriver: guardMysql2,
+  destroyDriverConnection: destroyMysql2,
 };
 
 /** MariaDB (or MySQL) through the mariadb connector (Sequelize's `mariadb` dialect). */
@@ -62,5 +52,4 @@ export const mariadb: Dialect = {
   // Sequelize's mariadb Query resolves a statement without rows to [okPacket, null].
   rolledBackResult: () => [{ affectedRows: 0, insertId: 0, warningStatus: 0 }, null],
   transactionPrelude: isolationPrelude,
-  internals: [{ name: 'connectionManager.lib.createConnection (the mariadb connector)', present: hasCreateConnection }],
 };

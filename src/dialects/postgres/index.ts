@@ -9,17 +9,33 @@ interface EventedClient {
   _invalid?: boolean;
 }
 type ClientClass = new (config: unknown) => EventedClient;
-interface WithDriver {
-  lib?: { Client?: ClientClass };
-}
+type Query = EventedClient['query'];
+
+/** Clients with the plugin's error listener (and tap), whichever instance's they are. */
+const hardened = new WeakSet();
 
 /** An errored client never works again: marked invalid, so the pool never hands it out, and closed. */
 function watchErrors(client: EventedClient): void {
+  hardened.add(client);
   client.on('error', () => {
     client._invalid = true;
     // Closed even if Sequelize lost track of it (it does when its post-connect statements fail): no socket outlives the session.
-    client.end().catch(() => {});
+    try {
+      client.end().catch(() => {});
+    } catch {
+      // An event listener must not throw: the process would crash.
+    }
   });
+}
+
+/** pg's `query`, handing the tap the statements it watches (Sequelize's calls: `(text, values, callback)` or `(text, callback)`). */
+function tapped(query: Query, tap: DriverTap): Query {
+  return function (this: EventedClient, config, values, callback) {
+    if (!tap.armed) return query.call(this, config, values, callback);
+    if (typeof values === 'function') return query.call(this, config, tap.take(this, config, undefined, values as DriverCallback));
+    if (typeof callback === 'function') return query.call(this, config, values, tap.take(this, config, values, callback as DriverCallback));
+    return query.call(this, config, values, callback);
+  };
 }
 
 /**
@@ -27,37 +43,32 @@ function watchErrors(client: EventedClient): void {
  * resolved, a few microtasks later. A FATAL that arrives with the last startup message (a
  * server shutting down just then) finds no listener, and Node turns that unhandled `error`
  * event into a crash of the whole process. This instance's clients get a listener from birth,
- * for their whole life (connecting, idle, in use, being destroyed, after close). Their `query`
- * hands the engine the statements it watches (Sequelize's calls: `(text, values, callback)` or
- * `(text, callback)`).
+ * for their whole life (connecting, idle, in use, being destroyed, after close), and the tap.
+ * The driver module itself is left as it is: other instances, and the application, share it.
  */
-function guardPgClient(connectionManager: object, tap?: DriverTap): void {
-  const cm = connectionManager as WithDriver;
-  const Base = cm.lib!.Client!;
-  class GuardedClient extends Base {
+function guardPg(lib: object, tap: DriverTap | undefined, created: (connection: object) => void): object {
+  const Base = (lib as { Client?: unknown }).Client;
+  if (typeof Base !== 'function') return lib;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- it becomes the subclass's own method: `this` is the client
+  const query = tap && tapped((Base as unknown as { prototype: EventedClient }).prototype.query, tap);
+  class GuardedClient extends (Base as ClientClass) {
     constructor(config: unknown) {
       super(config);
       watchErrors(this);
-    }
-
-    override query(config: unknown, values?: unknown, callback?: unknown): unknown {
-      if (!tap?.armed) return super.query(config, values, callback);
-      if (typeof values === 'function') return super.query(config, tap.take(this, config, undefined, values as DriverCallback));
-      if (typeof callback === 'function') return super.query(config, values, tap.take(this, config, values, callback as DriverCallback));
-      return super.query(config, values, callback);
+      created(this);
     }
   }
-  cm.lib = Object.create(cm.lib!, { Client: { value: GuardedClient } }) as { Client: ClientClass };
+  if (query) Object.defineProperty(GuardedClient.prototype, 'query', { value: query, writable: true, configurable: true });
+  return Object.create(lib, { Client: { value: GuardedClient } }) as object;
 }
 
 /** A client opened before the plugin was installed: guarded, and tapped, from its first checkout. */
-function adoptPgClient(connectionManager: object, connection: unknown): void {
-  const Guarded = (connectionManager as WithDriver).lib!.Client!;
-  if (connection instanceof Guarded) return;
+function adoptPgClient(connection: unknown, tap: DriverTap): void {
   const client = connection as EventedClient;
+  if (hardened.has(client)) return;
   watchErrors(client);
   // eslint-disable-next-line @typescript-eslint/unbound-method -- it becomes this client's own method: `this` is the client
-  client.query = (Guarded.prototype as EventedClient).query;
+  client.query = tapped(client.query, tap);
 }
 
 interface QueryableClient {
@@ -100,12 +111,12 @@ export const postgres: Dialect = {
     rolledBack: () => ({ command: 'ROLLBACK', rowCount: null, oid: null, rows: [], fields: [] }),
     adopt: adoptPgClient,
   },
-  internals: [
-    { name: 'connectionManager.lib.Client (the pg driver)', present: (cm) => typeof (cm as WithDriver).lib?.Client === 'function' },
-  ],
   // pg-native reports errors in other shapes and has no socket events: the classifier and the guard would miss them.
   unsupported: (config) =>
     config['native'] ? 'option `native: true` (pg-native) is not supported; remove it to use the pure JavaScript pg driver' : undefined,
-  guardDriver: guardPgClient,
+  guardDriver: guardPg,
+  destroyDriverConnection: (connection) => {
+    (connection as EventedClient).end().catch(() => {});
+  },
   outcomes: postgresOutcomes,
 };
