@@ -59,7 +59,12 @@ export function withDeadline<T>(
     promise.then(
       (value) => {
         if (expired) {
-          late(value);
+          // No one handles this reaction's promise: a throw here would be an unhandled rejection.
+          try {
+            late(value);
+          } catch {
+            // The value came too late for anyone; there is no caller left to tell.
+          }
           return;
         }
         cancel();
