@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, getReconnectStats } from '../src';
+import { Model, QueryTypes, Sequelize } from 'sequelize';
+import { AutoReconnect, autoreconnect, getReconnectStats } from '../src';
 import { adminUrl } from './support/db';
 
 const root = `${__dirname}/..`;
@@ -123,6 +123,31 @@ describe('the package', () => {
           (e: unknown) => e instanceof TypeError && e.message.includes(`\`${name}\` is supported on postgres only, not on ${dialect}`),
         );
       }
+    }
+  });
+
+  it("refuses retryWrites: 'verified' of a model or a call on MySQL and MariaDB: models defined before use() at use(), others at their first query", async () => {
+    const said = (who: string, dialect: string) => (e: unknown) =>
+      e instanceof TypeError &&
+      e.message.includes(`${who}: 'verified'\` is supported on postgres only, not on ${dialect}: use 'unsent' (the default)`);
+    for (const dialect of ['mysql', 'mariadb'] as const) {
+      const early = new Sequelize({ dialect, dialectModule: {}, logging: false });
+      early.define('Early', {}, { autoReconnect: { retryWrites: 'verified' } });
+      assert.throws(() => early.use(autoreconnect()), said('model Early option `retryWrites', dialect));
+      // `@AutoReconnect` stores its options on the class: the same check.
+      const decorated = new Sequelize({ dialect, dialectModule: {}, logging: false });
+      class Ledger extends Model {}
+      AutoReconnect({ retryWrites: 'verified' })(Ledger);
+      Ledger.init({}, { sequelize: decorated });
+      assert.throws(() => decorated.use(autoreconnect()), said('model Ledger option `retryWrites', dialect));
+      // After use(): refused before any connection is opened (this driver module is empty).
+      const sequelize = new Sequelize({ dialect, dialectModule: {}, logging: false }).use(autoreconnect());
+      const Late = sequelize.define('Late', {}, { autoReconnect: { retryWrites: 'verified' } });
+      await assert.rejects(Late.findAll(), said('model Late option `retryWrites', dialect));
+      await assert.rejects(
+        sequelize.query('SELECT 1', { reconnect: { retryWrites: 'verified' } }),
+        said('query option `reconnect.retryWrites', dialect),
+      );
     }
   });
 });

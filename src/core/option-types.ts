@@ -6,7 +6,9 @@
  * - `'verified'`: a write outside a transaction runs in a short transaction whose id the plugin
  *   learns before COMMIT (PostgreSQL 13+; two more round trips). Lost before COMMIT: retried; lost
  *   during COMMIT: the server is asked whether it committed (then the call succeeds) or not
- *   (retried). Only when nobody can answer is it reported with `mayHaveExecuted: true`.
+ *   (retried). Only when nobody can answer is it reported with `mayHaveExecuted: true`. On
+ *   MySQL/MariaDB it is refused (a TypeError): at `use()` for the plugin's option and models
+ *   defined by then, at the first query for a later model or a call.
  * - `'always'`: also when it may have run (at-least-once: it may then run twice).
  * - `'never'`: never retry a write; reads are still retried.
  */
