@@ -87,14 +87,16 @@ export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
    * connection, when its connection was lost before COMMIT (or a lost COMMIT was found not
    * committed), within `retries`, `deadlineMs` and the backoff. The callback must be safe to run
    * again: no side effects outside the database, or idempotent ones. Per call:
-   * `sequelize.transaction({ reconnect: { replay: true } }, callback)`.
+   * `sequelize.transaction({ reconnect: { replay: true } }, callback)`. Refused (a TypeError)
+   * with `retries: 0` (no replay left) or `retryWrites: 'never'` (a replay runs lost writes again).
    * @default false
    */
   replayTransactions?: boolean;
   /**
    * Also run a managed transaction again when it failed on a serialization failure or a deadlock
    * (PostgreSQL 40001, 40P01): the server rolled it back. Same budget, same rule for the
-   * callback. Per call: `{ reconnect: { conflicts: true } }`.
+   * callback. Per call: `{ reconnect: { conflicts: true } }`. Refused with `retries: 0`; allowed
+   * under `retryWrites: 'never'` (the server rolled the transaction back: nothing was lost).
    * @default false
    */
   replayConflicts?: boolean;
@@ -102,7 +104,10 @@ export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
 
 /**
  * `sequelize.transaction({ reconnect }, callback)`: `replay` overrides `replayTransactions`,
- * `conflicts` overrides `replayConflicts`.
+ * `conflicts` overrides `replayConflicts`. A managed transaction only: `true` without a callback
+ * is refused with a TypeError, as is one the plugin's `retries: 0` (or, for `replay`,
+ * `retryWrites: 'never'`) could never honour. Not `false`: only `query()` and the model methods
+ * take `reconnect: false`.
  */
 export type ReconnectTransactionOption = { replay?: boolean; conflicts?: boolean };
 
