@@ -126,7 +126,7 @@ describe('the package', () => {
     }
   });
 
-  it("refuses retryWrites: 'verified' of a model or a call on MySQL and MariaDB: models defined before use() at use(), others at their first query", async () => {
+  it("refuses retryWrites: 'verified' of a model or a call, and a transaction's replay, on MySQL and MariaDB: models defined before use() at use(), others at their first query", async () => {
     const said = (who: string, dialect: string) => (e: unknown) =>
       e instanceof TypeError &&
       e.message.includes(`${who}: 'verified'\` is supported on postgres only, not on ${dialect}: use 'unsent' (the default)`);
@@ -148,6 +148,14 @@ describe('the package', () => {
         sequelize.query('SELECT 1', { reconnect: { retryWrites: 'verified' } }),
         said('query option `reconnect.retryWrites', dialect),
       );
+      for (const key of ['replay', 'conflicts']) {
+        await assert.rejects(
+          sequelize.transaction({ reconnect: { [key]: true } }, async () => {}),
+          (e: unknown) =>
+            e instanceof TypeError &&
+            e.message.includes(`transaction option \`reconnect.${key}\` is supported on postgres only, not on ${dialect}`),
+        );
+      }
     }
   });
 });

@@ -1,4 +1,4 @@
-import { replayRefusal, validateTransactionOption } from '../core/options';
+import { replayRefusal, validateTransactionOption, type ReconnectTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
 import { withCallerStack } from '../errors';
 import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
@@ -97,6 +97,18 @@ export interface FastPath {
 
 const PER_CALL_REPLAY = { lost: 'transaction option `reconnect.replay`', conflicts: 'transaction option `reconnect.conflicts`' };
 
+/** Why a transaction's own `reconnect` could never replay it, if so. */
+function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, managed: boolean): string | undefined {
+  if (!own.replay && !own.conflicts) return undefined;
+  const name = `transaction option \`reconnect.${own.replay ? 'replay' : 'conflicts'}\``;
+  if (!managed) {
+    return `${name} replays a managed transaction only: pass a callback, sequelize.transaction({ reconnect }, async (t) => ...) (an unmanaged transaction is never replayed)`;
+  }
+  // As the plugin's replayTransactions / replayConflicts: refused at use() there.
+  if (!engine.dialect.outcomes) return `${name} is supported on postgres only, not on ${engine.dialect.name}`;
+  return replayRefusal(engine.options, own.replay, own.conflicts, PER_CALL_REPLAY);
+}
+
 export function fastPath(engine: Engine): FastPath {
   const runs: Running[] = [];
   let wrapping = engine.verifiedSeen;
@@ -148,10 +160,7 @@ export function fastPath(engine: Engine): FastPath {
     runWrapped: (wrap, query, run) => (wrap === 'commit' ? runVerifiedCommit(engine, query, run) : runVerified(engine, query, run)),
     replays: (reconnect, managed) => {
       const own = validateTransactionOption(reconnect);
-      const refusal =
-        own && !managed && (own.replay || own.conflicts)
-          ? `transaction option \`reconnect.${own.replay ? 'replay' : 'conflicts'}\` replays a managed transaction only: pass a callback, sequelize.transaction({ reconnect }, async (t) => ...) (an unmanaged transaction is never replayed)`
-          : own && replayRefusal(engine.options, own.replay, own.conflicts, PER_CALL_REPLAY);
+      const refusal = own && transactionRefusal(engine, own, managed);
       if (refusal) throw new TypeError(`sequelize-autoreconnect: ${refusal}`);
       const rules = { lost: own?.replay ?? engine.options.replayTransactions, conflicts: own?.conflicts ?? engine.options.replayConflicts };
       return rules.lost || rules.conflicts ? rules : undefined;
