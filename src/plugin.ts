@@ -88,7 +88,10 @@ function settlingOption(options: ResolvedPluginOptions): string | undefined {
   return options.replayConflicts ? 'replayConflicts' : undefined;
 }
 
-/** A snapshot of this instance's counters. */
+/**
+ * A snapshot of this instance's counters.
+ * @throws Error when the plugin is not installed on `sequelize` (`use(autoreconnect())` was not called on it).
+ */
 export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
   const engine = installed.get(sequelize);
   if (!engine) throw new Error('sequelize-autoreconnect is not installed on this Sequelize instance');

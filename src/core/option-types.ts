@@ -21,8 +21,8 @@ export interface BackoffOptions {
    */
   baseMs?: number;
   /**
-   * Cap on any single delay.
-   * @default 2000
+   * Cap on any single delay. Defaults to 2000, or to `baseMs` when that is larger.
+   * @default 2000 (or `baseMs`, if larger)
    */
   maxMs?: number;
 }
