@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Model, QueryTypes, Sequelize } from 'sequelize';
 import { AutoReconnect, autoreconnect, getReconnectStats } from '../src';
@@ -36,6 +38,18 @@ describe('the package', () => {
       ],
       use: 'function',
     });
+  });
+
+  it('accepts as peers the drivers users install: the mariadb connector 3.x (what `npm install mariadb` gives), and 2.5', () => {
+    // npm resolves peer ranges with semver (which Sequelize depends on): the same answer.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { satisfies } = require('semver') as { satisfies(version: string, range: string): boolean };
+    const { peerDependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      peerDependencies: Record<string, string>;
+    };
+    for (const version of ['2.5.5', '3.0.2', '3.1.0', '3.5.2']) {
+      assert.ok(satisfies(version, peerDependencies['mariadb']!), `mariadb ${version} outside ${peerDependencies['mariadb']}`);
+    }
   });
 
   it('installs once per instance and returns the instance from use()', async () => {
