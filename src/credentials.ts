@@ -48,6 +48,7 @@ export function cachedCredentials(
   options: CachedCredentialsOptions = {},
 ): CredentialsProvider {
   if (typeof fetch !== 'function') throw new TypeError('cachedCredentials: `fetch` must be a function returning { username?, password }');
+  rejectUnknownKeys(options);
   const ttlMs = nonNegative(options.ttlMs, 'ttlMs') ?? Number.POSITIVE_INFINITY;
   const minRefreshMs = nonNegative(options.minRefreshMs, 'minRefreshMs') ?? 1000;
   /** `fresh`: fetched by a refresh and different from what was rejected, so worth sharing. */
@@ -121,6 +122,23 @@ function checked(value: unknown): Credentials {
     throw new TypeError('cachedCredentials: the fetch must resolve to { username?: string, password: string }');
   }
   return v.username === undefined ? { password: v.password } : { username: v.username, password: v.password };
+}
+
+const KNOWN_KEYS = ['ttlMs', 'minRefreshMs'];
+
+/** A misspelt key (`ttl`) would otherwise leave the default in force, silently. */
+function rejectUnknownKeys(options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError('cachedCredentials: `options` must be an object such as { ttlMs: 60_000 }');
+  }
+  for (const key of Object.keys(options)) {
+    if (KNOWN_KEYS.includes(key)) continue;
+    const stem = key.toLowerCase().replace(/ms$/, '');
+    const hint = stem.length > 1 ? KNOWN_KEYS.find((known) => known.toLowerCase().startsWith(stem)) : undefined;
+    throw new TypeError(
+      `cachedCredentials: unknown option \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; known options: ${KNOWN_KEYS.join(', ')}`,
+    );
+  }
 }
 
 function nonNegative(value: unknown, name: string): number | undefined {

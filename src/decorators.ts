@@ -13,6 +13,12 @@ export { decoratedHooks, decoratedOptions, type ModelReconnectOptions } from './
 /**
  * Class decorator: this model's queries use these options over the plugin's; `false` turns
  * retries off for the model. `@AutoReconnect({ retryWrites: 'never' })`, `@AutoReconnect(false)`.
+ *
+ * Options are validated here; whether they suit the instance (`retryWrites: 'verified'` is
+ * refused on MySQL/MariaDB) is checked at `use()`, or at the model's first query. It does
+ * nothing on an instance without the plugin (`sequelize.use(autoreconnect())`), and cannot
+ * tell: it runs when the class is defined, before any instance exists, and such an instance
+ * runs none of the plugin's code.
  */
 export function AutoReconnect(
   options: ModelReconnectOptions,

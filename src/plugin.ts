@@ -1,7 +1,7 @@
 import type { Sequelize } from 'sequelize';
 import type { ResolvedPluginOptions } from './core/option-types';
 import { resolveOptions, type AutoReconnectOptions } from './core/options';
-import { modelOptionsOf } from './core/policy';
+import { modelPolicy } from './core/policy';
 import { redactor } from './core/redact';
 import { dialectFor } from './dialects';
 import { fastPath } from './engine/fast-path';
@@ -50,8 +50,6 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         );
       }
       const internals = probe(sequelize);
-      // Models defined before `use()` are checked now; later ones at their first query.
-      for (const model of Object.values(sequelize.models)) modelOptionsOf(model);
       const cm = internals.connectionManager;
       const acquireOnce: (options: AcquireOptions) => Promise<Connection> = cm.getConnection.bind(cm);
       // Filled in once the Query patch is in place; only a retry calls it.
@@ -69,6 +67,8 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         options: resolved,
         redact: redactor(() => passwords(cm)),
       });
+      // Models defined before `use()` are checked now (before any patch); later ones at their first query.
+      for (const model of Object.values(sequelize.models)) modelPolicy(engine, model);
       const fast = fastPath(engine);
       patchDriver(cm, dialect, fast.tap);
       patchPool(engine, cm);
@@ -88,7 +88,10 @@ function settlingOption(options: ResolvedPluginOptions): string | undefined {
   return options.replayConflicts ? 'replayConflicts' : undefined;
 }
 
-/** A snapshot of this instance's counters. */
+/**
+ * A snapshot of this instance's counters.
+ * @throws Error when the plugin is not installed on `sequelize` (`use(autoreconnect())` was not called on it).
+ */
 export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
   const engine = installed.get(sequelize);
   if (!engine) throw new Error('sequelize-autoreconnect is not installed on this Sequelize instance');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, posix, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
 import ts from 'typescript';
 
@@ -166,6 +167,22 @@ describe('docs/API.md', () => {
           const slugs = sections(readFileSync(resolved, 'utf8')).map((s) => slug(s.title));
           if (!slugs.includes(anchor)) broken.push(`${relative(root, file)}: ${target}`);
         }
+      }
+    }
+    assert.deepEqual(broken, []);
+  });
+
+  it('has working relative links inside the packed tarball: nothing a packed document links to is left out', () => {
+    // --ignore-scripts: the file list without building dist/ (no document links into it).
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+    const packed = new Set((JSON.parse(out) as [{ files: { path: string }[] }])[0].files.map((f) => f.path));
+    const broken: string[] = [];
+    for (const file of [...packed].filter((f) => f.endsWith('.md'))) {
+      for (const [, target] of readFileSync(join(root, file), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+        const path = target!.split('#')[0]!;
+        if (/^[a-z]+:/.test(target!) || path === '') continue;
+        const resolved = posix.normalize(posix.join(posix.dirname(file), path)).replace(/\/$/, '');
+        if (!packed.has(resolved) && ![...packed].some((f) => f.startsWith(`${resolved}/`))) broken.push(`${file}: ${target}`);
       }
     }
     assert.deepEqual(broken, []);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, getReconnectStats } from '../src';
+import { Model, QueryTypes, Sequelize } from 'sequelize';
+import { AutoReconnect, autoreconnect, getReconnectStats } from '../src';
 import { adminUrl } from './support/db';
 
 const root = `${__dirname}/..`;
@@ -36,6 +38,18 @@ describe('the package', () => {
       ],
       use: 'function',
     });
+  });
+
+  it('accepts as peers the drivers users install: the mariadb connector 3.x (what `npm install mariadb` gives), and 2.5', () => {
+    // npm resolves peer ranges with semver (which Sequelize depends on): the same answer.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { satisfies } = require('semver') as { satisfies(version: string, range: string): boolean };
+    const { peerDependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      peerDependencies: Record<string, string>;
+    };
+    for (const version of ['2.5.5', '3.0.2', '3.1.0', '3.5.2']) {
+      assert.ok(satisfies(version, peerDependencies['mariadb']!), `mariadb ${version} outside ${peerDependencies['mariadb']}`);
+    }
   });
 
   it('installs once per instance and returns the instance from use()', async () => {
@@ -121,6 +135,39 @@ describe('the package', () => {
         assert.throws(
           () => sequelize.use(autoreconnect(options)),
           (e: unknown) => e instanceof TypeError && e.message.includes(`\`${name}\` is supported on postgres only, not on ${dialect}`),
+        );
+      }
+    }
+  });
+
+  it("refuses retryWrites: 'verified' of a model or a call, and a transaction's replay, on MySQL and MariaDB: models defined before use() at use(), others at their first query", async () => {
+    const said = (who: string, dialect: string) => (e: unknown) =>
+      e instanceof TypeError &&
+      e.message.includes(`${who}: 'verified'\` is supported on postgres only, not on ${dialect}: use 'unsent' (the default)`);
+    for (const dialect of ['mysql', 'mariadb'] as const) {
+      const early = new Sequelize({ dialect, dialectModule: {}, logging: false });
+      early.define('Early', {}, { autoReconnect: { retryWrites: 'verified' } });
+      assert.throws(() => early.use(autoreconnect()), said('model Early option `retryWrites', dialect));
+      // `@AutoReconnect` stores its options on the class: the same check.
+      const decorated = new Sequelize({ dialect, dialectModule: {}, logging: false });
+      class Ledger extends Model {}
+      AutoReconnect({ retryWrites: 'verified' })(Ledger);
+      Ledger.init({}, { sequelize: decorated });
+      assert.throws(() => decorated.use(autoreconnect()), said('model Ledger option `retryWrites', dialect));
+      // After use(): refused before any connection is opened (this driver module is empty).
+      const sequelize = new Sequelize({ dialect, dialectModule: {}, logging: false }).use(autoreconnect());
+      const Late = sequelize.define('Late', {}, { autoReconnect: { retryWrites: 'verified' } });
+      await assert.rejects(Late.findAll(), said('model Late option `retryWrites', dialect));
+      await assert.rejects(
+        sequelize.query('SELECT 1', { reconnect: { retryWrites: 'verified' } }),
+        said('query option `reconnect.retryWrites', dialect),
+      );
+      for (const key of ['replay', 'conflicts']) {
+        await assert.rejects(
+          sequelize.transaction({ reconnect: { [key]: true } }, async () => {}),
+          (e: unknown) =>
+            e instanceof TypeError &&
+            e.message.includes(`transaction option \`reconnect.${key}\` is supported on postgres only, not on ${dialect}`),
         );
       }
     }

@@ -241,6 +241,28 @@ describe('replayTransactions', () => {
     await sequelize.close();
   });
 
+  it('refuses a per-call replay that could never happen, saying what to do', async () => {
+    const app = f.appName();
+    const refused = async (plugin: object, reconnect: object, callback: boolean, message: RegExp) => {
+      const sequelize = testSequelize(f.url, { appName: app, plugin });
+      const call = callback ? sequelize.transaction({ reconnect }, async () => {}) : sequelize.transaction({ reconnect });
+      await assert.rejects(call, (e: unknown) => e instanceof TypeError && message.test(e.message));
+      await sequelize.close();
+    };
+    // An unmanaged transaction (no callback) is never replayed.
+    for (const key of ['replay', 'conflicts']) {
+      await refused({}, { [key]: true }, false, new RegExp(`\`reconnect.${key}\` replays a managed transaction only: pass a callback`));
+    }
+    await refused({ retries: 0 }, { replay: true }, true, /`reconnect.replay` replays within the plugin's `retries`, which is 0/);
+    await refused({ retries: 0 }, { conflicts: true }, true, /`reconnect.conflicts` replays within the plugin's `retries`, which is 0/);
+    await refused({ retryWrites: 'never' }, { replay: true }, true, /`reconnect.replay` runs lost writes again.*'never'` forbids/);
+    // Asking for no replay is what such a call gets anyway: accepted.
+    const sequelize = testSequelize(f.url, { appName: app, plugin: { retries: 0 } });
+    const t = await sequelize.transaction({ reconnect: { replay: false } });
+    await t.rollback();
+    await sequelize.close();
+  });
+
   it('never runs a committed transaction again when an afterCommit hook fails with a conflict (40001): one run, one row, the error', async () => {
     const sequelize = testSequelize(f.url, {
       appName: f.appName(),

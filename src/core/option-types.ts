@@ -6,7 +6,9 @@
  * - `'verified'`: a write outside a transaction runs in a short transaction whose id the plugin
  *   learns before COMMIT (PostgreSQL 13+; two more round trips). Lost before COMMIT: retried; lost
  *   during COMMIT: the server is asked whether it committed (then the call succeeds) or not
- *   (retried). Only when nobody can answer is it reported with `mayHaveExecuted: true`.
+ *   (retried). Only when nobody can answer is it reported with `mayHaveExecuted: true`. On
+ *   MySQL/MariaDB it is refused (a TypeError): at `use()` for the plugin's option and models
+ *   defined by then, at the first query for a later model or a call.
  * - `'always'`: also when it may have run (at-least-once: it may then run twice).
  * - `'never'`: never retry a write; reads are still retried.
  */
@@ -19,8 +21,8 @@ export interface BackoffOptions {
    */
   baseMs?: number;
   /**
-   * Cap on any single delay.
-   * @default 2000
+   * Cap on any single delay. Defaults to 2000, or to `baseMs` when that is larger.
+   * @default 2000 (or `baseMs`, if larger)
    */
   maxMs?: number;
 }
@@ -85,14 +87,16 @@ export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
    * connection, when its connection was lost before COMMIT (or a lost COMMIT was found not
    * committed), within `retries`, `deadlineMs` and the backoff. The callback must be safe to run
    * again: no side effects outside the database, or idempotent ones. Per call:
-   * `sequelize.transaction({ reconnect: { replay: true } }, callback)`.
+   * `sequelize.transaction({ reconnect: { replay: true } }, callback)`. Refused (a TypeError)
+   * with `retries: 0` (no replay left) or `retryWrites: 'never'` (a replay runs lost writes again).
    * @default false
    */
   replayTransactions?: boolean;
   /**
    * Also run a managed transaction again when it failed on a serialization failure or a deadlock
    * (PostgreSQL 40001, 40P01): the server rolled it back. Same budget, same rule for the
-   * callback. Per call: `{ reconnect: { conflicts: true } }`.
+   * callback. Per call: `{ reconnect: { conflicts: true } }`. Refused with `retries: 0`; allowed
+   * under `retryWrites: 'never'` (the server rolled the transaction back: nothing was lost).
    * @default false
    */
   replayConflicts?: boolean;
@@ -100,7 +104,10 @@ export interface AutoReconnectOptions extends RetryOptions, PoolHygieneOptions {
 
 /**
  * `sequelize.transaction({ reconnect }, callback)`: `replay` overrides `replayTransactions`,
- * `conflicts` overrides `replayConflicts`.
+ * `conflicts` overrides `replayConflicts`. A managed transaction only: `true` without a callback
+ * is refused with a TypeError, as is one the plugin's `retries: 0` (or, for `replay`,
+ * `retryWrites: 'never'`) could never honour. Not `false`: only `query()` and the model methods
+ * take `reconnect: false`.
  */
 export type ReconnectTransactionOption = { replay?: boolean; conflicts?: boolean };
 

@@ -17,6 +17,7 @@ const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'verified', 'always', 'n
 const RETRY_KEYS = ['retries', 'backoff', 'deadlineMs', 'retryWrites'] as const;
 const HYGIENE_KEYS = ['validateIdleMs', 'validateTimeoutMs', 'sweep', 'maxLifetimeMs'] as const;
 const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
+const PLUGIN_REPLAY = { lost: 'option `replayTransactions`', conflicts: 'option `replayConflicts`' };
 
 /** Validates user options once, at `autoreconnect()` time, and fills the defaults. */
 export function resolveOptions(input: unknown): ResolvedPluginOptions {
@@ -25,10 +26,14 @@ export function resolveOptions(input: unknown): ResolvedPluginOptions {
     validateOptions(input, 'option', [...RETRY_KEYS, ...HYGIENE_KEYS, 'replayTransactions', 'replayConflicts']),
   );
   const options = input as (PoolHygieneOptions & { replayTransactions?: unknown; replayConflicts?: unknown }) | undefined;
+  const replayTransactions = boolean(options?.replayTransactions, 'replayTransactions') ?? false;
+  const replayConflicts = boolean(options?.replayConflicts, 'replayConflicts') ?? false;
+  const refusal = replayRefusal(retry, replayTransactions, replayConflicts, PLUGIN_REPLAY);
+  if (refusal) throw new TypeError(`sequelize-autoreconnect: ${refusal}`);
   return Object.freeze({
     ...retry,
-    replayTransactions: boolean(options?.replayTransactions, 'replayTransactions') ?? false,
-    replayConflicts: boolean(options?.replayConflicts, 'replayConflicts') ?? false,
+    replayTransactions,
+    replayConflicts,
     hygiene: Object.freeze({
       validateIdleMs: numberOrFalse(options?.validateIdleMs, 'validateIdleMs', 0, MAX_MS) ?? 500,
       validateTimeoutMs: number(options?.validateTimeoutMs, 'validateTimeoutMs', 1, MAX_MS, 'option') ?? 1000,
@@ -36,6 +41,28 @@ export function resolveOptions(input: unknown): ResolvedPluginOptions {
       maxLifetimeMs: numberOrFalse(options?.maxLifetimeMs, 'maxLifetimeMs', 1, MAX_MS) ?? 1_800_000,
     }),
   });
+}
+
+/**
+ * Why these replay settings could never do what they say, if so. A replay spends the plugin's
+ * `retries`, so 0 leaves none; `retryWrites: 'never'` forbids running a lost write again, which
+ * is what replaying a transaction lost before COMMIT does (a conflict is rolled back by the
+ * server, not lost: it replays under any `retryWrites`). `names`: the options as the caller wrote them.
+ */
+export function replayRefusal(
+  base: Pick<ResolvedOptions, 'retries' | 'retryWrites'>,
+  lost: boolean | undefined,
+  conflicts: boolean | undefined,
+  names: { readonly lost: string; readonly conflicts: string },
+): string | undefined {
+  const name = lost ? names.lost : names.conflicts;
+  if ((lost || conflicts) && base.retries === 0) {
+    return `${name} replays within the plugin's \`retries\`, which is 0: set \`retries\` to 1 or more, or leave ${name} out`;
+  }
+  if (lost && base.retryWrites === 'never') {
+    return `${name} runs lost writes again, which the plugin's \`retryWrites: 'never'\` forbids: drop one of the two`;
+  }
+  return undefined;
 }
 
 function numberOrFalse(value: unknown, name: string, min: number, max: number): number | false | undefined {

@@ -21,6 +21,8 @@ export interface PolicySource {
    * then does a statement cost a policy lookup before it runs.
    */
   verifiedSeen: boolean;
+  /** The dialect: only one that settles outcomes (`outcomes`) runs verified writes. */
+  readonly dialect: { readonly name: string; readonly outcomes?: unknown };
 }
 
 /**
@@ -51,7 +53,9 @@ export function checkOptions(source: PolicySource, options: CarriesModel): void 
   if (model) modelPolicy(source, model);
   if (options.reconnect === undefined) return;
   const perCall = validateQueryOption(options.reconnect);
-  if (perCall !== false && perCall.retryWrites === 'verified') source.verifiedSeen = true;
+  if (perCall === false || perCall.retryWrites !== 'verified') return;
+  refuseVerified(source, 'query option `reconnect.retryWrites');
+  source.verifiedSeen = true;
 }
 
 /** Only called once something failed: nothing here runs on a query that succeeds. */
@@ -68,14 +72,29 @@ export function policyFor(source: PolicySource, options: CarriesModel): Policy {
   };
 }
 
-function modelPolicy(source: PolicySource, model: ModelLike): ResolvedOptions {
+/**
+ * A model's merged rules (checked: a mistyped option, or `'verified'` where the dialect cannot
+ * settle outcomes, throws); `use()` checks the models defined before it with this.
+ */
+export function modelPolicy(source: PolicySource, model: ModelLike): ResolvedOptions {
   let policy = source.modelPolicies.get(model);
   if (!policy) {
     policy = [modelOptionsOf(model), decoratedOptions(model)].reduce<ResolvedOptions>(apply, source.options);
+    if (policy.retryWrites === 'verified') {
+      refuseVerified(source, `model ${model.name ?? ''} option \`retryWrites`.replace('  ', ' '));
+      source.verifiedSeen = true;
+    }
     source.modelPolicies.set(model, policy);
-    if (policy.retryWrites === 'verified') source.verifiedSeen = true;
   }
   return policy;
+}
+
+/** Run as `'unsent'` where nothing can tell whether a lost COMMIT committed: refused instead. */
+function refuseVerified(source: PolicySource, name: string): void {
+  if (source.dialect.outcomes) return;
+  throw new TypeError(
+    `sequelize-autoreconnect: ${name}: 'verified'\` is supported on postgres only, not on ${source.dialect.name}: use 'unsent' (the default), or mark statements safe to run twice with { reconnect: { idempotent: true } }`,
+  );
 }
 
 function apply(base: ResolvedOptions, layer: ModelReconnectOptions | undefined): ResolvedOptions {

@@ -1,4 +1,4 @@
-import { validateTransactionOption } from '../core/options';
+import { replayRefusal, validateTransactionOption, type ReconnectTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
 import { withCallerStack } from '../errors';
 import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
@@ -79,8 +79,11 @@ export interface FastPath {
   wraps(query: QueryLike, sql: string): 'verified' | 'commit' | undefined;
   /** Verified: BEGIN with the transaction's ids, `run` (the statement), COMMIT. Commit: its ids, then `run`. */
   runWrapped(wrap: 'verified' | 'commit', query: QueryLike, run: () => Promise<unknown>): Promise<unknown>;
-  /** What `sequelize.transaction({ reconnect }, callback)` is replayed on, if anything (validates `reconnect`). */
-  replays(reconnect: unknown): ReplayRules | undefined;
+  /**
+   * What `sequelize.transaction({ reconnect }, callback)` is replayed on, if anything. Throws a
+   * TypeError for a `reconnect` that is mistyped or could never replay (`managed`: a callback was given).
+   */
+  replays(reconnect: unknown, managed: boolean): ReplayRules | undefined;
   /** Marks a managed transaction as replayable: its COMMIT learns the transaction's id first. */
   replayable(transaction: object): void;
   /**
@@ -90,6 +93,22 @@ export interface FastPath {
   replayTransaction<T>(rules: ReplayRules, attempt: (run: ReplayRun) => Promise<T>): Promise<T>;
   /** The failure leaves the transaction certainly not committed: a lost connection before COMMIT, or a conflict. */
   certainlyNotCommitted(error: unknown): boolean;
+}
+
+const PER_CALL_REPLAY = { lost: 'transaction option `reconnect.replay`', conflicts: 'transaction option `reconnect.conflicts`' };
+
+/** Why a transaction's own `reconnect` could never replay it, if so. */
+function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, managed: boolean): string | undefined {
+  if (!own.replay && !own.conflicts) return undefined;
+  const name = `transaction option \`reconnect.${own.replay ? 'replay' : 'conflicts'}\``;
+  if (!managed) {
+    return `${name} replays a managed transaction only: pass a callback, sequelize.transaction({ reconnect }, async (t) => ...) (an unmanaged transaction is never replayed)`;
+  }
+  // As the plugin's replayTransactions / replayConflicts: refused at use() there.
+  if (!engine.dialect.outcomes) {
+    return `${name} is supported on postgres only, not on ${engine.dialect.name}: leave it out, and retry a transaction that fails with \`transactionLost: true\` yourself`;
+  }
+  return replayRefusal(engine.options, own.replay, own.conflicts, PER_CALL_REPLAY);
 }
 
 export function fastPath(engine: Engine): FastPath {
@@ -141,8 +160,10 @@ export function fastPath(engine: Engine): FastPath {
       return verifies(engine, query, sql) ? 'verified' : undefined;
     },
     runWrapped: (wrap, query, run) => (wrap === 'commit' ? runVerifiedCommit(engine, query, run) : runVerified(engine, query, run)),
-    replays: (reconnect) => {
+    replays: (reconnect, managed) => {
       const own = validateTransactionOption(reconnect);
+      const refusal = own && transactionRefusal(engine, own, managed);
+      if (refusal) throw new TypeError(`sequelize-autoreconnect: ${refusal}`);
       const rules = { lost: own?.replay ?? engine.options.replayTransactions, conflicts: own?.conflicts ?? engine.options.replayConflicts };
       return rules.lost || rules.conflicts ? rules : undefined;
     },

@@ -20,9 +20,12 @@ export interface ReconnectStats {
   validations: number;
   /** Of those, the ones found dead and replaced before a statement met them. */
   validationFailures: number;
-  /** Lost COMMITs of verified writes whose outcome the server told (committed or not). */
+  /**
+   * Lost COMMITs whose outcome the server told (committed or not): of verified writes, and of
+   * managed transactions under `replayTransactions` (or `reconnect: { replay: true }`).
+   */
   commitsSettled: number;
-  /** Lost COMMITs of verified writes whose outcome nobody could tell (reported with `mayHaveExecuted`). */
+  /** The same lost COMMITs when nobody could tell their outcome (reported with `mayHaveExecuted`). */
   commitsUnknown: number;
   /** Managed transactions run again from the start (`replayTransactions`). */
   transactionReplays: number;

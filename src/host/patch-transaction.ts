@@ -25,7 +25,7 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
     const own = options === undefined || reconnect === undefined ? options : rest;
     let rules: ReturnType<FastPath['replays']>;
     try {
-      rules = fast.replays(reconnect);
+      rules = fast.replays(reconnect, typeof callback === 'function');
     } catch (error) {
       return Promise.reject(error);
     }

@@ -113,6 +113,18 @@ describe('cachedCredentials', () => {
     assert.throws(() => cachedCredentials(async () => ({ password: 'p' }), { ttlMs: -1 }), /ttlMs/);
     assert.throws(() => cachedCredentials(async () => ({ password: 'p' }), { minRefreshMs: Number.NaN }), /minRefreshMs/);
   });
+
+  it('refuses an unknown option, naming it and the one meant, rather than keeping the default', () => {
+    const fetch = async () => ({ password: 'p' });
+    assert.throws(
+      () => cachedCredentials(fetch, { ttl: 1000 } as never),
+      (e: Error) =>
+        e instanceof TypeError &&
+        e.message === 'cachedCredentials: unknown option `ttl` (did you mean `ttlMs`?); known options: ttlMs, minRefreshMs',
+    );
+    assert.throws(() => cachedCredentials(fetch, { leaseSeconds: 60 } as never), /unknown option `leaseSeconds`; known options/);
+    assert.throws(() => cachedCredentials(fetch, 1000 as never), /`options` must be an object/);
+  });
 });
 
 describe('refreshCredentials (a beforeReconnect hook)', () => {

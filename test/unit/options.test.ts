@@ -51,6 +51,17 @@ describe('options', () => {
     ['a non-object', 3, /`options` must be an object, got 3/],
     ['an array', [], /`options` must be an object, got an array/],
     ['a null backoff', { backoff: null }, /`backoff` must be an object, got null/],
+    [
+      'replayTransactions with no retries to replay within',
+      { replayTransactions: true, retries: 0 },
+      /option `replayTransactions` replays within the plugin's `retries`, which is 0: set `retries` to 1 or more/,
+    ],
+    ['replayConflicts with no retries to replay within', { replayConflicts: true, retries: 0 }, /option `replayConflicts` replays within/],
+    [
+      "replayTransactions under retryWrites: 'never'",
+      { replayTransactions: true, retryWrites: 'never' },
+      /option `replayTransactions` runs lost writes again, which the plugin's `retryWrites: 'never'` forbids: drop one of the two/,
+    ],
   ];
   for (const [what, input, message] of bad) {
     it(`rejects ${what} with a TypeError naming the option, at autoreconnect() time`, () => {
@@ -60,6 +71,10 @@ describe('options', () => {
       );
     });
   }
+
+  it("accepts replayConflicts under retryWrites: 'never' (a conflict was rolled back, not lost)", () => {
+    assert.equal(resolveOptions({ replayConflicts: true, retryWrites: 'never' }).replayConflicts, true);
+  });
 
   it('rejects a per-call `reconnect: true`, saying to pass an object or false', () => {
     assert.throws(
