@@ -1,6 +1,6 @@
 /** Types the plugin's options where Sequelize takes options. */
 import type { Model } from 'sequelize';
-import type { ModelReconnectOptions } from './core/marks';
+import type { ModelReconnectOptions } from './core/decorations';
 import type { ReconnectQueryOption, ReconnectTransactionOption } from './core/option-types';
 
 declare module 'sequelize/types/model' {

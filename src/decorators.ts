@@ -1,7 +1,7 @@
-import { markHook, markOptions, type HookFunction, type ModelReconnectOptions, type ReconnectHookName } from './core/marks';
+import { decorateHook, decorateOptions, type HookFunction, type ModelReconnectOptions, type ReconnectHookName } from './core/decorations';
 import { validateOptions } from './core/options';
 
-export { decoratedHooks, decoratedOptions, type ModelReconnectOptions } from './core/marks';
+export { decoratedHooks, decoratedOptions, type ModelReconnectOptions } from './core/decorations';
 
 /**
  * Model-level decorators. They work with TypeScript's `experimentalDecorators` and with standard
@@ -25,7 +25,7 @@ export function AutoReconnect(
 ): <T extends abstract new (...args: never[]) => unknown>(target: T, context?: ClassDecoratorContext<T>) => void {
   const validated = options === false ? false : validateOptions(options, '@AutoReconnect option');
   return (target) => {
-    markOptions(target, validated);
+    decorateOptions(target, validated);
   };
 }
 
@@ -39,7 +39,7 @@ function hookDecorator(name: ReconnectHookName) {
       const context = keyOrContext as DecoratorContext;
       if (context.kind !== 'method' || !context.static) throw new TypeError(`${decoratorName} decorates a static method of a model class`);
       context.addInitializer(function (this: unknown) {
-        markHook(this as object, name, target as HookFunction);
+        decorateHook(this as object, name, target as HookFunction);
       });
       return;
     }
@@ -47,7 +47,7 @@ function hookDecorator(name: ReconnectHookName) {
     if (typeof target !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
     const method: unknown = descriptor?.value ?? (target as unknown as Record<string | symbol, unknown>)[keyOrContext as string | symbol];
     if (typeof method !== 'function') throw new TypeError(`${decoratorName} decorates a static method of a model class`);
-    markHook(target, name, method as HookFunction);
+    decorateHook(target, name, method as HookFunction);
   }
   return decorator;
 }

@@ -4,7 +4,7 @@ import { resolveOptions, type AutoReconnectOptions } from './core/options';
 import { modelPolicy } from './core/policy';
 import { redactor } from './core/redact';
 import { dialectFor } from './dialects';
-import { fastPath } from './engine/fast-path';
+import { createFacade } from './engine/facade';
 import type { AcquireOptions, Connection, QueryLike } from './engine/port';
 import { createEngine, type Engine } from './engine/state';
 import type { ReconnectStats } from './engine/stats';
@@ -12,7 +12,7 @@ import { systemClock } from './engine/timing';
 import { patchDriver } from './host/patch-driver';
 import { patchPool } from './host/patch-pool';
 import { patchGetConnection, patchQuery, patchQueryInterface } from './host/patch-statements';
-import { hostPort } from './host/port';
+import { sequelizeHost } from './host/sequelize-host';
 import { patchTransaction } from './host/patch-transaction';
 import { probe, type ConnectionManagerInternals } from './host/probe';
 
@@ -55,12 +55,12 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       // Filled in once the Query patch is in place; only a retry calls it.
       let runOnce: (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> = () => Promise.reject(new Error('not ready'));
       const engine = createEngine({
-        host: hostPort(
+        host: sequelizeHost(
           internals,
           dialect,
           acquireOnce,
           (query, sql, parameters) => runOnce(query, sql, parameters),
-          () => fast.tap,
+          () => facade.tap,
         ),
         clock: systemClock,
         dialect,
@@ -69,13 +69,13 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       });
       // Models defined before `use()` are checked now (before any patch); later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelPolicy(engine, model);
-      const fast = fastPath(engine);
-      patchDriver(cm, dialect, fast.tap);
+      const facade = createFacade(engine);
+      patchDriver(cm, dialect, facade.tap);
       patchPool(engine, cm);
-      patchGetConnection(internals, fast);
-      runOnce = patchQuery(internals, fast);
+      patchGetConnection(internals, facade);
+      runOnce = patchQuery(internals, facade);
       patchQueryInterface(internals);
-      patchTransaction(sequelize, fast);
+      patchTransaction(sequelize, facade);
       installed.set(sequelize, engine);
     },
   };

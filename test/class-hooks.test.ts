@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
 import { autoreconnect, getReconnectStats, type ReconnectContext } from '../src';
-import { markHook } from '../src/core/marks';
+import { decorateHook } from '../src/core/decorations';
 import { admin, adminUrl, assertPoolIntact, terminateBackends } from './support/db';
 import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
 
@@ -60,7 +60,7 @@ describe('hooks added to the Sequelize class', () => {
     for (const app of apps) {
       const sequelize = make(app);
       const Item = defineItem(sequelize);
-      markHook(Item, 'beforeReconnect', () => void calls.push('decorated')); // what @BeforeReconnect stores
+      decorateHook(Item, 'beforeReconnect', () => void calls.push('decorated')); // what @BeforeReconnect stores
       Item.addHook('beforeReconnect', () => void calls.push('model'));
       sequelize.addHook('beforeReconnect', () => void calls.push('instance'));
       sequelize.addHook('afterReconnect', () => void calls.push('instance:after'));

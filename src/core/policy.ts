@@ -1,4 +1,4 @@
-import { decoratedOptions, type ModelReconnectOptions } from './marks';
+import { decoratedOptions, type ModelReconnectOptions } from './decorations';
 import { mergeOptions, validateOptions, validateQueryOption, type ReconnectQueryOption, type ResolvedOptions } from './options';
 
 /** The rules for one operation: query option > model (decorator, then model options) > plugin. */

@@ -5,7 +5,7 @@ import { modelOf, policyFor, type Policy } from '../core/policy';
 import type { ReconnectContext } from '../hooks';
 import { acquireAttempt, markPool } from './checkout';
 import { giveUp } from './give-up';
-import { hasReconnectHook } from './hooks';
+import { hasReconnectHook } from './run-hook';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
 import { recover, type Outcome, type Phase } from './recover';

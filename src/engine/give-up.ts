@@ -1,7 +1,7 @@
 import type { GiveUpReason } from '../core/decide';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
 import type { Operation } from './operation';
-import { asError, failedIn, poolBusy, type Engine } from './state';
+import { asError, noteFailedIn, poolBusy, type Engine } from './state';
 
 export interface GiveUp {
   readonly phase: 'connect' | 'query';
@@ -28,7 +28,7 @@ export interface GiveUp {
  * lost connection instead, see statement.ts).
  */
 export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
-  if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return failedIn(engine, op.final, g.transaction);
+  if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return noteFailedIn(engine, op.final, g.transaction);
   if (g.phase === 'connect' && poolBusy(engine, g.cause)) {
     engine.host.debug("the pool stayed full until its acquire timeout: passing Sequelize's error on");
     return asError(g.cause);
@@ -58,5 +58,5 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
     engine.host.debug(`giving up: ${final.message}`);
   }
   op.final = final;
-  return failedIn(engine, final, g.transaction);
+  return noteFailedIn(engine, final, g.transaction);
 }

@@ -1,5 +1,5 @@
 import type { Model, ModelStatic } from 'sequelize';
-import type { ReconnectHookName } from '../core/marks';
+import type { ReconnectHookName } from '../core/decorations';
 import type { AfterReconnectContext, ReconnectConfig, ReconnectContext } from '../hooks';
 
 /**

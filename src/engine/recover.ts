@@ -2,7 +2,7 @@ import { backoffDelay } from '../core/backoff';
 import type { GiveUpReason, Step } from '../core/decide';
 import type { ReconnectFailure } from '../core/failure';
 import type { ReconnectContext } from '../hooks';
-import { runHook } from './hooks';
+import { runHook } from './run-hook';
 import { remainingMs, type Operation } from './operation';
 import type { Connection } from './port';
 import { asError, type Engine } from './state';

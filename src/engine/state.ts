@@ -115,7 +115,7 @@ export function asError(value: unknown): Error {
 }
 
 /** Notes the transaction whose statement failed with `error` (its own error, or a lost connection given up on). */
-export function failedIn<E>(engine: Engine, error: E, transaction: object | undefined): E {
+export function noteFailedIn<E>(engine: Engine, error: E, transaction: object | undefined): E {
   if (transaction && typeof error === 'object' && error !== null) engine.failedIn.set(error, transaction);
   return error;
 }

@@ -11,7 +11,7 @@ import { operationFor, remainingMs, type Operation } from './operation';
 import type { Connection, QueryLike, TransactionLike } from './port';
 import { callAgain, type DriverCall } from './driver-call';
 import { recover, type Outcome, type Phase } from './recover';
-import { asError, configFor, failedIn, poolOf, type Engine } from './state';
+import { asError, configFor, noteFailedIn, poolOf, type Engine } from './state';
 import { lostOutcome, runVerified, verifies } from './verified';
 
 /**
@@ -32,7 +32,7 @@ export async function statementFailed(
   const { classifier } = engine.dialect;
   const failure = classifier.classifyQueryError(error);
   const transaction = query.options.transaction ?? undefined;
-  if (!failure.lost) throw failedIn(engine, error, transaction);
+  if (!failure.lost) throw noteFailedIn(engine, error, transaction);
   if (failure.readOnlyServer && (await refusedBySession(engine, query.connection, !!transaction))) throw error;
   engine.stats.note('disconnects');
   const lost = query.connection;

@@ -1,7 +1,7 @@
 import { BaseError, ConnectionAcquireTimeoutError } from 'sequelize';
 import { kModel } from '../core/policy';
 import { withCallerStack } from '../errors';
-import type { FastPath } from '../engine/fast-path';
+import type { Facade } from '../engine/facade';
 import type { AcquireOptions, Connection, QueryLike } from '../engine/port';
 import { abstractGetConnection, PoolTimeoutError, poolDebug } from './internals';
 import type { Internals, QueryClass } from './probe';
@@ -13,29 +13,29 @@ import type { Internals, QueryClass } from './probe';
  * pays for neither. The rest (the first connection, which learns the server's version; Sequelize's
  * own retry of an operation that failed) takes the engine's general path, through the original.
  */
-export function patchGetConnection(internals: Internals, fast: FastPath): void {
+export function patchGetConnection(internals: Internals, facade: Facade): void {
   const { connectionManager: cm, sequelize } = internals;
   if (cm.getConnection !== abstractGetConnection) {
     // Not Sequelize's own (something else wrapped it): the general path, around whatever it is.
-    cm.getConnection = (options) => fast.acquire(options ?? {});
+    cm.getConnection = (options) => facade.acquire(options ?? {});
     return;
   }
   const TimeoutError = PoolTimeoutError!;
   const debug = poolDebug!;
   cm.getConnection = async function getConnection(options?: AcquireOptions): Promise<Connection> {
     options = options || {};
-    if (sequelize.options.databaseVersion === 0 || fast.failedBefore(options)) return fast.acquire(options);
-    fast.check(options);
+    if (sequelize.options.databaseVersion === 0 || facade.failedBefore(options)) return facade.acquire(options);
+    facade.check(options);
     let connection: Connection;
     try {
       await sequelize.runHooks('beforePoolAcquire', options);
       connection = await cm.pool.acquire(options.type, options.useMaster);
       await sequelize.runHooks('afterPoolAcquire', connection, options);
     } catch (error) {
-      return fast.acquireFailed(options, error instanceof TimeoutError ? new ConnectionAcquireTimeoutError(error) : error);
+      return facade.acquireFailed(options, error instanceof TimeoutError ? new ConnectionAcquireTimeoutError(error) : error);
     }
     debug('connection acquired');
-    return fast.acquired(options, connection);
+    return facade.acquired(options, connection);
   };
 }
 
@@ -72,11 +72,11 @@ function callerStack(query: Tapped, stack: string | undefined): string | undefin
  * transaction is seen), and every statement of a dialect without a tap. Returns a way to run a
  * statement past the patch, for the engine's retries.
  */
-export function patchQuery(internals: Internals, fast: FastPath): (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> {
+export function patchQuery(internals: Internals, facade: Facade): (query: QueryLike, sql: string, parameters: unknown) => Promise<unknown> {
   const { dialect } = internals;
   const Base: QueryClass = dialect.Query;
   const baseRun = (Base.prototype as { run: Run }).run;
-  const { tap } = fast;
+  const { tap } = facade;
   // Named as Sequelize names its own (`Query`): stack traces show `Query.run`, as without the plugin.
   const { Query: AutoReconnectQuery } = {
     Query: class extends Base {
@@ -90,17 +90,17 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
   const proto = AutoReconnectQuery.prototype;
   function run(this: Tapped, sql: string, parameters?: unknown): Promise<unknown> {
     // A closure only for the statements the engine wraps.
-    const wrap = fast.wraps(this, sql);
+    const wrap = facade.wraps(this, sql);
     if (wrap) {
       // What Sequelize's `run` captures for its errors, for the statement's and the plugin's own.
       const caller: { stack?: string } = {};
       Error.captureStackTrace(caller, run);
       this[kWrapped] = caller.stack ?? '';
-      return fast.watch(
+      return facade.watch(
         this,
         sql,
         parameters,
-        fast.runWrapped(wrap, this, () => baseRun.call(this, sql, parameters)),
+        facade.runWrapped(wrap, this, () => baseRun.call(this, sql, parameters)),
       );
     }
     if (tap) return baseRun.call(this, sql, parameters);
@@ -114,7 +114,7 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
     } finally {
       Error.stackTraceLimit = limit;
     }
-    return fast.watch(this, sql, parameters, running);
+    return facade.watch(this, sql, parameters, running);
   }
   const watchRuns = (): void => void Object.defineProperty(proto, 'run', { value: run, writable: true, configurable: true });
   if (tap) {
@@ -128,7 +128,7 @@ export function patchQuery(internals: Internals, fast: FastPath): (query: QueryL
         if (this[kWrapped] === undefined) tap.arm(this, sql);
       },
     });
-    fast.whenWrapping(watchRuns);
+    facade.whenWrapping(watchRuns);
   } else {
     watchRuns();
   }

@@ -1,5 +1,5 @@
 import type { Sequelize, Transaction } from 'sequelize';
-import type { FastPath } from '../engine/fast-path';
+import type { Facade } from '../engine/facade';
 import type { ReplayRun } from '../engine/replay';
 
 type Callback = (transaction: Transaction) => Promise<unknown>;
@@ -15,7 +15,7 @@ interface WithCommitHooks {
  * replay. Each run is Sequelize's own call (a new Transaction, a new CLS context). Savepoints
  * (`{ transaction }`) and unmanaged transactions are left alone: the outermost managed call replays.
  */
-export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
+export function patchTransaction(sequelize: Sequelize, facade: Facade): void {
   const target = sequelize as unknown as { transaction: TransactionMethod };
   const original = target.transaction;
   target.transaction = function transaction(this: unknown, options?: unknown, callback?: Callback): Promise<unknown> {
@@ -23,20 +23,20 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
     const { reconnect, ...rest } = (options ?? {}) as { reconnect?: unknown; transaction?: unknown };
     // Our option never reaches Sequelize (it would pass it on to COMMIT's query options).
     const own = options === undefined || reconnect === undefined ? options : rest;
-    let rules: ReturnType<FastPath['replays']>;
+    let rules: ReturnType<Facade['replays']>;
     try {
-      rules = fast.replays(reconnect, typeof callback === 'function');
+      rules = facade.replays(reconnect, typeof callback === 'function');
     } catch (error) {
       return Promise.reject(error);
     }
     if (typeof callback !== 'function' || !rules || rest.transaction) return original.call(this, own, callback);
     const run = callback;
-    return fast.replayTransaction(rules, (replayRun) =>
+    return facade.replayTransaction(rules, (replayRun) =>
       original.call(this, own, (t: Transaction) => {
         replayRun.transaction = t;
         // Its lost COMMIT is worth settling only where a lost connection is replayed.
-        if (rules.lost) fast.replayable(t);
-        holdCommitHooks(t as unknown as WithCommitHooks, fast, replayRun);
+        if (rules.lost) facade.replayable(t);
+        holdCommitHooks(t as unknown as WithCommitHooks, facade, replayRun);
         return run(t);
       }),
     );
@@ -48,7 +48,7 @@ export function patchTransaction(sequelize: Sequelize, fast: FastPath): void {
  * certainly did not commit (lost before COMMIT, or a conflict) runs none: the replay that
  * commits runs its own, once.
  */
-function holdCommitHooks(t: WithCommitHooks, fast: FastPath, replayRun: ReplayRun): void {
+function holdCommitHooks(t: WithCommitHooks, facade: Facade, replayRun: ReplayRun): void {
   const commit = t.commit;
   t.commit = async function (this: WithCommitHooks): Promise<void> {
     const hooks = this._afterCommitHooks;
@@ -60,7 +60,7 @@ function holdCommitHooks(t: WithCommitHooks, fast: FastPath, replayRun: ReplayRu
     } catch (error) {
       failure = { error };
     }
-    if (!failure || !fast.certainlyNotCommitted(failure.error)) for (const hook of hooks) await hook.apply(this, [this]);
+    if (!failure || !facade.certainlyNotCommitted(failure.error)) for (const hook of hooks) await hook.apply(this, [this]);
     if (failure) throw failure.error;
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionLostError, type GiveUpReason } from '../../src';
-import { markHook } from '../../src/core/marks';
+import { decorateHook } from '../../src/core/decorations';
 import type { Connection, TransactionLike } from '../../src/engine/port';
 import { fail, harness, query, type Harness } from './support/fake-host';
 
@@ -20,16 +20,16 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectionLostError
 /** A statement whose connection was lost, as the engine sees it from Query.run. */
 function lostStatement(h: Harness, type: string, error: Error, sql = 'SELECT 1', transaction?: TransactionLike) {
   const q = query(type, transaction);
-  return { q, result: h.fast.watch(q, sql, undefined, Promise.reject(error)) };
+  return { q, result: h.facade.watch(q, sql, undefined, Promise.reject(error)) };
 }
 
 describe('the recovery engine (fake host, virtual time)', () => {
   it('allocates no operation for an operation that succeeds', async () => {
     const h = harness({});
     const options = {};
-    await h.fast.acquire(options);
+    await h.facade.acquire(options);
     const q = query('SELECT');
-    assert.equal(await h.fast.watch(q, 'SELECT 1', undefined, Promise.resolve('rows')), 'rows');
+    assert.equal(await h.facade.watch(q, 'SELECT 1', undefined, Promise.resolve('rows')), 'rows');
     assert.equal(h.engine.operations.get(options), undefined);
     assert.equal(h.engine.operations.get(q.options), undefined);
     assert.deepEqual(h.hooks, []);
@@ -40,7 +40,7 @@ describe('the recovery engine (fake host, virtual time)', () => {
       { retries: 2, ...FAST },
       { connects: [fail('transient', 'refused 1'), fail('transient', 'refused 2'), fail('transient', 'refused 3')] },
     );
-    const error = await rejection(h.fast.acquire({}));
+    const error = await rejection(h.facade.acquire({}));
     assert.equal(error.reason, 'retries-exhausted');
     assert.equal(error.attempts, 3);
     assert.equal(error.phase, 'connect');
@@ -53,7 +53,7 @@ describe('the recovery engine (fake host, virtual time)', () => {
   it('stops at the deadline: an attempt that never answers ends with deadline-exceeded, reporting the real failure', async () => {
     const h = harness({ retries: 5, deadlineMs: 1000, ...FAST }, { connects: [fail('transient', 'refused'), 'hang'] });
     const started = h.now();
-    const error = await rejection(h.fast.acquire({}));
+    const error = await rejection(h.facade.acquire({}));
     assert.equal(error.reason, 'deadline-exceeded');
     assert.match((error.cause as Error).message, /refused/, 'the deadline of ours is not the failure reported');
     assert.equal(h.now() - started, 1000, 'waited out exactly the deadline (backoff included)');
@@ -65,7 +65,7 @@ describe('the recovery engine (fake host, virtual time)', () => {
       { connects: [fail('transient'), fail('transient'), fail('transient'), fail('transient')] },
       () => 0.5,
     );
-    await h.fast.acquire({});
+    await h.facade.acquire({});
     // 0.5 × min(maxMs 400, 100 × 2^(n-1)): 50, 100, 200, 200.
     assert.deepEqual(h.waited, [50, 100, 200, 200]);
 
@@ -78,10 +78,10 @@ describe('the recovery engine (fake host, virtual time)', () => {
     const h = harness({ retries: 1, ...FAST }, { connects: [fail('auth', 'password authentication failed')] });
     class Item {}
     const order: string[] = [];
-    markHook(Item, 'beforeReconnect', (c) => void order.push(`decorated:${c.failure}`));
+    decorateHook(Item, 'beforeReconnect', (c) => void order.push(`decorated:${c.failure}`));
     h.modelHooks.set(Item, { beforeReconnect: [(c) => void order.push(`model:${c.failure}`)] });
     h.instanceHooks['beforeReconnect']!.push((c) => void order.push(`instance:${c.failure}`));
-    await h.fast.acquire({ model: Item });
+    await h.facade.acquire({ model: Item });
     assert.deepEqual(order, ['decorated:auth', 'model:auth', 'instance:auth']);
     assert.deepEqual(h.hooks, ['before:connect:1', 'after:connect:1:true']);
     const context = h.contexts[0]!;
@@ -98,7 +98,7 @@ describe('the recovery engine (fake host, virtual time)', () => {
         throw vault;
       },
     ];
-    const error = await rejection(h.fast.acquire({}));
+    const error = await rejection(h.facade.acquire({}));
     assert.equal(error.reason, 'hook-failed');
     assert.equal(error.hookError, vault);
     assert.equal(h.acquired.length, 1);
@@ -117,8 +117,8 @@ describe('the recovery engine (fake host, virtual time)', () => {
   it("ties Sequelize's own retry attempts to the failure: the same options get the same error at once", async () => {
     const h = harness({ retries: 0 }, { connects: [fail('transient')] });
     const options = {};
-    const first = await rejection(h.fast.acquire(options));
-    const again = await rejection(h.fast.acquire(options));
+    const first = await rejection(h.facade.acquire(options));
+    const again = await rejection(h.facade.acquire(options));
     assert.equal(again, first);
     assert.equal(h.acquired.length, 1);
   });
@@ -132,7 +132,7 @@ describe('the recovery engine (fake host, virtual time)', () => {
     it('reaches the caller unchanged at the first attempt: not wrapped, not retried, no operation', async () => {
       const h = harness({ retries: 3, ...FAST }, { connects: [fail('pool-exhausted', 'ResourceRequest timed out')] });
       const options = {};
-      const error = await h.fast.acquire(options).then(
+      const error = await h.facade.acquire(options).then(
         () => assert.fail('resolved'),
         (e: unknown) => e,
       );
@@ -145,7 +145,7 @@ describe('the recovery engine (fake host, virtual time)', () => {
     it('ends a connect-phase retry with the pool’s error unchanged', async () => {
       const full = fail('pool-exhausted');
       const h = harness({ retries: 3, ...FAST }, { connects: [fail('transient', 'refused'), full] });
-      await assert.rejects(h.fast.acquire({}), (e) => e === full);
+      await assert.rejects(h.facade.acquire({}), (e) => e === full);
       assert.equal(h.acquired.length, 2, 'no retry after the pool timed out');
     });
 
@@ -174,8 +174,8 @@ describe('the recovery engine (fake host, virtual time)', () => {
         (h) => lostStatement(h, 'SELECT', fail('lost-sent')).result,
         { retries: 1, script: { reruns: [fail('lost-sent')] } },
       ],
-      ['deadline-exceeded', (h) => h.fast.acquire({}), { deadlineMs: 50, script: { connects: [fail('transient'), 'hang'] } }],
-      ['not-retryable', (h) => h.fast.acquire({}), { script: { connects: [fail('fatal')] } }],
+      ['deadline-exceeded', (h) => h.facade.acquire({}), { deadlineMs: 50, script: { connects: [fail('transient'), 'hang'] } }],
+      ['not-retryable', (h) => h.facade.acquire({}), { script: { connects: [fail('fatal')] } }],
       [
         'closed',
         (h) => {

@@ -9,7 +9,7 @@ import { resolveOptions } from '../../../src/core/options';
 import type { AutoReconnectOptions, ReconnectContext } from '../../../src';
 import type { AfterReconnectContext } from '../../../src/hooks';
 import type { Dialect } from '../../../src/dialects';
-import { fastPath, type FastPath } from '../../../src/engine/fast-path';
+import { createFacade, type Facade } from '../../../src/engine/facade';
 import type { AcquireOptions, Clock, Connection, HostPort, QueryLike } from '../../../src/engine/port';
 import { createEngine, type Engine } from '../../../src/engine/state';
 
@@ -53,7 +53,7 @@ export type Answer = 'ok' | Error | 'hang';
 
 export interface Harness {
   engine: Engine;
-  fast: FastPath;
+  facade: Facade;
   /** Connection attempts made, and statements re-run. */
   acquired: AcquireOptions[];
   reruns: number;
@@ -156,7 +156,7 @@ export function harness(
   return {
     ...h,
     engine,
-    fast: fastPath(engine),
+    facade: createFacade(engine),
     get reruns() {
       return h.reruns;
     },

@@ -1,5 +1,5 @@
 import type { Model, ModelStatic } from 'sequelize';
-import { decoratedHooks, type ReconnectHookName } from '../core/marks';
+import { decoratedHooks, type ReconnectHookName } from '../core/decorations';
 import type { AfterReconnectContext, ReconnectContext } from '../hooks';
 import type { Engine } from './state';
 

@@ -4,7 +4,7 @@ import type { RetryOptions } from './option-types';
 /**
  * What the model decorators store on a model class, and how the plugin reads it back. The keys
  * are global symbols, so that the CommonJS and ES module builds of the package read each
- * other's marks.
+ * other's decorations.
  */
 
 /** Per-model policy: options laid over the plugin's, or `false` for no retries at all. */
@@ -33,11 +33,11 @@ export function decoratedHooks(model: object, name: ReconnectHookName): readonly
   return (model as Decorated)[kModelHooks]?.[name] ?? [];
 }
 
-export function markOptions(model: object, options: ModelReconnectOptions): void {
+export function decorateOptions(model: object, options: ModelReconnectOptions): void {
   Object.defineProperty(model, kModelOptions, { value: options, configurable: true, enumerable: false, writable: true });
 }
 
-export function markHook(model: object, name: ReconnectHookName, fn: HookFunction): void {
+export function decorateHook(model: object, name: ReconnectHookName, fn: HookFunction): void {
   const own = Object.prototype.hasOwnProperty.call(model, kModelHooks) ? (model as Decorated)[kModelHooks]! : undefined;
   // Copy what a parent class registered so that the subclass adds to it without changing it.
   const hooks: DecoratedHooks = own ?? { ...(model as Decorated)[kModelHooks] };

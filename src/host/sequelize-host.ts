@@ -20,7 +20,7 @@ interface Hookable {
  * The engine's view of one Sequelize v6 instance. `acquireOnce` and `runAgain` are Sequelize's
  * own `getConnection` and `Query.run`, taken before the patches replace them.
  */
-export function hostPort(
+export function sequelizeHost(
   internals: Internals,
   dialect: Dialect,
   acquireOnce: (options: AcquireOptions) => Promise<Connection>,

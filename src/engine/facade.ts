@@ -55,7 +55,7 @@ class Running {
   };
 }
 
-export interface FastPath {
+export interface Facade {
   /** `connectionManager.getConnection(options)`, through `acquireOnce` (Sequelize's own): the general path. */
   acquire(options: AcquireOptions): Promise<Connection>;
   /** These options' operation failed before (Sequelize's own retry, or a caller reusing options): the general path. */
@@ -111,7 +111,7 @@ function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, man
   return replayRefusal(engine.options, own.replay, own.conflicts, PER_CALL_REPLAY);
 }
 
-export function fastPath(engine: Engine): FastPath {
+export function createFacade(engine: Engine): Facade {
   const runs: Running[] = [];
   let wrapping = engine.verifiedSeen;
   let onWrapping: (() => void) | undefined;
