@@ -11,7 +11,8 @@ import type { ReconnectStats } from './engine/stats';
 import { systemClock } from './engine/timing';
 import { patchDriver } from './host/patch-driver';
 import { patchPool } from './host/patch-pool';
-import { patchGetConnection, patchQuery, patchQueryInterface } from './host/patch-statements';
+import { patchGetConnection } from './host/patch-acquire';
+import { patchQuery, patchQueryInterface } from './host/patch-query';
 import { sequelizeHost } from './host/sequelize-host';
 import { patchTransaction } from './host/patch-transaction';
 import { probe, type ConnectionManagerInternals } from './host/probe';
@@ -68,7 +69,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         redact: redactor(() => passwords(cm)),
       });
       // Models defined before `use()` are checked now (before any patch); later ones at their first query.
-      for (const model of Object.values(sequelize.models)) modelPolicy(engine, model);
+      for (const model of Object.values(sequelize.models)) modelPolicy(engine.policies, model);
       const facade = createFacade(engine);
       patchDriver(cm, dialect, facade.tap);
       patchPool(engine, cm);

@@ -17,19 +17,19 @@ export function opened(engine: Engine, connection: Connection, config: Reconnect
     retireAt: retireAt(now, engine.options.hygiene.maxLifetimeMs, () => engine.clock.random()),
     checkedOutWith: undefined,
   };
-  engine.records.set(connection, record);
+  engine.connections.records.set(connection, record);
 }
 
 /** A connection the plugin did not open (one opened before `use()`): known from its first checkout on. */
 function adopt(engine: Engine, connection: Connection): ConnectionRecord {
   engine.host.adopt(connection);
   opened(engine, connection, engine.host.configOf(poolOf(connection)));
-  return engine.records.get(connection)!;
+  return engine.connections.records.get(connection)!;
 }
 
 /** A connection goes back to the pool; false when it is past its lifetime and was retired instead. */
 export function released(engine: Engine, connection: Connection): boolean {
-  const record = engine.records.get(connection);
+  const record = engine.connections.records.get(connection);
   if (record === undefined) return true;
   record.checkedOutWith = undefined;
   record.releasedAt = engine.clock.now();
@@ -46,9 +46,9 @@ export function released(engine: Engine, connection: Connection): boolean {
 export function checkedOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
   // While others back off, a connection handed out says the server is back: wake them.
   if (engine.backoffs.anyone) engine.backoffs.wakeAll();
-  const record = engine.records.get(connection) ?? adopt(engine, connection);
+  const record = engine.connections.records.get(connection) ?? adopt(engine, connection);
   record.checkedOutWith = options;
-  const action = checkoutAction(record, engine.marks[poolOf(connection)], engine.options.hygiene, engine.clock.now());
+  const action = checkoutAction(record, engine.connections.marks[poolOf(connection)], engine.options.hygiene, engine.clock.now());
   if (action === 'use') return connection;
   const op = operationFor(engine.operations, options);
   if (action === 'retire') {
@@ -67,7 +67,7 @@ export function acquireAttempt(engine: Engine, op: Operation, options: AcquireOp
 
 function withinDeadline(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   const { host, clock } = engine;
-  const { deadlineMs } = policyFor(engine, options);
+  const { deadlineMs } = policyFor(engine.policies, options);
   return withDeadline(
     clock,
     host.acquireOnce(options),
@@ -152,7 +152,7 @@ function replace(engine: Engine, op: Operation, options: AcquireOptions): Promis
 
 /** Closes this connection when it is next released, instead of pooling it again. */
 export function retireOnRelease(engine: Engine, connection: Connection): void {
-  const record = engine.records.get(connection);
+  const record = engine.connections.records.get(connection);
   if (record) record.retireAt = 0;
 }
 
@@ -176,7 +176,7 @@ export function discard(engine: Engine, connection: Connection, kind: 'dead' | '
 
 export function markPool(engine: Engine, pool: PoolName, kind: 'dead' | 'read-only'): void {
   if (!engine.options.hygiene.sweep) return;
-  const marks = engine.marks[pool];
+  const marks = engine.connections.marks[pool];
   if (kind === 'read-only') marks.droppedAt = engine.clock.now();
   else marks.sweptAt = engine.clock.now();
 }

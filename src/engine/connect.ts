@@ -51,7 +51,7 @@ class ConnectPhase implements Phase<Connection> {
     readonly op: Operation,
     private readonly options: AcquireOptions,
   ) {
-    ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = policyFor(engine, options));
+    ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = policyFor(engine.policies, options));
     this.model = modelOf(options) as ModelStatic<Model> | undefined;
     this.pool = engine.host.poolFor(options);
   }
@@ -137,7 +137,7 @@ class ConnectPhase implements Phase<Connection> {
   }
 
   private failedAttempt(error: unknown) {
-    return typeof error === 'object' && error !== null ? this.engine.failedAttempts.get(error) : undefined;
+    return typeof error === 'object' && error !== null ? this.engine.connections.failedAttempts.get(error) : undefined;
   }
 
   /** Was this login refused with a password that has been replaced on its config since? */

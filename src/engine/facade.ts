@@ -113,7 +113,7 @@ function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, man
 
 export function createFacade(engine: Engine): Facade {
   const runs: Running[] = [];
-  let wrapping = engine.verifiedSeen;
+  let wrapping = engine.policies.verifiedSeen;
   let onWrapping: (() => void) | undefined;
   const mayWrap = (): void => {
     if (wrapping) return;
@@ -121,8 +121,8 @@ export function createFacade(engine: Engine): Facade {
     onWrapping?.();
   };
   const check = (options: AcquireOptions): void => {
-    checkOptions(engine, options);
-    if (engine.verifiedSeen) mayWrap();
+    checkOptions(engine.policies, options);
+    if (engine.policies.verifiedSeen) mayWrap();
   };
   return {
     acquire(options) {
@@ -168,7 +168,7 @@ export function createFacade(engine: Engine): Facade {
       return rules.lost || rules.conflicts ? rules : undefined;
     },
     replayable: (transaction) => {
-      engine.replayable.add(transaction);
+      engine.transactions.replayable.add(transaction);
       mayWrap();
     },
     replayTransaction: (rules, attempt) => replayTransaction(engine, rules, attempt),

@@ -45,7 +45,7 @@ function replayFailure(engine: Engine, rules: ReplayRules, error: unknown, run: 
  * error is noted as it left the driver; the caller gets Sequelize's error over it (`parent`).
  */
 function ownFailure(engine: Engine, error: unknown, transaction: object | undefined): boolean {
-  const noted = (e: unknown) => (typeof e === 'object' && e !== null ? engine.failedIn.get(e) : undefined);
+  const noted = (e: unknown) => (typeof e === 'object' && e !== null ? engine.transactions.failedIn.get(e) : undefined);
   let failedIn = noted(error) ?? noted((error as { parent?: unknown } | null | undefined)?.parent);
   for (let depth = 0; failedIn && depth < 100; depth++) {
     if (failedIn === transaction) return true;

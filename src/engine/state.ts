@@ -1,10 +1,10 @@
 import type { ConnectionStamps, PoolMarks } from '../core/hygiene';
-import type { ResolvedOptions, ResolvedPluginOptions } from '../core/options';
+import type { ResolvedPluginOptions } from '../core/options';
 import type { PolicySource } from '../core/policy';
 import type { Dialect } from '../dialects';
 import type { ReconnectConfig } from '../hooks';
 import type { Operation } from './operation';
-import type { VerifiedFailure } from './verified';
+import type { TransactionIds } from '../dialects/types';
 import type { AcquireOptions, Clock, Connection, HostPort, PoolName } from './port';
 import { Stats } from './stats';
 import { Backoffs } from './timing';
@@ -23,42 +23,66 @@ export interface FailedAttempt {
   readonly password: unknown;
 }
 
-/** Everything the engine keeps for one Sequelize instance. */
-export interface Engine extends PolicySource {
-  readonly host: HostPort;
-  readonly clock: Clock;
-  readonly dialect: Dialect;
-  readonly options: ResolvedPluginOptions;
-  readonly modelPolicies: WeakMap<object, ResolvedOptions>;
-  /** The operations that failed, by the options object Sequelize acquires their connection with. */
-  readonly operations: WeakMap<object, Operation>;
+/** The connections of one instance: what the plugin knows of each, and of its pools. */
+export interface ConnectionsState {
   readonly records: WeakMap<Connection, ConnectionRecord>;
   /** By the error of a failed connection attempt. */
   readonly failedAttempts: WeakMap<object, FailedAttempt>;
+  /** Without replication everything is the `write` pool. */
+  readonly marks: Record<PoolName, PoolMarks>;
+  /** Connections being opened right now (the pool's factory has not settled). */
+  opening: number;
+}
+
+/** The transactions of one instance, as far as recovering their statements needs to know. */
+export interface TransactionsState {
   /**
    * Transactions that have run a statement other than their opening ones: from then on not even
    * a `BEGIN` / `START TRANSACTION` of theirs may move to a new connection.
    */
-  readonly transactionsUnderway: WeakSet<object>;
-  /** Without replication everything is the `write` pool. */
-  readonly marks: Record<PoolName, PoolMarks>;
-  readonly stats: Stats;
-  /** Operations sleeping between attempts, woken together once the server answers or on close. */
-  readonly backoffs: Backoffs;
-  readonly redact: (text: string) => string;
-  /** `sequelize.close()` was called: nothing starts another attempt. */
-  closed: boolean;
-  /** Connections being opened right now (the pool's factory has not settled). */
-  opening: number;
-  verifiedSeen: boolean;
-  /** The server was found able to tell how a transaction ended (asked once, at the first use). */
-  outcomesSupported: boolean;
+  readonly underway: WeakSet<object>;
   /** Managed transactions that may be replayed: their COMMIT learns the transaction's id first. */
   readonly replayable: WeakSet<object>;
   /** The transaction whose statement failed, by its error: a managed transaction replays only its own failures. */
   readonly failedIn: WeakMap<object, object>;
+}
+
+/** How far a verified write got before it failed. */
+export interface VerifiedFailure {
+  /** `'commit'`: COMMIT was sent; before that, nothing of it can commit. */
+  readonly stage: 'begin' | 'statement' | 'commit';
+  readonly ids?: TransactionIds | undefined;
+  /** The statement's own result, complete before COMMIT was sent. */
+  readonly result?: unknown;
+}
+
+/** Definite outcomes: verified writes, and settling lost COMMITs. */
+export interface OutcomesState {
+  /** The server was found able to tell how a transaction ended (asked once, at the first use). */
+  supported: boolean;
   /** Failures of verified writes, by their error: how far the attempt got. */
   readonly verifiedFailures: WeakMap<object, VerifiedFailure>;
+}
+
+/** Everything the engine keeps for one Sequelize instance, by concern. */
+export interface Engine {
+  readonly host: HostPort;
+  readonly clock: Clock;
+  readonly dialect: Dialect;
+  readonly options: ResolvedPluginOptions;
+  /** The retry policies: the plugin's, each model's (resolved once), and whether any asks for verified writes. */
+  readonly policies: PolicySource;
+  readonly redact: (text: string) => string;
+  /** The operations that failed, by the options object Sequelize acquires their connection with. */
+  readonly operations: WeakMap<object, Operation>;
+  readonly connections: ConnectionsState;
+  readonly transactions: TransactionsState;
+  readonly outcomes: OutcomesState;
+  readonly stats: Stats;
+  /** Operations sleeping between attempts, woken together once the server answers or on close. */
+  readonly backoffs: Backoffs;
+  /** `sequelize.close()` was called: nothing starts another attempt. */
+  closed: boolean;
 }
 
 export function createEngine(parts: {
@@ -70,21 +94,24 @@ export function createEngine(parts: {
 }): Engine {
   return {
     ...parts,
-    modelPolicies: new WeakMap(),
+    policies: {
+      options: parts.options,
+      modelPolicies: new WeakMap(),
+      verifiedSeen: parts.options.retryWrites === 'verified',
+      dialect: parts.dialect,
+    },
     operations: new WeakMap(),
-    records: new WeakMap(),
-    failedAttempts: new WeakMap(),
-    transactionsUnderway: new WeakSet(),
-    marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
+    connections: {
+      records: new WeakMap(),
+      failedAttempts: new WeakMap(),
+      marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
+      opening: 0,
+    },
+    transactions: { underway: new WeakSet(), replayable: new WeakSet(), failedIn: new WeakMap() },
+    outcomes: { supported: false, verifiedFailures: new WeakMap() },
     stats: new Stats(),
     backoffs: new Backoffs(parts.clock),
     closed: false,
-    opening: 0,
-    verifiedSeen: parts.options.retryWrites === 'verified',
-    outcomesSupported: false,
-    verifiedFailures: new WeakMap(),
-    failedIn: new WeakMap(),
-    replayable: new WeakSet(),
   };
 }
 
@@ -94,7 +121,7 @@ export function createEngine(parts: {
  * never answers): a connect failure like any other.
  */
 export function poolBusy(engine: Engine, error: unknown): boolean {
-  return engine.opening === 0 && engine.host.isPoolExhausted(error);
+  return engine.connections.opening === 0 && engine.host.isPoolExhausted(error);
 }
 
 /** Which pool a connection belongs to. */
@@ -107,7 +134,7 @@ export function poolOf(connection: Connection): PoolName {
  * replica's, with replication), else the pool's. A hook that changes them changes that host's.
  */
 export function configFor(engine: Engine, pool: PoolName, connection?: Connection): ReconnectConfig {
-  return (connection && engine.records.get(connection)?.config) ?? engine.host.configOf(pool);
+  return (connection && engine.connections.records.get(connection)?.config) ?? engine.host.configOf(pool);
 }
 
 export function asError(value: unknown): Error {
@@ -116,6 +143,6 @@ export function asError(value: unknown): Error {
 
 /** Notes the transaction whose statement failed with `error` (its own error, or a lost connection given up on). */
 export function noteFailedIn<E>(engine: Engine, error: E, transaction: object | undefined): E {
-  if (transaction && typeof error === 'object' && error !== null) engine.failedIn.set(error, transaction);
+  if (transaction && typeof error === 'object' && error !== null) engine.transactions.failedIn.set(error, transaction);
   return error;
 }

@@ -12,7 +12,8 @@ import type { Connection, QueryLike, TransactionLike } from './port';
 import { callAgain, type DriverCall } from './driver-call';
 import { recover, type Outcome, type Phase } from './recover';
 import { asError, configFor, noteFailedIn, poolOf, type Engine } from './state';
-import { lostOutcome, runVerified, verifies } from './verified';
+import { lostOutcome } from './settle-commit';
+import { runVerified, verifies } from './verified';
 
 /**
  * A statement failed. Not a lost connection: its error, untouched. Lost: the connection is
@@ -37,7 +38,7 @@ export async function statementFailed(
   engine.stats.note('disconnects');
   const lost = query.connection;
   // Outside a transaction: the operation its connection was acquired for (Sequelize's own retry acquires with the same options).
-  const acquiredWith = transaction ? undefined : engine.records.get(lost)?.checkedOutWith;
+  const acquiredWith = transaction ? undefined : engine.connections.records.get(lost)?.checkedOutWith;
   const op = operationFor(engine.operations, acquiredWith ?? query.options);
   discard(engine, lost, failure.readOnlyServer ? 'read-only' : 'dead');
   if (transaction) {
@@ -47,7 +48,7 @@ export async function statementFailed(
       return driver ? engine.dialect.driverStatements!.rolledBack() : engine.dialect.rolledBackResult();
     }
     // Only the statements that open a transaction may move to a new connection: nothing ran yet.
-    if (transaction.parent || !classifier.isTransactionStart(sql) || engine.transactionsUnderway.has(transaction)) {
+    if (transaction.parent || !classifier.isTransactionStart(sql) || engine.transactions.underway.has(transaction)) {
       // A lost COMMIT whose transaction's id was learned is settled: committed, it succeeds.
       const lostAt = await lostOutcome(engine, op, query, error, classifier.isCommit(sql) && failure.mayHaveRun);
       if (lostAt.done) return lostAt.value;
@@ -103,7 +104,7 @@ class StatementPhase implements Phase<unknown> {
     failure: QueryFailure & { lost: true },
     error: unknown,
   ) {
-    this.settings = policyFor(engine, query.options);
+    this.settings = policyFor(engine.policies, query.options);
     ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = this.settings);
     this.transaction = query.options.transaction ?? undefined;
     this.model = modelOf(query.options) as ModelStatic<Model> | undefined;

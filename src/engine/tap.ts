@@ -50,7 +50,7 @@ class Watcher {
 /** Once a transaction has run a statement that does not open it, later statements cost one lookup. */
 export function noteUnderway(engine: Engine, query: QueryLike, sql: string): void {
   const transaction = query.options.transaction;
-  const underway = engine.transactionsUnderway;
+  const underway = engine.transactions.underway;
   if (transaction && !underway.has(transaction) && !engine.dialect.classifier.isTransactionStart(sql)) underway.add(transaction);
 }
 

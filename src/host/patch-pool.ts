@@ -22,16 +22,16 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
   const open = async (config: ReconnectConfig): Promise<Connection> => {
     // Read now: a hook may replace it on the shared config while this attempt is under way.
     const { password } = config;
-    engine.opening++;
+    engine.connections.opening++;
     try {
       const connection = await connect(config);
       opened(engine, connection, config);
       return connection;
     } catch (error) {
-      if (typeof error === 'object' && error !== null) engine.failedAttempts.set(error, { config, password });
+      if (typeof error === 'object' && error !== null) engine.connections.failedAttempts.set(error, { config, password });
       throw error;
     } finally {
-      engine.opening--;
+      engine.connections.opening--;
     }
   };
 

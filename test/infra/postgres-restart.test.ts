@@ -1,5 +1,5 @@
 /**
- * PostgreSQL shut down (facade: SIGINT, immediate: SIGQUIT) and restarted under 10 concurrent
+ * PostgreSQL shut down (fast: SIGINT, immediate: SIGQUIT) and restarted under 10 concurrent
  * workers, on a server of this file's own.
  */
 import assert from 'node:assert/strict';

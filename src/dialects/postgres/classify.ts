@@ -35,7 +35,7 @@ const NEVER_RAN_MESSAGES = [
 
 /** The session ended while a statement may have been running: its outcome is unknown. */
 const LOST_CODES = new Set([
-  '57P01', // admin_shutdown: pg_terminate_backend, facade shutdown
+  '57P01', // admin_shutdown: pg_terminate_backend, fast shutdown
   '57P02', // crash_shutdown
   '25P03', // idle_in_transaction_session_timeout: the transaction is gone with the session
   ...SOCKET_LOST_CODES,

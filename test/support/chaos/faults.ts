@@ -1,6 +1,6 @@
 /**
  * Real faults for the chaos run: sessions terminated on the server, connections broken by the
- * fault proxies, the server shut down (facade or immediate) and started again.
+ * fault proxies, the server shut down (fast or immediate) and started again.
  */
 import { admin } from '../db';
 import type { FaultProxy } from '../fault-proxy';
