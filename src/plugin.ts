@@ -3,7 +3,7 @@ import type { ResolvedPluginOptions } from './core/option-types';
 import { resolveOptions, type AutoReconnectOptions } from './core/options';
 import { modelPolicy } from './core/policy';
 import { redactor } from './core/redact';
-import { dialectFor } from './dialects';
+import { dialectFor, settlingUnsupported } from './dialects';
 import { createFacade } from './engine/facade';
 import type { AcquireOptions, Connection, QueryLike } from './engine/port';
 import { createEngine, type Engine } from './engine/state';
@@ -15,7 +15,7 @@ import { patchGetConnection } from './host/patch-acquire';
 import { patchQuery, patchQueryInterface } from './host/patch-query';
 import { sequelizeHost } from './host/sequelize-host';
 import { patchTransaction } from './host/patch-transaction';
-import { probe, type ConnectionManagerInternals } from './host/probe';
+import { configuredPasswords, probe, sequelizeConfig } from './host/probe';
 
 /** What `sequelize.use()` takes. */
 export interface SequelizePlugin {
@@ -42,14 +42,11 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         throw new Error('sequelize-autoreconnect is already installed on this Sequelize instance');
       }
       const dialect = dialectFor(sequelize.getDialect());
-      const unsupported = dialect.unsupported?.((sequelize as unknown as { config: Record<string, unknown> }).config);
+      const unsupported = dialect.unsupported?.(sequelizeConfig(sequelize));
       if (unsupported) throw new TypeError(`sequelize-autoreconnect: ${unsupported}`);
       const settling = settlingOption(resolved);
-      if (settling && !dialect.outcomes) {
-        throw new TypeError(
-          `sequelize-autoreconnect: option \`${settling}\` is supported on postgres only, not on ${sequelize.getDialect()}`,
-        );
-      }
+      const unsupportedOption = settling && settlingUnsupported(dialect, `option \`${settling}\``);
+      if (unsupportedOption) throw new TypeError(`sequelize-autoreconnect: ${unsupportedOption}`);
       const internals = probe(sequelize);
       const cm = internals.connectionManager;
       const acquireOnce: (options: AcquireOptions) => Promise<Connection> = cm.getConnection.bind(cm);
@@ -66,7 +63,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         clock: systemClock,
         dialect,
         options: resolved,
-        redact: redactor(() => passwords(cm)),
+        redact: redactor(() => configuredPasswords(cm)),
       });
       // Models defined before `use()` are checked now (before any patch); later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelPolicy(engine.policies, model);
@@ -97,11 +94,4 @@ export function getReconnectStats(sequelize: Sequelize): ReconnectStats {
   const engine = installed.get(sequelize);
   if (!engine) throw new Error('sequelize-autoreconnect is not installed on this Sequelize instance');
   return engine.stats.snapshot();
-}
-
-function* passwords(cm: ConnectionManagerInternals): Iterable<string> {
-  const configs = cm.config.replication ? [cm.config, cm.config.replication.write, ...cm.config.replication.read] : [cm.config];
-  for (const config of configs) {
-    if (typeof config.password === 'string') yield config.password;
-  }
 }

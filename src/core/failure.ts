@@ -41,21 +41,18 @@ export interface DialectClassifier {
   isRollback(sql: string): boolean;
 }
 
-/** The fields drivers put on errors; Sequelize wraps them as `parent` / `original`. */
-export interface ErrorFields {
-  readonly message: string;
-  readonly code?: unknown;
-  readonly severity?: unknown;
-}
-
-/** The driver's error under Sequelize's wrapper, and the wrapper itself. */
-export function errorLayers(error: unknown): ErrorFields[] {
-  const layers: ErrorFields[] = [];
+/**
+ * The error and what it wraps, outermost first, each read by `read`: Sequelize wraps a driver's
+ * error as `original` / `parent`, and the plugin wraps Sequelize's. Each dialect reads the fields
+ * its drivers put on errors.
+ */
+export function errorLayers<L>(error: unknown, read: (fields: Readonly<Record<string, unknown>>) => L): L[] {
+  const layers: L[] = [];
   let current: unknown = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const e = current as { message?: unknown; code?: unknown; severity?: unknown; original?: unknown; parent?: unknown };
-    layers.push({ message: typeof e.message === 'string' ? e.message : '', code: e.code, severity: e.severity });
-    const next = e.original ?? e.parent;
+    const e = current as Readonly<Record<string, unknown>>;
+    layers.push(read(e));
+    const next = e['original'] ?? e['parent'];
     if (next === current) break;
     current = next;
   }

@@ -21,8 +21,8 @@ export interface PolicySource {
    * then does a statement cost a policy lookup before it runs.
    */
   verifiedSeen: boolean;
-  /** The dialect: only one that settles outcomes (`outcomes`) runs verified writes. */
-  readonly dialect: { readonly name: string; readonly outcomes?: unknown };
+  /** Why an option that settles outcomes (verified writes) cannot work on this instance's dialect, if it cannot. */
+  readonly settlingUnsupported: (option: string) => string | undefined;
 }
 
 /**
@@ -91,9 +91,10 @@ export function modelPolicy(source: PolicySource, model: ModelLike): ResolvedOpt
 
 /** Run as `'unsent'` where nothing can tell whether a lost COMMIT committed: refused instead. */
 function refuseVerified(source: PolicySource, name: string): void {
-  if (source.dialect.outcomes) return;
+  const why = source.settlingUnsupported(`${name}: 'verified'\``);
+  if (!why) return;
   throw new TypeError(
-    `sequelize-autoreconnect: ${name}: 'verified'\` is supported on postgres only, not on ${source.dialect.name}: use 'unsent' (the default), or mark statements safe to run twice with { reconnect: { idempotent: true } }`,
+    `sequelize-autoreconnect: ${why}: use 'unsent' (the default), or mark statements safe to run twice with { reconnect: { idempotent: true } }`,
   );
 }
 

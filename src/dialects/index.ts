@@ -14,3 +14,13 @@ export function dialectFor(name: string): Dialect {
   }
   return dialect;
 }
+
+/**
+ * Why `option`, which needs the server to tell how a transaction ended (`outcomes`), cannot work
+ * on `dialect`, naming the dialects where it can; undefined where it can.
+ */
+export function settlingUnsupported(dialect: Dialect, option: string): string | undefined {
+  if (dialect.outcomes) return undefined;
+  const able = Object.values(dialects).filter((d) => d.outcomes !== undefined);
+  return `${option} is supported on ${able.map((d) => d.name).join(', ')} only, not on ${dialect.name}`;
+}

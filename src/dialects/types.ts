@@ -20,6 +20,8 @@ export interface TransactionIds {
  * Functions, not methods: they are passed around unbound.
  */
 export interface OutcomeQueries {
+  /** Raw SQL that is exactly one INSERT, UPDATE or DELETE (lexed as this server does): what a verified write may wrap. */
+  readonly isPlainDml: (sql: string) => boolean;
   /** Opens a transaction and learns its ids, in one round trip. */
   readonly begin: (connection: unknown) => Promise<TransactionIds>;
   /** The ids of the transaction open on this connection, without giving it an id it does not have. */

@@ -3,7 +3,7 @@ import type { ReconnectConfig } from '../hooks';
 import { policyFor } from '../core/policy';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
-import { poolOf, type ConnectionRecord, type Engine } from './state';
+import { type ConnectionRecord, type Engine } from './state';
 import { DeadlineError, withDeadline } from './timing';
 
 /** A connection was opened with these settings: note it. */
@@ -23,7 +23,7 @@ export function opened(engine: Engine, connection: Connection, config: Reconnect
 /** A connection the plugin did not open (one opened before `use()`): known from its first checkout on. */
 function adopt(engine: Engine, connection: Connection): ConnectionRecord {
   engine.host.adopt(connection);
-  opened(engine, connection, engine.host.configOf(poolOf(connection)));
+  opened(engine, connection, engine.host.configOf(engine.host.poolOf(connection)));
   return engine.connections.records.get(connection)!;
 }
 
@@ -48,7 +48,12 @@ export function checkedOut(engine: Engine, options: AcquireOptions, connection: 
   if (engine.backoffs.anyone) engine.backoffs.wakeAll();
   const record = engine.connections.records.get(connection) ?? adopt(engine, connection);
   record.checkedOutWith = options;
-  const action = checkoutAction(record, engine.connections.marks[poolOf(connection)], engine.options.hygiene, engine.clock.now());
+  const action = checkoutAction(
+    record,
+    engine.connections.marks[engine.host.poolOf(connection)],
+    engine.options.hygiene,
+    engine.clock.now(),
+  );
   if (action === 'use') return connection;
   const op = operationFor(engine.operations, options);
   if (action === 'retire') {
@@ -165,13 +170,13 @@ function retire(engine: Engine, connection: Connection, why: string): void {
 
 /**
  * A connection found dead (or on a read-only server) is never handed out again: marked invalid
- * (Sequelize's pool validates idle connections with this flag) and destroyed now, so a later
+ * and destroyed now, so a later
  * release of it is a no-op. Its pool's older idle connections become suspect.
  */
 export function discard(engine: Engine, connection: Connection, kind: 'dead' | 'read-only'): void {
-  connection._invalid = true;
+  engine.host.invalidate(connection);
   engine.host.destroy(connection);
-  markPool(engine, poolOf(connection), kind);
+  markPool(engine, engine.host.poolOf(connection), kind);
 }
 
 export function markPool(engine: Engine, pool: PoolName, kind: 'dead' | 'read-only'): void {

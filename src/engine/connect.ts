@@ -1,14 +1,14 @@
 import type { Model, ModelStatic } from 'sequelize';
-import { nextStep, type GiveUpReason } from '../core/decide';
+import { nextStep, type GiveUpReason, type Step } from '../core/decide';
 import type { ReconnectFailure } from '../core/failure';
-import { modelOf, policyFor, type Policy } from '../core/policy';
+import { modelOf, policyFor } from '../core/policy';
 import type { ReconnectContext } from '../hooks';
 import { acquireAttempt, markPool } from './checkout';
 import { giveUp } from './give-up';
 import { hasReconnectHook } from './run-hook';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
-import { recover, type Outcome, type Phase } from './recover';
+import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
 import { asError, poolBusy, type Engine } from './state';
 import { DeadlineError } from './timing';
 
@@ -19,7 +19,7 @@ import { DeadlineError } from './timing';
  */
 export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown): Promise<Connection> {
   if (poolBusy(engine, error)) return Promise.reject(error);
-  return recover(engine, new ConnectPhase(engine, operationFor(engine.operations, options), options), error);
+  return new ConnectRecovery(engine, operationFor(engine.operations, options), options).run(error);
 }
 
 /**
@@ -29,7 +29,7 @@ export function connectFailed(engine: Engine, options: AcquireOptions, error: un
 export function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   if (op.final) return Promise.reject(op.final);
   return acquireAttempt(engine, op, options).catch((error: unknown) =>
-    poolBusy(engine, error) ? Promise.reject(error) : recover(engine, new ConnectPhase(engine, op, options), error),
+    poolBusy(engine, error) ? Promise.reject(error) : new ConnectRecovery(engine, op, options).run(error),
   );
 }
 
@@ -37,26 +37,62 @@ export function acquireFor(engine: Engine, op: Operation, options: AcquireOption
  * Opening a connection failed (refused, starting up, too many connections, reset, a login
  * refused that a hook may fix): retried with backoff within the operation's budget.
  */
-class ConnectPhase implements Phase<Connection> {
-  readonly name = 'connect';
-  readonly immediateFirst = false;
-  readonly retries: number;
-  readonly deadlineMs: number;
-  readonly backoff: Policy['backoff'];
+class ConnectRecovery {
+  private readonly plan: RetryPlan;
   private readonly model: ModelStatic<Model> | undefined;
   private readonly pool: PoolName;
 
   constructor(
     private readonly engine: Engine,
-    readonly op: Operation,
+    private readonly op: Operation,
     private readonly options: AcquireOptions,
   ) {
-    ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = policyFor(engine.policies, options));
+    const { retries, deadlineMs, backoff } = policyFor(engine.policies, options);
+    this.plan = { name: 'connect', retries, deadlineMs, backoff, immediateFirst: false };
     this.model = modelOf(options) as ModelStatic<Model> | undefined;
     this.pool = engine.host.poolFor(options);
   }
 
-  assess(error: unknown): { step: ReturnType<typeof nextStep>; failure: ReconnectFailure } {
+  async run(firstError: unknown): Promise<Connection> {
+    const { engine, op, plan } = this;
+    let error = firstError;
+    for (;;) {
+      const { step, failure } = this.decide(error);
+      if (step.action === 'give-up') throw this.giveUp(step.reason);
+      if (step.action === 'retry-now') {
+        // The pool hands a failed login to its oldest waiter: this one may have started before a
+        // hook (ours or a concurrent caller's) replaced the password. Try the new one at once.
+        op.staleLogins++;
+        try {
+          return await acquireAttempt(engine, op, this.options);
+        } catch (retryError) {
+          error = retryError;
+          continue;
+        }
+      }
+      countRetry(engine, op);
+      const context = this.context(error, failure);
+      const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
+      await beforeRetry(engine, op, plan, context, failure, giveUpWith);
+      if (engine.closed) throw this.giveUp('closed');
+      const next = await reconnect(engine, context, () => acquireAttempt(engine, op, this.options), giveUpWith);
+      if ('failed' in next) {
+        error = next.failed;
+        continue;
+      }
+      const { connection } = next;
+      engine.backoffs.wakeAll();
+      await afterReconnect(engine, context, (hookError) => {
+        engine.host.release(connection);
+        return this.giveUp('hook-failed', hookError);
+      });
+      if (!op.recovering) engine.stats.note('retriesSucceeded');
+      engine.host.debug(`reconnected after ${op.retriesMade} ${op.retriesMade === 1 ? 'retry' : 'retries'}`);
+      return connection;
+    }
+  }
+
+  private decide(error: unknown): { step: Step; failure: ReconnectFailure } {
     const { engine, op } = this;
     // A deadline of ours is no failure to report: the last real one is.
     const deadlinePassed = error instanceof DeadlineError;
@@ -73,8 +109,8 @@ class ConnectPhase implements Phase<Connection> {
       staleLogin: kind === 'auth' && this.refusedWithReplacedPassword(error) && op.staleLogins < engine.host.maxPoolSize(),
       budget: () => ({
         retriesMade: op.retriesMade,
-        retries: this.retries,
-        remainingMs: remainingMs(op, this.deadlineMs, engine.clock.now()),
+        retries: this.plan.retries,
+        remainingMs: remainingMs(op, this.plan.deadlineMs, engine.clock.now()),
       }),
     });
     if (!exhausted && (step.action !== 'give-up' || step.counted)) engine.stats.note('connectFailures');
@@ -83,16 +119,7 @@ class ConnectPhase implements Phase<Connection> {
     return { step, failure: kind === 'auth' ? 'auth' : 'transient' };
   }
 
-  /**
-   * The pool hands a failed login to its oldest waiter: this one may have started before a
-   * hook (ours or a concurrent caller's) replaced the password. Try the new one at once.
-   */
-  retryNow(): Promise<Connection> {
-    this.op.staleLogins++;
-    return acquireAttempt(this.engine, this.op, this.options);
-  }
-
-  context(error: unknown, failure: ReconnectFailure): ReconnectContext {
+  private context(error: unknown, failure: ReconnectFailure): ReconnectContext {
     const { engine, pool } = this;
     const config = this.failedAttempt(error)?.config ?? engine.host.configOf(pool);
     return {
@@ -108,30 +135,7 @@ class ConnectPhase implements Phase<Connection> {
     };
   }
 
-  reconnect(): Promise<Connection> {
-    return acquireAttempt(this.engine, this.op, this.options);
-  }
-
-  reconnectFailed(reconnectError: unknown): unknown {
-    return reconnectError;
-  }
-
-  install(): void {
-    this.engine.backoffs.wakeAll();
-  }
-
-  abandon(connection: Connection): void {
-    this.engine.host.release(connection);
-  }
-
-  finish(connection: Connection): Promise<Outcome<Connection>> {
-    const { op } = this;
-    if (!op.recovering) this.engine.stats.note('retriesSucceeded');
-    this.engine.host.debug(`reconnected after ${op.retriesMade} ${op.retriesMade === 1 ? 'retry' : 'retries'}`);
-    return Promise.resolve({ done: true, value: connection });
-  }
-
-  giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+  private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
     if (cause !== undefined && !(cause instanceof DeadlineError)) this.op.cause = cause;
     return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError });
   }

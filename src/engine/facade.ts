@@ -1,5 +1,6 @@
 import { replayRefusal, validateTransactionOption, type ReconnectTransactionOption } from '../core/options';
 import { checkOptions } from '../core/policy';
+import { settlingUnsupported } from '../dialects';
 import { withCallerStack } from '../errors';
 import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
 import { checkedOut } from './checkout';
@@ -105,9 +106,8 @@ function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, man
     return `${name} replays a managed transaction only: pass a callback, sequelize.transaction({ reconnect }, async (t) => ...) (an unmanaged transaction is never replayed)`;
   }
   // As the plugin's replayTransactions / replayConflicts: refused at use() there.
-  if (!engine.dialect.outcomes) {
-    return `${name} is supported on postgres only, not on ${engine.dialect.name}: leave it out, and retry a transaction that fails with \`transactionLost: true\` yourself`;
-  }
+  const unsupported = settlingUnsupported(engine.dialect, name);
+  if (unsupported) return `${unsupported}: leave it out, and retry a transaction that fails with \`transactionLost: true\` yourself`;
   return replayRefusal(engine.options, own.replay, own.conflicts, PER_CALL_REPLAY);
 }
 

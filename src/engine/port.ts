@@ -7,12 +7,11 @@ import type { AfterReconnectContext, ReconnectConfig, ReconnectContext } from '.
  * reaches Sequelize except through this.
  */
 
-/** A driver connection as Sequelize's pool holds it. */
+/** A driver connection as Sequelize's pool holds it: opaque to the engine, which asks the host about it. */
 export interface Connection {
-  _invalid?: boolean;
-  uuid?: string | undefined;
-  queryType?: 'read' | 'write';
+  readonly [kConnection]?: never;
 }
+declare const kConnection: unique symbol;
 
 export type PoolName = 'read' | 'write';
 
@@ -30,13 +29,13 @@ export interface AcquireOptions {
 export interface TransactionLike {
   readonly id: string;
   readonly parent?: unknown;
-  connection: Connection;
+  readonly connection: Connection;
   readonly options: { readonly readOnly?: boolean; readonly isolationLevel?: unknown };
 }
 
 /** A dialect Query instance as far as the plugin touches it. */
 export interface QueryLike {
-  connection: Connection;
+  readonly connection: Connection;
   readonly options: AcquireOptions;
 }
 
@@ -46,6 +45,12 @@ export interface HostPort {
   release(connection: Connection): void;
   /** Closes a connection and takes it out of the pool. */
   destroy(connection: Connection): void;
+  /** Marks a connection that the pool must never hand out again (it may still be in use). */
+  invalidate(connection: Connection): void;
+  /** Which pool a connection belongs to (without replication, `write`). */
+  poolOf(connection: Connection): PoolName;
+  /** Puts a statement, and its transaction if it has one, on a new connection in place of its lost one. */
+  moveStatement(query: QueryLike, connection: Connection): void;
   /** Runs a statement again on its query's (new) connection, past the plugin's patch. */
   runAgain(query: QueryLike, sql: string, parameters: unknown): Promise<unknown>;
   /** The options Sequelize acquires a transaction's connection with. */

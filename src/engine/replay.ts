@@ -1,12 +1,10 @@
-import { nextStep, transactionReplayable, type GiveUpReason, type Step } from '../core/decide';
-import type { ReconnectFailure } from '../core/failure';
+import { nextStep, transactionReplayable, type GiveUpReason } from '../core/decide';
 import { ConnectionLostError } from '../errors';
 import type { ReconnectContext } from '../hooks';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { newOperation, remainingMs, type Operation } from './operation';
-import type { Connection } from './port';
-import { recover, type Outcome, type Phase } from './recover';
+import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
 import { asError, configFor, type Engine } from './state';
 
 /** Did this failure leave the transaction certainly not committed, so that running it again is safe? */
@@ -66,52 +64,76 @@ export async function replayTransaction<T>(engine: Engine, rules: ReplayRules, a
   } catch (error) {
     const failure = replayFailure(engine, rules, error, run);
     if (!failure) throw error;
-    return recover(engine, new TransactionPhase(engine, newOperation(), rules, attempt, error, failure), error);
+    return new TransactionReplay(engine, newOperation(), rules, attempt, error, failure).run();
   }
 }
 
-class TransactionPhase<T> implements Phase<T> {
-  readonly name = 'transaction';
-  /** The connection was lost, the server may be fine: the first replay starts at once. */
-  readonly immediateFirst = true;
-  readonly retries: number;
-  readonly deadlineMs: number;
-  readonly backoff: { readonly baseMs: number; readonly maxMs: number };
+/** A managed transaction run again from the start, on a server that takes new sessions, while the budget allows. */
+class TransactionReplay<T> {
+  private readonly plan: RetryPlan;
 
   constructor(
     private readonly engine: Engine,
-    readonly op: Operation,
+    private readonly op: Operation,
     private readonly rules: ReplayRules,
     private readonly attempt: (run: ReplayRun) => Promise<T>,
     private last: unknown,
     private failure: 'lost' | 'conflict',
   ) {
-    ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = engine.options);
+    const { retries, deadlineMs, backoff } = engine.options;
+    // The connection was lost, the server may be fine: the first replay starts at once.
+    this.plan = { name: 'transaction', retries, deadlineMs, backoff, immediateFirst: true };
   }
 
-  assess(): { step: Step; failure: ReconnectFailure } {
-    const { engine, op } = this;
-    const step = nextStep({
-      phase: 'transaction',
-      closed: engine.closed,
-      budget: () => ({
-        retriesMade: op.retriesMade,
-        retries: this.retries,
-        remainingMs: remainingMs(op, this.deadlineMs, engine.clock.now()),
-      }),
-    });
-    return { step, failure: this.failure };
+  async run(): Promise<T> {
+    const { engine, op, plan } = this;
+    for (;;) {
+      const step = nextStep({
+        phase: 'transaction',
+        closed: engine.closed,
+        budget: () => ({
+          retriesMade: op.retriesMade,
+          retries: plan.retries,
+          remainingMs: remainingMs(op, plan.deadlineMs, engine.clock.now()),
+        }),
+      });
+      if (step.action !== 'retry') throw this.giveUp(step.action === 'give-up' ? step.reason : 'not-retryable');
+      countRetry(engine, op);
+      const context = this.context();
+      const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
+      await beforeRetry(engine, op, plan, context, this.failure, giveUpWith);
+      // A connection proves the server takes new sessions (the connect phase rides out an outage); the transaction gets its own.
+      const next = await reconnect(engine, context, () => acquireFor(engine, op, { useMaster: true }), giveUpWith);
+      if ('failed' in next) {
+        if (next.failed instanceof ConnectionLostError) throw this.giveUp(next.failed.reason, undefined, next.failed.cause);
+        throw this.giveUp(engine.closed ? 'closed' : 'not-retryable');
+      }
+      const { connection } = next;
+      await afterReconnect(engine, context, (hookError) => {
+        engine.host.release(connection);
+        return this.giveUp('hook-failed', hookError);
+      });
+      engine.host.release(connection);
+      engine.stats.note('transactionReplays');
+      engine.host.debug(`replaying a managed transaction (replay ${op.retriesMade})`);
+      const run: ReplayRun = { transaction: undefined, committed: false };
+      try {
+        const value = await this.attempt(run);
+        engine.stats.note('retriesSucceeded');
+        return value;
+      } catch (error) {
+        const failure = replayFailure(engine, this.rules, error, run);
+        if (!failure) throw error;
+        [this.last, this.failure] = [error, failure];
+      }
+    }
   }
 
-  retryNow(): Promise<T> {
-    return Promise.reject(new Error('a transaction is never replayed outside its budget'));
-  }
-
-  context(error: unknown): ReconnectContext {
+  private context(): ReconnectContext {
     const { engine } = this;
     const config = configFor(engine, 'write');
     return {
-      error: asError(error),
+      error: asError(this.last),
       attempt: this.op.retriesMade,
       phase: 'transaction',
       failure: this.failure,
@@ -121,41 +143,7 @@ class TransactionPhase<T> implements Phase<T> {
     };
   }
 
-  /** A connection proves the server takes new sessions (the connect phase rides out an outage); the transaction gets its own. */
-  reconnect(): Promise<Connection> {
-    return acquireFor(this.engine, this.op, { useMaster: true });
-  }
-
-  reconnectFailed(reconnectError: unknown): never {
-    if (reconnectError instanceof ConnectionLostError) throw this.giveUp(reconnectError.reason, undefined, reconnectError.cause);
-    throw this.giveUp(this.engine.closed ? 'closed' : 'not-retryable');
-  }
-
-  install(): void {}
-
-  abandon(connection: Connection): void {
-    this.engine.host.release(connection);
-  }
-
-  async finish(connection: Connection): Promise<Outcome<T>> {
-    const { engine, op } = this;
-    engine.host.release(connection);
-    engine.stats.note('transactionReplays');
-    engine.host.debug(`replaying a managed transaction (replay ${op.retriesMade})`);
-    const run: ReplayRun = { transaction: undefined, committed: false };
-    try {
-      const value = await this.attempt(run);
-      engine.stats.note('retriesSucceeded');
-      return { done: true, value };
-    } catch (error) {
-      const failure = replayFailure(engine, this.rules, error, run);
-      if (!failure) throw error;
-      [this.last, this.failure] = [error, failure];
-      return { done: false, error };
-    }
-  }
-
-  giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+  private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
     // Out of replays after a conflict: the caller gets the server's error, as without the plugin.
     if (this.failure === 'conflict' && hookError === undefined && cause === undefined && reason !== 'closed') {
       this.engine.stats.note('retriesFailed');

@@ -1,7 +1,7 @@
 import type { ConnectionStamps, PoolMarks } from '../core/hygiene';
 import type { ResolvedPluginOptions } from '../core/options';
 import type { PolicySource } from '../core/policy';
-import type { Dialect } from '../dialects';
+import { settlingUnsupported, type Dialect } from '../dialects';
 import type { ReconnectConfig } from '../hooks';
 import type { Operation } from './operation';
 import type { TransactionIds } from '../dialects/types';
@@ -98,7 +98,7 @@ export function createEngine(parts: {
       options: parts.options,
       modelPolicies: new WeakMap(),
       verifiedSeen: parts.options.retryWrites === 'verified',
-      dialect: parts.dialect,
+      settlingUnsupported: (option) => settlingUnsupported(parts.dialect, option),
     },
     operations: new WeakMap(),
     connections: {
@@ -122,11 +122,6 @@ export function createEngine(parts: {
  */
 export function poolBusy(engine: Engine, error: unknown): boolean {
   return engine.connections.opening === 0 && engine.host.isPoolExhausted(error);
-}
-
-/** Which pool a connection belongs to. */
-export function poolOf(connection: Connection): PoolName {
-  return connection.queryType ?? 'write';
 }
 
 /**

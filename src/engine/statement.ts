@@ -8,10 +8,10 @@ import { discard, refusedBySession } from './checkout';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
-import type { Connection, QueryLike, TransactionLike } from './port';
+import type { AcquireOptions, Connection, QueryLike, TransactionLike } from './port';
 import { callAgain, type DriverCall } from './driver-call';
-import { recover, type Outcome, type Phase } from './recover';
-import { asError, configFor, noteFailedIn, poolOf, type Engine } from './state';
+import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
+import { asError, configFor, noteFailedIn, type Engine } from './state';
 import { lostOutcome } from './settle-commit';
 import { runVerified, verifies } from './verified';
 
@@ -68,22 +68,19 @@ export async function statementFailed(
   if (lostAt.done) return lostAt.value;
   op.mayHaveRun ||= lostAt.mayHaveRun;
   op.cause = error;
-  const phase = new StatementPhase(engine, op, query, sql, parameters, driver, failure, error);
+  const recovery = new StatementRecovery(engine, op, query, sql, parameters, driver, failure, error);
   op.recovering = true;
   try {
-    return await recover(engine, phase, error);
+    return await recovery.run();
   } finally {
     op.recovering = false;
-    phase.releaseOwned();
+    recovery.releaseOwned();
   }
 }
 
-class StatementPhase implements Phase<unknown> {
-  readonly name = 'query';
-  readonly immediateFirst = true;
-  readonly retries: number;
-  readonly deadlineMs: number;
-  readonly backoff: Policy['backoff'];
+/** One lost statement, run again on new connections while its operation's budget allows. */
+class StatementRecovery {
+  private readonly plan: RetryPlan;
   private readonly settings: Policy;
   private readonly transaction: TransactionLike | undefined;
   private readonly model: ModelStatic<Model> | undefined;
@@ -96,7 +93,7 @@ class StatementPhase implements Phase<unknown> {
 
   constructor(
     private readonly engine: Engine,
-    readonly op: Operation,
+    private readonly op: Operation,
     private readonly query: QueryLike,
     private readonly sql: string,
     private readonly parameters: unknown,
@@ -105,7 +102,8 @@ class StatementPhase implements Phase<unknown> {
     error: unknown,
   ) {
     this.settings = policyFor(engine.policies, query.options);
-    ({ retries: this.retries, deadlineMs: this.deadlineMs, backoff: this.backoff } = this.settings);
+    const { retries, deadlineMs, backoff } = this.settings;
+    this.plan = { name: 'query', retries, deadlineMs, backoff, immediateFirst: true };
     this.transaction = query.options.transaction ?? undefined;
     this.model = modelOf(query.options) as ModelStatic<Model> | undefined;
     this.isRead = engine.host.isRead(query.options.type);
@@ -114,9 +112,52 @@ class StatementPhase implements Phase<unknown> {
     this.error = error;
   }
 
-  assess(): { step: Step; failure: ReconnectFailure } {
+  async run(): Promise<unknown> {
+    const { engine, op, plan } = this;
+    for (;;) {
+      const step = this.decide();
+      if (step.action !== 'retry') throw this.giveUp(step.action === 'give-up' ? step.reason : 'not-retryable');
+      countRetry(engine, op);
+      const context = this.context();
+      const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
+      await beforeRetry(engine, op, plan, context, this.failure, giveUpWith);
+      const next = await reconnect(engine, context, () => acquireFor(engine, op, this.acquireOptions()), giveUpWith);
+      // Our connect phase gives up with a ConnectionLostError; after close(), Sequelize's own getConnection refuses with a plain Error.
+      if ('failed' in next) {
+        if (next.failed instanceof ConnectionLostError) throw this.giveUp(next.failed.reason, undefined, next.failed.cause);
+        throw this.giveUp(engine.closed ? 'closed' : 'not-retryable');
+      }
+      const { connection } = next;
+      engine.host.debug(`reconnected: a new connection for retry ${op.retriesMade}`);
+      if (!this.transaction) this.owned = connection;
+      engine.host.moveStatement(this.query, connection);
+      // Installed already: released with the operation.
+      await afterReconnect(engine, context, giveUpWith);
+      try {
+        const value = await this.runWithinDeadline(connection);
+        engine.stats.note('retriesSucceeded');
+        engine.host.debug(`statement succeeded on retry ${op.retriesMade}`);
+        return value;
+      } catch (retryError) {
+        const failure = engine.dialect.classifier.classifyQueryError(retryError);
+        if (!failure.lost) throw retryError;
+        engine.stats.note('disconnects');
+        discard(engine, connection, failure.readOnlyServer ? 'read-only' : 'dead');
+        this.lost = connection;
+        this.owned = undefined;
+        const lostAt = await lostOutcome(engine, op, this.query, retryError, failure.mayHaveRun);
+        if (lostAt.done) return lostAt.value;
+        op.mayHaveRun ||= lostAt.mayHaveRun;
+        op.cause = retryError;
+        this.error = retryError;
+        this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
+      }
+    }
+  }
+
+  private decide(): Step {
     const { engine, op, settings } = this;
-    const step = nextStep({
+    return nextStep({
       phase: 'query',
       closed: engine.closed,
       statement: {
@@ -128,26 +169,21 @@ class StatementPhase implements Phase<unknown> {
       },
       budget: () => ({
         retriesMade: op.retriesMade,
-        retries: this.retries,
-        remainingMs: remainingMs(op, this.deadlineMs, engine.clock.now()),
+        retries: this.plan.retries,
+        remainingMs: remainingMs(op, this.plan.deadlineMs, engine.clock.now()),
       }),
     });
-    return { step, failure: this.failure };
   }
 
-  retryNow(): Promise<unknown> {
-    return Promise.reject(new Error('a statement is never retried outside its budget'));
-  }
-
-  context(error: unknown, failure: ReconnectFailure): ReconnectContext {
+  private context(): ReconnectContext {
     const { engine, lost } = this;
-    const pool = poolOf(lost);
+    const pool = engine.host.poolOf(lost);
     const config = configFor(engine, pool, lost);
     return {
-      error: asError(error),
+      error: asError(this.error),
       attempt: this.op.retriesMade,
       phase: 'query',
-      failure,
+      failure: this.failure,
       config,
       pool: engine.host.replicated ? pool : undefined,
       host: config.host,
@@ -157,55 +193,10 @@ class StatementPhase implements Phase<unknown> {
     };
   }
 
-  reconnect(): Promise<Connection> {
+  /** A transaction's statement gets a connection as Sequelize gets one for a transaction. */
+  private acquireOptions(): AcquireOptions {
     const { transaction } = this;
-    return acquireFor(this.engine, this.op, transaction ? this.engine.host.transactionAcquireOptions(transaction) : this.query.options);
-  }
-
-  reconnectFailed(reconnectError: unknown): never {
-    // Our connect phase gives up with a ConnectionLostError; after close(), Sequelize's own
-    // getConnection refuses with a plain Error.
-    if (reconnectError instanceof ConnectionLostError) throw this.giveUp(reconnectError.reason, undefined, reconnectError.cause);
-    throw this.giveUp(this.engine.closed ? 'closed' : 'not-retryable');
-  }
-
-  install(connection: Connection): void {
-    const { transaction } = this;
-    this.engine.host.debug(`reconnected: a new connection for retry ${this.op.retriesMade}`);
-    if (transaction) {
-      transaction.connection = connection;
-      connection.uuid = transaction.id;
-    } else {
-      this.owned = connection;
-    }
-    this.query.connection = connection;
-  }
-
-  /** Installed already: released with the operation. */
-  abandon(): void {}
-
-  async finish(connection: Connection): Promise<Outcome<unknown>> {
-    const { engine, op } = this;
-    try {
-      const value = await this.runWithinDeadline(connection);
-      engine.stats.note('retriesSucceeded');
-      engine.host.debug(`statement succeeded on retry ${op.retriesMade}`);
-      return { done: true, value };
-    } catch (retryError) {
-      const failure = engine.dialect.classifier.classifyQueryError(retryError);
-      if (!failure.lost) throw retryError;
-      engine.stats.note('disconnects');
-      discard(engine, connection, failure.readOnlyServer ? 'read-only' : 'dead');
-      this.lost = connection;
-      this.owned = undefined;
-      const lostAt = await lostOutcome(engine, op, this.query, retryError, failure.mayHaveRun);
-      if (lostAt.done) return { done: true, value: lostAt.value };
-      op.mayHaveRun ||= lostAt.mayHaveRun;
-      op.cause = retryError;
-      this.error = retryError;
-      this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
-      return { done: false, error: retryError };
-    }
+    return transaction ? this.engine.host.transactionAcquireOptions(transaction) : this.query.options;
   }
 
   /**
@@ -217,10 +208,10 @@ class StatementPhase implements Phase<unknown> {
     const { engine, op } = this;
     const cancel = engine.clock.setTimer(
       () => {
-        connection._invalid = true;
+        engine.host.invalidate(connection);
         engine.host.destroy(connection);
       },
-      Math.max(0, remainingMs(op, this.deadlineMs, engine.clock.now())),
+      Math.max(0, remainingMs(op, this.plan.deadlineMs, engine.clock.now())),
     );
     try {
       const { query, sql, parameters, driver } = this;
@@ -235,7 +226,7 @@ class StatementPhase implements Phase<unknown> {
     }
   }
 
-  giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+  private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
     // The driver's error as Sequelize wraps it, like every `parent` of Sequelize's own errors.
     const parent = this.engine.host.formatError(this.query, cause ?? this.error);
     return giveUp(this.engine, this.op, { phase: 'query', reason, cause: parent, sql: this.sql, hookError });

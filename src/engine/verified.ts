@@ -1,4 +1,3 @@
-import { isPlainDml } from '../core/dml';
 import { policyFor } from '../core/policy';
 import type { OutcomeQueries, TransactionIds } from '../dialects/types';
 import type { Connection, QueryLike } from './port';
@@ -12,7 +11,7 @@ import type { Engine, VerifiedFailure } from './state';
 export function verifies(engine: Engine, query: QueryLike, sql: string): boolean {
   if (!engine.policies.verifiedSeen || !engine.dialect.outcomes || query.options.transaction) return false;
   const kind = engine.host.writeKind(query.options.type);
-  if (kind === 'read' || (kind === 'raw' && !isPlainDml(sql))) return false;
+  if (kind === 'read' || (kind === 'raw' && !engine.dialect.outcomes.isPlainDml(sql))) return false;
   const policy = policyFor(engine.policies, query.options);
   return policy.retryWrites === 'verified' && !policy.idempotent && policy.retries > 0;
 }
@@ -106,7 +105,7 @@ async function rollbackIfAlive(engine: Engine, outcomes: OutcomeQueries, connect
     await outcomes.rollback(connection);
   } catch {
     // Cannot tell what state it is in: never reuse it.
-    connection._invalid = true;
+    engine.host.invalidate(connection);
   }
 }
 

@@ -127,3 +127,16 @@ export function probe(sequelize: Sequelize): Internals {
     debug: debug!,
   };
 }
+
+/** The settings the instance was made with (`new Sequelize(…, options)`), as Sequelize keeps them. */
+export function sequelizeConfig(sequelize: Sequelize): Readonly<Record<string, unknown>> {
+  return (sequelize as unknown as { config: Record<string, unknown> }).config;
+}
+
+/** Every password the instance connects with (replicas' too), for redaction. */
+export function* configuredPasswords(cm: ConnectionManagerInternals): Iterable<string> {
+  const configs = cm.config.replication ? [cm.config, cm.config.replication.write, ...cm.config.replication.read] : [cm.config];
+  for (const config of configs) {
+    if (typeof config.password === 'string') yield config.password;
+  }
+}

@@ -10,6 +10,14 @@ const READ_TYPES = new Set(['SELECT', 'SHOWTABLES', 'SHOWINDEXES', 'DESCRIBE', '
 /** Sequelize's query types for model writes: one INSERT / UPDATE / DELETE statement each. */
 const WRITE_TYPES = new Set(['INSERT', 'UPDATE', 'BULKUPDATE', 'BULKDELETE', 'DELETE', 'UPSERT']);
 
+/** A driver connection as Sequelize's pool and transactions mark it. */
+interface SequelizeConnection {
+  _invalid?: boolean;
+  uuid?: string;
+  queryType?: 'read' | 'write';
+}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 interface Hookable {
   // Sequelize returns undefined, not false, for a name that never had hooks.
   hasHook(name: string): boolean | undefined;
@@ -39,6 +47,21 @@ export function sequelizeHost(
     release: (connection) => cm.releaseConnection(connection),
     destroy: (connection) => {
       cm.destroyConnection(connection).catch(() => {});
+    },
+    // Sequelize's pool validates idle connections with this flag (its `validate`).
+    invalidate: (connection) => {
+      (connection as SequelizeConnection)._invalid = true;
+    },
+    // Sequelize notes the pool a connection came from on the connection.
+    poolOf: (connection) => (connection as SequelizeConnection).queryType ?? 'write',
+    moveStatement: (query, connection) => {
+      const transaction: Mutable<TransactionLike> | null | undefined = query.options.transaction;
+      if (transaction) {
+        // What Sequelize's transaction.js does with the connection it acquires for a transaction.
+        transaction.connection = connection;
+        (connection as SequelizeConnection).uuid = transaction.id;
+      }
+      (query as Mutable<QueryLike>).connection = connection;
     },
     runAgain: runOnce,
     // Sequelize's transaction.js acquires a transaction's connection with these.

@@ -1,4 +1,4 @@
-import { SOCKET_LOST_CODES, type ConnectFailure, type DialectClassifier, type QueryFailure } from '../../core/failure';
+import { errorLayers, SOCKET_LOST_CODES, type ConnectFailure, type DialectClassifier, type QueryFailure } from '../../core/failure';
 
 /**
  * MySQL and MariaDB, through mysql2 (Sequelize's `mysql` dialect) or the mariadb connector (its
@@ -18,26 +18,20 @@ interface Layer {
   readonly syscall: string | undefined;
 }
 
-function layersOf(error: unknown): Layer[] {
-  const layers: Layer[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const e = current as Record<string, unknown>;
-    layers.push({
-      message: typeof e['message'] === 'string' ? e['message'] : '',
-      code: typeof e['code'] === 'string' ? e['code'] : undefined,
-      // Node's system errors carry a negative errno (-104): not a server error number.
-      errno: typeof e['errno'] === 'number' && e['errno'] > 0 ? e['errno'] : undefined,
-      sqlState: typeof e['sqlState'] === 'string' ? e['sqlState'] : undefined,
-      fatal: e['fatal'] === true,
-      syscall: typeof e['syscall'] === 'string' ? e['syscall'] : undefined,
-    });
-    const next = e['original'] ?? e['parent'];
-    if (next === current) break;
-    current = next;
-  }
-  return layers;
+function readLayer(e: Readonly<Record<string, unknown>>): Layer {
+  return {
+    message: typeof e['message'] === 'string' ? e['message'] : '',
+    code: typeof e['code'] === 'string' ? e['code'] : undefined,
+    // Node's system errors carry a negative errno (-104): not a server error number.
+    errno: typeof e['errno'] === 'number' && e['errno'] > 0 ? e['errno'] : undefined,
+    sqlState: typeof e['sqlState'] === 'string' ? e['sqlState'] : undefined,
+    fatal: e['fatal'] === true,
+    syscall: typeof e['syscall'] === 'string' ? e['syscall'] : undefined,
+  };
 }
+
+/** The error's layers, outermost first. */
+const layersOf = (error: unknown): Layer[] => errorLayers(error, readLayer);
 
 /**
  * Refused by the driver before a byte was written: mysql2's closed-state refusal, the

@@ -1,11 +1,4 @@
-import {
-  errorLayers,
-  SOCKET_LOST_CODES,
-  type ConnectFailure,
-  type DialectClassifier,
-  type ErrorFields,
-  type QueryFailure,
-} from '../../core/failure';
+import { errorLayers, SOCKET_LOST_CODES, type ConnectFailure, type DialectClassifier, type QueryFailure } from '../../core/failure';
 
 /**
  * PostgreSQL (node-postgres, pgbouncer, HAProxy in front): which errors mean the connection is
@@ -82,6 +75,22 @@ const AUTH_CODES = new Set(['28P01', '28000']);
 /** pgbouncer rejects a password with SQLSTATE 08P01, not 28P01: only its text says so. */
 const AUTH_MESSAGES = ['password authentication failed', 'SASL authentication failed'];
 
+/** The fields pg puts on its errors (and Sequelize's wrappers carry). */
+interface ErrorFields {
+  readonly message: string;
+  readonly code?: unknown;
+  readonly severity?: unknown;
+}
+
+const readFields = (e: Readonly<Record<string, unknown>>): ErrorFields => ({
+  message: typeof e['message'] === 'string' ? e['message'] : '',
+  code: e['code'],
+  severity: e['severity'],
+});
+
+/** The error's layers, outermost first. */
+const layersOf = (error: unknown): ErrorFields[] => errorLayers(error, readFields);
+
 function sqlState(layer: ErrorFields): string | undefined {
   return typeof layer.code === 'string' ? layer.code : undefined;
 }
@@ -91,7 +100,7 @@ function mentions(layer: ErrorFields, fragments: readonly string[]): boolean {
 }
 
 export function classifyQueryError(error: unknown): QueryFailure {
-  const layers = errorLayers(error);
+  const layers = layersOf(error);
   // 25006 read_only_sql_transaction: refused before running. Outside a READ ONLY transaction
   // it means the server is a standby, which is what a failed-over primary becomes.
   if (layers.some((l) => sqlState(l) === '25006')) return { lost: true, mayHaveRun: false, readOnlyServer: true };
@@ -122,7 +131,7 @@ function sessionEnded(layers: readonly ErrorFields[]): boolean {
 }
 
 export function classifyConnectError(error: unknown): ConnectFailure {
-  const layers = errorLayers(error);
+  const layers = layersOf(error);
   for (const layer of layers) {
     const code = sqlState(layer);
     if ((code !== undefined && AUTH_CODES.has(code)) || mentions(layer, AUTH_MESSAGES)) return 'auth';
@@ -149,7 +158,7 @@ export const postgresClassifier: DialectClassifier = {
   dialect: 'postgres',
   classifyQueryError,
   classifyConnectError,
-  isConflict: (error) => errorLayers(error).some((layer) => CONFLICT_CODES.has(sqlState(layer) ?? '')),
+  isConflict: (error) => layersOf(error).some((layer) => CONFLICT_CODES.has(sqlState(layer) ?? '')),
   isTransactionStart: (sql) => START.test(sql),
   isCommit: (sql) => COMMIT.test(sql),
   isRollback: (sql) => ROLLBACK.test(sql),

@@ -1,3 +1,4 @@
+import { isPlainDml } from './dml';
 import type { TransactionStatus } from '../../core/settle';
 import type { OutcomeQueries, TransactionIds } from '../types';
 
@@ -51,6 +52,7 @@ const END_SESSION = `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_acti
 
 /** PostgreSQL: the server numbers transactions and remembers how each one ended. */
 export const postgresOutcomes: OutcomeQueries = {
+  isPlainDml,
   begin: async (connection) => {
     const results = await client(connection).query(BEGIN);
     return idsOf(Array.isArray(results) ? results[1] : results);
