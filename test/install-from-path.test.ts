@@ -4,10 +4,15 @@
  * installs a directory. Proved on a fresh checkout: the files git tracks (and new ones it does
  * not ignore), without dist/ or node_modules/; this repository's node_modules stands in for the
  * devDependencies npm would install there, so nothing is fetched.
+ *
+ * Seen from the app: it has its own Sequelize (a copy of this repository's, so a different
+ * module), which its own code requires. `npm install <path>` links the checkout, whose
+ * node_modules hold another Sequelize: the plugin refuses on `require`, saying to use
+ * `--install-links`, which then works with the app's Sequelize.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -36,7 +41,7 @@ describe('a fresh checkout installed from its path', () => {
     checkout = join(dir, 'sequelize-autoreconnect');
     const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
       .split('\0')
-      .filter((f) => f !== '' && existsSync(join(root, f)));
+      .filter((f) => f !== '' && f !== 'node_modules' && existsSync(join(root, f)));
     for (const file of files) {
       mkdirSync(dirname(join(checkout, file)), { recursive: true });
       cpSync(join(root, file), join(checkout, file));
@@ -60,25 +65,54 @@ describe('a fresh checkout installed from its path', () => {
       assert.ok(paths.includes(path), `${path} missing`);
   });
 
-  it('installs with `npm install <path>`, builds dist/, and loads with require and with import', () => {
-    rmSync(join(checkout, 'dist'), { recursive: true, force: true });
-    const app = join(dir, 'app');
+  /** An app folder whose node_modules will hold its own copy of Sequelize (its dependencies from ours). */
+  function makeApp(name: string): string {
+    const app = join(dir, name);
     mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }));
+    return app;
+  }
+  function giveOwnSequelize(app: string): void {
+    cpSync(join(root, 'node_modules/sequelize'), join(app, 'node_modules/sequelize'), { recursive: true, dereference: true });
+  }
+  /** Runs the app's code, as `node app.js` in its folder; what it printed, and whether it failed. */
+  function runApp(app: string, code: string): { status: number | null; stdout: string; stderr: string } {
+    writeFileSync(join(app, 'app.js'), code);
+    const env = { ...process.env, NODE_PATH: join(root, 'node_modules') };
+    const run = spawnSync(process.execPath, ['app.js'], { cwd: app, encoding: 'utf8', env });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+  /** What a user writes: the app's own `require('sequelize')`, then `.use(autoreconnect())`. */
+  const appJs = `
+    const { Sequelize } = require('sequelize');
+    const { autoreconnect, getReconnectStats } = require('sequelize-autoreconnect');
+    const sequelize = new Sequelize('postgres://user:pw@127.0.0.1:9/db', { logging: false }).use(autoreconnect());
+    import('sequelize-autoreconnect').then((esm) => {
+      console.log(JSON.stringify({ stats: typeof getReconnectStats(sequelize), esm: esm.autoreconnect === autoreconnect }));
+    });`;
+
+  it('installs with `npm install <path>`, builds dist/, and refuses the app at once, saying what to do', () => {
+    rmSync(join(checkout, 'dist'), { recursive: true, force: true });
+    const app = makeApp('linked-app');
     npm(dir, app, ['install', '--legacy-peer-deps', checkout]);
     assert.equal(existsSync(join(checkout, 'dist/index.js')), true, 'prepare did not build dist/');
-    const script = `
-      const cjs = require('sequelize-autoreconnect');
-      import('sequelize-autoreconnect').then((esm) => {
-        const { Sequelize } = require(require.resolve('sequelize', { paths: [require.resolve('sequelize-autoreconnect')] }));
-        console.log(JSON.stringify({
-          cjs: typeof cjs.autoreconnect,
-          esm: typeof esm.autoreconnect,
-          same: esm.ConnectionLostError === cjs.ConnectionLostError,
-          use: typeof Sequelize.prototype.use,
-        }));
-      });`;
-    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8' })) as object;
-    assert.deepEqual(out, { cjs: 'function', esm: 'function', same: true, use: 'function' });
+    giveOwnSequelize(app);
+    const run = runApp(app, appJs);
+    assert.notEqual(run.status, 0);
+    assert.doesNotMatch(run.stderr, /use is not a function/);
+    const line = run.stderr.split('\n').find((l) => l.startsWith('Error: sequelize-autoreconnect'));
+    assert.ok(line, run.stderr);
+    assert.ok(line.endsWith(`install it with \`npm install --install-links ${realpathSync(checkout)}\``), line);
+  });
+
+  it("with `npm install --install-links <path>`, works with the app's own Sequelize, by require and by import", () => {
+    rmSync(join(checkout, 'dist'), { recursive: true, force: true });
+    const app = makeApp('copied-app');
+    npm(dir, app, ['install', '--legacy-peer-deps', '--install-links', checkout]);
+    assert.equal(existsSync(join(app, 'node_modules/sequelize-autoreconnect/dist/index.js')), true, 'no dist/ installed');
+    giveOwnSequelize(app);
+    const run = runApp(app, appJs);
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout) as object, { stats: 'object', esm: true });
   });
 });
