@@ -4,7 +4,7 @@ import { ConnectionError } from 'sequelize';
 import { autoreconnect, ConnectionLostError } from '../../src';
 import { statementRetryable, transactionReplayable } from '../../src/core/decide';
 import { postgresClassifier } from '../../src/dialects/postgres/classify';
-import { isPlainDml } from '../../src/core/dml';
+import { isPlainDml } from '../../src/dialects/postgres/dml';
 import { validateQueryOption, validateTransactionOption } from '../../src/core/options';
 import { GRACE_POLLS, settleStep, type SettleFacts, type SettleStep } from '../../src/core/settle';
 import { versionUnsupported } from '../../src/dialects/postgres/outcomes';

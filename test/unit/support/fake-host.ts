@@ -127,6 +127,13 @@ export function harness(
     },
     release: () => {},
     destroy: () => {},
+    invalidate: (connection) => {
+      (connection as { _invalid?: boolean })._invalid = true;
+    },
+    poolOf: () => 'write',
+    moveStatement: (q, connection) => {
+      (q as { connection: Connection }).connection = connection;
+    },
     runAgain: () => {
       h.reruns++;
       const answer = reruns.shift() ?? 'ok';
