@@ -12,6 +12,8 @@ import { noteUnderway, Tap } from './tap';
 import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './verified';
 
 /**
+ * The engine's face toward host/: everything the patches on a Sequelize instance call.
+ *
  * What an operation that succeeds costs. Its connection: nothing (the host's own acquire checks
  * it out inline, and recovers in its `catch`). Its statement: nothing where the dialect watches
  * statements at the driver (see tap.ts); elsewhere one promise reaction on Sequelize's `run`,
