@@ -56,9 +56,16 @@ export function guardMariadb(lib: object, _tap: unknown, created: (socket: objec
   if (typeof driver.createConnection !== 'function') return lib;
   const createConnection = (config: MariadbConnectOptions): Promise<unknown> => {
     if (config.socketPath || config.stream) return (driver as Mariadb).createConnection(config);
-    const socket = connect(config.port || 3306, config.host || 'localhost');
-    created(socket);
-    return (driver as Mariadb).createConnection({ ...config, stream: () => socket });
+    // Called again for each connection the connector opens with these options (one that kills a
+    // query left running when it is destroyed): each gets a socket of its own.
+    let first = true;
+    const stream = (): Socket => {
+      const socket = connect(config.port || 3306, config.host || 'localhost');
+      if (first) created(socket);
+      first = false;
+      return socket;
+    };
+    return (driver as Mariadb).createConnection({ ...config, stream });
   };
   return Object.create(lib, { createConnection: { value: createConnection } }) as object;
 }
