@@ -56,6 +56,11 @@ export class StalledListener {
     for (const socket of this.open) this.pipe(socket, target);
   }
 
+  /** New sockets are held again; those piped already stay piped. */
+  stall(): void {
+    this.target = undefined;
+  }
+
   private pipe(socket: Socket, target: { host: string; port: number }): void {
     const upstream = connect(target.port, target.host);
     socket.removeAllListeners('data');
@@ -130,6 +135,51 @@ export function stalledConnectTests(make: MakeInstance, server: () => { host: st
       assert.equal(stalled.accepted, 3);
     } finally {
       clearTimeout(recover);
+      await sequelize.close();
+      await stalled.close();
+    }
+  });
+
+  it('bounds a first attempt by deadlineMs when that is shorter than connectTimeoutMs', async () => {
+    const stalled = await StalledListener.start();
+    const sequelize = await make(stalled.port, { deadlineMs: 1000, retries: 10 });
+    try {
+      const started = Date.now();
+      const result = await outcome(select(sequelize));
+      const elapsed = Date.now() - started;
+      console.log(`# stalled first connect (deadlineMs 1000) failed after ${elapsed} ms`);
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
+      assert.equal(result.error.reason, 'deadline-exceeded');
+      assert.ok(elapsed >= 950 && elapsed <= 1000 + SLACK_MS, `failed after ${elapsed} ms`);
+      assert.equal(stalled.accepted, 1);
+      await until('the abandoned socket to close', () => stalled.openSockets === 0, 1000);
+    } finally {
+      await sequelize.close();
+      await stalled.close();
+    }
+  });
+
+  it('bounds a new pooled connection the same way, once the instance has been working', async () => {
+    const stalled = await StalledListener.start();
+    stalled.answer(server());
+    const plugin = { connectTimeoutMs: 800, deadlineMs: 2000, retries: 10, backoff: { baseMs: 10, maxMs: 10 } };
+    const sequelize = await make(stalled.port, plugin);
+    try {
+      // Holds the pooled connection, so that the next statement needs a new one.
+      const transaction = await sequelize.transaction();
+      stalled.stall();
+      const [accepted, open] = [stalled.accepted, stalled.openSockets];
+      const started = Date.now();
+      const result = await outcome(select(sequelize));
+      const elapsed = Date.now() - started;
+      console.log(`# stalled pooled connect failed after ${elapsed} ms, ${stalled.accepted - accepted} attempts`);
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
+      assert.equal(result.error.phase, 'connect');
+      assert.ok(elapsed >= 1900 && elapsed <= 2000 + SLACK_MS, `failed after ${elapsed} ms`);
+      assert.equal(stalled.accepted - accepted, 3);
+      await until('the abandoned sockets to close', () => stalled.openSockets === open, 1000);
+      await transaction.rollback();
+    } finally {
       await sequelize.close();
       await stalled.close();
     }
