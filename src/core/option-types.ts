@@ -84,8 +84,9 @@ export interface PoolHygieneOptions {
    * it counts as a failed connect, retried within `retries` and `deadlineMs`. A healthy connect
    * takes milliseconds, and one to a loaded server or across regions well under a second: 5 s
    * never cuts those, yet bounds a dead one (the drivers alone wait forever, or 10 s and more).
-   * Each attempt is also bounded by what is left of its operation's `deadlineMs`. `false`: only
-   * the drivers' own timeouts.
+   * Each attempt is also bounded by what is left of its operation's `deadlineMs` (an
+   * operation's first attempt by the instance's `deadlineMs`, counted from its start): keep
+   * `deadlineMs` well above the time a connect takes. `false`: only the drivers' own timeouts.
    * @default 5000
    */
   connectTimeoutMs?: number | false;

@@ -37,8 +37,7 @@ export function patchDriver(engine: Engine, cm: ConnectionManagerInternals, dial
     // Set by the guarded view during connect()'s synchronous part.
     const connection = created as object | undefined;
     created = undefined;
-    if (!connection) return pending as ReturnType<typeof connect>;
-    if (destroyDriverConnection) {
+    if (connection && destroyDriverConnection) {
       pending = pending.catch((error: unknown) => {
         try {
           destroyDriverConnection(connection);
@@ -49,11 +48,14 @@ export function patchDriver(engine: Engine, cm: ConnectionManagerInternals, dial
       });
     }
     const { connectTimeoutMs } = engine.options.hygiene;
-    if (!abortDriverConnection || connectTimeoutMs === false) return pending as ReturnType<typeof connect>;
+    if (connectTimeoutMs === false) return pending as ReturnType<typeof connect>;
     // An operation's first attempt counts from its own start: bounded by the deadline too, so
     // that no operation outlives `deadlineMs` because of it. Retries are cut at theirs (checkout.ts).
     const ms = Math.min(connectTimeoutMs, engine.options.deadlineMs);
-    return bounded(engine, pending, () => abortDriverConnection(connection), ms) as ReturnType<typeof connect>;
+    // Without a handle (a mariadb Unix socket or `stream` of the application's) the attempt is
+    // still bounded, but its socket is left to the connector.
+    const destroy = connection && abortDriverConnection ? () => abortDriverConnection(connection) : () => {};
+    return bounded(engine, pending, destroy, ms) as ReturnType<typeof connect>;
   };
 }
 

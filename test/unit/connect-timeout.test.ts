@@ -40,13 +40,15 @@ function fakeManager() {
   return { cm, settle: () => settle! };
 }
 
-function setUp(options: object = {}) {
+function setUp(options: object = {}, withHandle = true) {
   const clock = manualClock();
   const engine = { clock, options: resolveOptions(options), connections: { attempts: new Set() } } as unknown as Engine;
   const { cm, settle } = fakeManager();
   const aborted: object[] = [];
   const dialect = {
     ...dialectFor('mysql')!,
+    // Without a handle: a guarded view that never tells of the connection it creates.
+    ...(withHandle ? {} : { guardDriver: (lib: object) => lib }),
     abortDriverConnection: (c: object) => void aborted.push(c),
     destroyDriverConnection: () => {},
   };
@@ -85,5 +87,13 @@ describe('a connect that gets no answer', () => {
     const off = setUp({ connectTimeoutMs: false });
     void off.cm.connect({} as never);
     assert.equal(off.clock.armed, 0);
+  });
+
+  it('is bounded even when the dialect learned no driver connection to destroy', async () => {
+    const { clock, cm, aborted } = setUp({}, false);
+    const attempt = cm.connect({} as never);
+    clock.fire();
+    await assert.rejects(attempt, ConnectTimeoutError);
+    assert.equal(aborted.length, 0);
   });
 });

@@ -49,7 +49,7 @@ interface Mariadb {
  * until it has logged in, so nothing could close one that never does. This instance's
  * connections get their TCP socket from the plugin instead (the connector's `stream` option, the
  * address it would use itself): `created` receives that socket. A Unix socket or a `stream` of
- * the application's own is left as it is (an attempt is still bounded; its socket is not closed).
+ * the application's own is left as it is (an attempt is still bounded, but its socket is left to the connector).
  */
 export function guardMariadb(lib: object, _tap: unknown, created: (socket: object) => void): object {
   const driver = lib as Partial<Mariadb>;
