@@ -88,7 +88,9 @@ function bounded<T>(engine: Engine, pending: Promise<T>, destroy: () => void, ms
       abort: () => {
         if (!settle()) return;
         destroyQuietly();
-        reject(new ConnectTimeoutError(clock.now() - startedAt, startedAt));
+        const elapsed = clock.now() - startedAt;
+        engine.host.debug(`a connection attempt got no answer within ${elapsed} ms; abandoned, its socket destroyed`);
+        reject(new ConnectTimeoutError(elapsed, startedAt));
       },
     };
     const cancel = clock.setTimer(() => attempt.abort(), ms);

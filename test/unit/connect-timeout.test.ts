@@ -42,7 +42,8 @@ function fakeManager() {
 
 function setUp(options: object = {}, withHandle = true) {
   const clock = manualClock();
-  const engine = { clock, options: resolveOptions(options), connections: { attempts: new Set() } } as unknown as Engine;
+  const host = { debug: () => {} };
+  const engine = { clock, host, options: resolveOptions(options), connections: { attempts: new Set() } } as unknown as Engine;
   const { cm, settle } = fakeManager();
   const aborted: object[] = [];
   const dialect = {
