@@ -68,7 +68,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
       // Models defined before `use()` are checked now (before any patch); later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelPolicy(engine.policies, model);
       const facade = createFacade(engine);
-      patchDriver(cm, dialect, facade.tap);
+      patchDriver(engine, cm, dialect, facade.tap);
       patchPool(engine, cm);
       patchGetConnection(internals, facade);
       runOnce = patchQuery(internals, facade);

@@ -78,6 +78,18 @@ export interface PoolHygieneOptions {
    * @default 1800000 (30 minutes)
    */
   maxLifetimeMs?: number | false;
+  /**
+   * A connection attempt that gets no answer (a black-holed address, a listener that accepts and
+   * never answers, a frozen server) is abandoned after this long (ms): its socket is destroyed and
+   * it counts as a failed connect, retried within `retries` and `deadlineMs`. A healthy connect
+   * takes milliseconds, and one to a loaded server or across regions well under a second: 5 s
+   * never cuts those, yet bounds a dead one (the drivers alone wait forever, or 10 s and more).
+   * Each attempt is also bounded by what is left of its operation's `deadlineMs` (an
+   * operation's first attempt by the instance's `deadlineMs`, counted from its start): keep
+   * `deadlineMs` well above the time a connect takes. `false`: only the drivers' own timeouts.
+   * @default 5000
+   */
+  connectTimeoutMs?: number | false;
 }
 
 /** Options of `autoreconnect()`. */
@@ -116,6 +128,7 @@ export interface ResolvedHygiene {
   readonly validateTimeoutMs: number;
   readonly sweep: boolean;
   readonly maxLifetimeMs: number | false;
+  readonly connectTimeoutMs: number | false;
 }
 
 export interface ResolvedPluginOptions extends ResolvedOptions {

@@ -81,6 +81,11 @@ export interface Dialect {
   /** Closes a driver connection at once: one Sequelize's `connect()` made and then lost track of. */
   readonly destroyDriverConnection?: (connection: object) => void;
   /**
+   * Destroys what `created` received, a driver connection still being created, with no graceful
+   * end (a connect that got no answer would wait for that too); a later failure of it is ignored.
+   */
+  readonly abortDriverConnection?: (connection: object) => void;
+  /**
    * For a driver that takes a callback per statement: the engine watches a statement there,
    * below Sequelize's promise, so one that succeeds costs no promise reaction of the plugin's.
    * Without it, the engine watches the promise of Sequelize's `run`.

@@ -73,13 +73,26 @@ export function acquireAttempt(engine: Engine, op: Operation, options: AcquireOp
 function withinDeadline(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   const { host, clock } = engine;
   const { deadlineMs } = policyFor(engine.policies, options);
+  const since = clock.now();
   return withDeadline(
     clock,
     host.acquireOnce(options),
-    remainingMs(op, deadlineMs, clock.now()),
-    () => new DeadlineError(deadlineMs),
+    remainingMs(op, deadlineMs, since),
+    () => {
+      abortAttempts(engine, since);
+      return new DeadlineError(deadlineMs);
+    },
     (late) => host.release(late),
   );
+}
+
+/**
+ * The deadline passed while this attempt waited: connects started since it began, which it may
+ * be waiting for, are abandoned rather than left open up to the connect timeout. Another caller
+ * waiting for one of them gets a transient connect failure, retried within its own budget.
+ */
+function abortAttempts(engine: Engine, since: number): void {
+  for (const attempt of [...engine.connections.attempts]) if (attempt.startedAt >= since) attempt.abort();
 }
 
 async function validate(

@@ -10,7 +10,7 @@ import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
 import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
 import { asError, poolBusy, type Engine } from './state';
-import { DeadlineError } from './timing';
+import { ConnectTimeoutError, DeadlineError } from './timing';
 
 /**
  * A first attempt at a connection failed: recover, within the operation's budget. A pool that
@@ -97,6 +97,8 @@ class ConnectRecovery {
     // A deadline of ours is no failure to report: the last real one is.
     const deadlinePassed = error instanceof DeadlineError;
     if (!deadlinePassed) op.cause = error;
+    // A first attempt that got no answer: the operation has been failing since it started.
+    if (error instanceof ConnectTimeoutError && op.firstFailureAt === 0) op.firstFailureAt = error.startedAt;
     // A full pool during a retry: given up at once, with Sequelize's error (see give-up.ts).
     const exhausted = poolBusy(engine, error);
     const kind = engine.closed || deadlinePassed || exhausted ? 'fatal' : engine.dialect.classifier.classifyConnectError(error);

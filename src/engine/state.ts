@@ -32,6 +32,14 @@ export interface ConnectionsState {
   readonly marks: Record<PoolName, PoolMarks>;
   /** Connections being opened right now (the pool's factory has not settled). */
   opening: number;
+  /** Driver connections being created right now, each bounded by the connect timeout. */
+  readonly attempts: Set<ConnectAttempt>;
+}
+
+export interface ConnectAttempt {
+  readonly startedAt: number;
+  /** Destroys the driver connection being created and fails the attempt as timed out. */
+  abort(): void;
 }
 
 /** The transactions of one instance, as far as recovering their statements needs to know. */
@@ -106,6 +114,7 @@ export function createEngine(parts: {
       failedAttempts: new WeakMap(),
       marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
       opening: 0,
+      attempts: new Set(),
     },
     transactions: { underway: new WeakSet(), replayable: new WeakSet(), failedIn: new WeakMap() },
     outcomes: { supported: false, verifiedFailures: new WeakMap() },

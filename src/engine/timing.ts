@@ -37,6 +37,24 @@ export class DeadlineError extends Error {
 }
 
 /**
+ * A connection attempt that got no answer within its bound and was abandoned (its socket
+ * destroyed). Shaped as the drivers' own connect timeouts are (`ETIMEDOUT`, SQLSTATE class 08),
+ * so that every dialect's classifier takes it for a transient connect failure.
+ */
+export class ConnectTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  readonly sqlState = '08001';
+  constructor(
+    ms: number,
+    /** Clock time the attempt started: its operation has been failing since then. */
+    readonly startedAt: number,
+  ) {
+    super(`sequelize-autoreconnect: no answer to a connection attempt within ${ms} ms; abandoned`);
+    this.name = 'ConnectTimeoutError';
+  }
+}
+
+/**
  * Settles with `promise`, or rejects with `onTimeout()` after `ms`. A value that arrives too late
  * goes to `late` (a connection must go back to the pool, not leak).
  */

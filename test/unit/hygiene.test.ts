@@ -62,7 +62,13 @@ describe('max lifetime', () => {
 
 describe('pool hygiene options', () => {
   it('default to validating after 500 ms idle, a 1 s validation timeout, sweeping, and a 30 minute lifetime', () => {
-    assert.deepEqual(resolveOptions({}).hygiene, { validateIdleMs: 500, validateTimeoutMs: 1000, sweep: true, maxLifetimeMs: 1_800_000 });
+    assert.deepEqual(resolveOptions({}).hygiene, {
+      validateIdleMs: 500,
+      validateTimeoutMs: 1000,
+      sweep: true,
+      maxLifetimeMs: 1_800_000,
+      connectTimeoutMs: 5000,
+    });
   });
   it('accept false to turn validation or the lifetime off', () => {
     assert.deepEqual(resolveOptions({ validateIdleMs: false, maxLifetimeMs: false }).hygiene.validateIdleMs, false);
@@ -71,6 +77,9 @@ describe('pool hygiene options', () => {
     assert.throws(() => resolveOptions({ validateIdleMs: true }), /option `validateIdleMs` must be a number, got a boolean/);
     assert.throws(() => resolveOptions({ sweep: 'yes' }), /option `sweep` must be a boolean, got 'yes'/);
     assert.throws(() => resolveOptions({ maxLifetimeMs: 0 }), /option `maxLifetimeMs` must be between 1 and/);
+    assert.throws(() => resolveOptions({ connectTimeoutMs: 0 }), /option `connectTimeoutMs` must be between 1 and/);
+    assert.throws(() => resolveOptions({ connectTimeoutMs: '5s' }), /option `connectTimeoutMs` must be a number/);
+    assert.equal(resolveOptions({ connectTimeoutMs: false }).hygiene.connectTimeoutMs, false);
     assert.throws(() => resolveOptions({ validateTimeoutMs: -5 }), /option `validateTimeoutMs` must be between 1 and/);
   });
 });

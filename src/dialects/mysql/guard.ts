@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 interface Mysql2Connection {
   on(event: 'error', listener: (error: Error) => void): unknown;
   destroy(): void;
@@ -31,4 +32,46 @@ export function guardMysql2(lib: object, _tap: unknown, created: (connection: ob
  */
 export function destroyMysql2(connection: object): void {
   (connection as Mysql2Connection).destroy();
+}
+
+interface MariadbConnectOptions {
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  stream?: unknown;
+}
+interface Mariadb {
+  createConnection(config: MariadbConnectOptions): Promise<unknown>;
+}
+
+/**
+ * The mariadb connector's `createConnection` returns a promise: the connection is out of reach
+ * until it has logged in, so nothing could close one that never does. This instance's
+ * connections get their TCP socket from the plugin instead (the connector's `stream` option, the
+ * address it would use itself): `created` receives that socket. A Unix socket or a `stream` of
+ * the application's own is left as it is (an attempt is still bounded, but its socket is left to the connector).
+ */
+export function guardMariadb(lib: object, _tap: unknown, created: (socket: object) => void): object {
+  const driver = lib as Partial<Mariadb>;
+  if (typeof driver.createConnection !== 'function') return lib;
+  const createConnection = (config: MariadbConnectOptions): Promise<unknown> => {
+    if (config.socketPath || config.stream) return (driver as Mariadb).createConnection(config);
+    // Called again for each connection the connector opens with these options (one that kills a
+    // query left running when it is destroyed): each gets a socket of its own.
+    let first = true;
+    const stream = (): Socket => {
+      const socket = connect(config.port || 3306, config.host || 'localhost');
+      if (first) created(socket);
+      first = false;
+      return socket;
+    };
+    return (driver as Mariadb).createConnection({ ...config, stream });
+  };
+  return Object.create(lib, { createConnection: { value: createConnection } }) as object;
+}
+
+/** Destroys a connecting mariadb connection's socket: the connector fails its login with the error. */
+export function abortMariadb(socket: object): void {
+  const error = Object.assign(new Error('connection attempt abandoned: no answer'), { code: 'ETIMEDOUT' });
+  (socket as Socket).destroy(error);
 }

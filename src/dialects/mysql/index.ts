@@ -1,7 +1,7 @@
 import type { TransactionLike } from '../../engine/port';
 import type { Dialect } from '../types';
 import { mariadbClassifier, mysqlClassifier } from './classify';
-import { destroyMysql2, guardMysql2 } from './guard';
+import { abortMariadb, destroyMysql2, guardMariadb, guardMysql2 } from './guard';
 
 /** Sequelize's isolation levels are constants such as `READ COMMITTED`; nothing else is ever replayed. */
 const ISOLATION_LEVEL = /^(READ UNCOMMITTED|READ COMMITTED|REPEATABLE READ|SERIALIZABLE)$/;
@@ -40,6 +40,8 @@ export const mysql: Dialect = {
   transactionPrelude: isolationPrelude,
   guardDriver: guardMysql2,
   destroyDriverConnection: destroyMysql2,
+  // mysql2's `destroy()` closes the socket at once.
+  abortDriverConnection: destroyMysql2,
 };
 
 /** MariaDB (or MySQL) through the mariadb connector (Sequelize's `mariadb` dialect). */
@@ -52,4 +54,6 @@ export const mariadb: Dialect = {
   // Sequelize's mariadb Query resolves a statement without rows to [okPacket, null].
   rolledBackResult: () => [{ affectedRows: 0, insertId: 0, warningStatus: 0 }, null],
   transactionPrelude: isolationPrelude,
+  guardDriver: guardMariadb,
+  abortDriverConnection: abortMariadb,
 };

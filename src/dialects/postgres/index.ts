@@ -7,6 +7,8 @@ interface EventedClient {
   end(): Promise<void>;
   query(config: unknown, values?: unknown, callback?: unknown): unknown;
   _invalid?: boolean;
+  /** pg's protocol connection, and its socket. */
+  connection?: { stream?: { destroy(error?: Error): void } };
 }
 type ClientClass = new (config: unknown) => EventedClient;
 type Query = EventedClient['query'];
@@ -117,6 +119,10 @@ export const postgres: Dialect = {
   guardDriver: guardPg,
   destroyDriverConnection: (connection) => {
     (connection as EventedClient).end().catch(() => {});
+  },
+  // `end()` would wait for a server that does not answer: the socket goes now, and pg fails the connect.
+  abortDriverConnection: (connection) => {
+    (connection as EventedClient).connection?.stream?.destroy();
   },
   outcomes: postgresOutcomes,
 };
