@@ -1,4 +1,5 @@
-import type { Sequelize } from 'sequelize';
+import assert from 'node:assert/strict';
+import { ForeignKeyConstraintError, UniqueConstraintError, type Sequelize } from 'sequelize';
 
 type Failure = Error & Record<string, unknown>;
 
@@ -53,4 +54,28 @@ export async function errorsBareAndPlugin(
     failures.push(result.error as Failure);
   }
   return { bare: failures[0]!, plugin: failures[1]!, uncaught };
+}
+
+type Both = (run: (s: Sequelize) => Promise<unknown>) => Promise<{ bare: Failure; plugin: Failure; uncaught: unknown[] }>;
+
+/** The plugin's error is bare Sequelize's: no uncaught exception, the same class and the same stack. */
+export function assertAsBare({ bare, plugin, uncaught }: { bare: Failure; plugin: Failure; uncaught: unknown[] }): void {
+  assert.deepEqual(uncaught, []);
+  assert.equal(plugin.constructor, bare.constructor);
+  assert.equal(plugin.stack, bare.stack);
+}
+
+/**
+ * A unique and a foreign key violation (tables `owners (id, email UNIQUE)` holding
+ * `(1, 'a@example.com')`, and `pets (id, owner REFERENCES owners)`): their classes and fields.
+ */
+export async function assertConstraintErrorsAsBare(both: Both): Promise<void> {
+  const unique = await both((s) => s.query("INSERT INTO owners VALUES (2, 'a@example.com')"));
+  assert.ok(unique.plugin instanceof UniqueConstraintError);
+  assert.deepEqual([unique.plugin.message, unique.plugin['fields']], [unique.bare.message, unique.bare['fields']]);
+  const foreign = await both((s) => s.query('INSERT INTO pets VALUES (1, 99)'));
+  assert.ok(foreign.plugin instanceof ForeignKeyConstraintError);
+  assert.deepEqual([foreign.plugin['index'], foreign.plugin['table']], [foreign.bare['index'], foreign.bare['table']]);
+  assertAsBare(unique);
+  assertAsBare(foreign);
 }
