@@ -9,9 +9,9 @@ import {
   QueryTypes,
   type Sequelize,
 } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type AutoReconnectOptions } from '../src';
-import { admin, testSequelize, withHostPort } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats, type AutoReconnectOptions } from '../../src';
+import { admin, testSequelize, withHostPort } from '../support/db';
+import { fixture, outcome, type Fixture } from '../support/fixture';
 
 type Failure = Error & Record<string, unknown>;
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryTypes } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { testSequelize } from './support/db';
-import { defineItem, fixture, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { testSequelize } from '../support/db';
+import { defineItem, fixture, outcome, type Fixture } from '../support/fixture';
 
 /** What users configure today to survive lost connections with Sequelize alone. */
 const SEQUELIZE_RETRY = {

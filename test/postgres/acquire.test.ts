@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import { autoreconnect, getReconnectStats } from '../src';
-import { assertPoolIntact, testSequelize } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, getReconnectStats } from '../../src';
+import { assertPoolIntact, testSequelize } from '../support/db';
+import { fixture, outcome, type Fixture } from '../support/fixture';
 
 // The plugin stands in for Sequelize's own getConnection once the instance knows its server's
 // version (the first connection learns it, unless the `databaseVersion` option gives it).

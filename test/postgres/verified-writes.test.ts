@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, readOnlySessions, terminateBackends, testSequelize, uniqueAppName } from './support/db';
-import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture } from './support/fixture';
-import { until } from './support/workload';
+import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../../src';
+import { admin, adminUrl, assertPoolIntact, readOnlySessions, terminateBackends, testSequelize, uniqueAppName } from '../support/db';
+import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture } from '../support/fixture';
+import { until } from '../support/workload';
 
 const VERIFIED = { retryWrites: 'verified', retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture, type Gate } from './support/fixture';
+import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture, type Gate } from '../support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
-import { cachedCredentials, getReconnectStats, refreshCredentials, type Credentials } from '../../src';
-import { admin, adminUrl, assertPoolIntact, testSequelize } from '../support/db';
-import { fixture, gate, outcome, type Fixture } from '../support/fixture';
-import { describeErrors, sleep, startWorkers, until } from '../support/workload';
+import { cachedCredentials, getReconnectStats, refreshCredentials, type Credentials } from '../../../src';
+import { admin, adminUrl, assertPoolIntact, testSequelize } from '../../support/db';
+import { fixture, gate, outcome, type Fixture } from '../../support/fixture';
+import { describeErrors, sleep, startWorkers, until } from '../../support/workload';
 
 /** Stands in for Vault's database secrets engine: it owns the role's password and rotates it. */
 class SecretsStore {

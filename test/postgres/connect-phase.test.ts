@@ -3,11 +3,11 @@ import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import { ConnectionAcquireTimeoutError, ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
-import { TestServer } from './support/postgres';
-import { describeErrors, startWorkers, until } from './support/workload';
+import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
+import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from '../support/db';
+import { fixture, outcome, type Fixture } from '../support/fixture';
+import { TestServer } from '../support/postgres';
+import { describeErrors, startWorkers, until } from '../support/workload';
 
 const read = (sequelize: Sequelize) => async () => {
   const [row] = await sequelize.query<{ n: number }>('SELECT 1 AS n', { type: QueryTypes.SELECT });

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataTypes, Model, QueryTypes, type ModelStatic, type Sequelize } from 'sequelize';
 import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
-import { autoreconnect, ConnectionLostError, getReconnectStats } from '../src';
-import { admin, assertPoolIntact, testSequelize } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, ConnectionLostError, getReconnectStats } from '../../src';
+import { admin, assertPoolIntact, testSequelize } from '../support/db';
+import { fixture, outcome, type Fixture } from '../support/fixture';
 
-const root = join(__dirname, '..');
+const root = join(__dirname, '..', '..');
 
 /** Compiles a fixture with tsc, as users compile their models, and loads the output. */
 function compileFixture<T>(name: 'legacy' | 'standard'): T {

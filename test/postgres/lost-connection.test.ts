@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
 
 /** Runs a read and kills its backend while it certainly runs (held at a gate); the retry runs after the kill. */
 async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: string) {

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { assertPoolIntact, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
-import { defineItem, fixture, outcome, watchConnections, type Fixture } from '../support/fixture';
-import { until } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { assertPoolIntact, testSequelize, withHostPort } from '../../support/db';
+import { FaultProxy } from '../../support/fault-proxy';
+import { defineItem, fixture, outcome, watchConnections, type Fixture } from '../../support/fixture';
+import { until } from '../../support/workload';
 
 const IDLE_SESSION_MS = 600;
 const IDLE_IN_TRANSACTION_MS = 300;

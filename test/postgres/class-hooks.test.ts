@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
-import { autoreconnect, getReconnectStats, type ReconnectContext } from '../src';
-import { markHook } from '../src/core/marks';
-import { admin, adminUrl, assertPoolIntact, terminateBackends } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, getReconnectStats, type ReconnectContext } from '../../src';
+import { markHook } from '../../src/core/marks';
+import { admin, adminUrl, assertPoolIntact, terminateBackends } from '../support/db';
+import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
 
 /**
  * Hooks added to the Sequelize class (`Sequelize.addHook`) are process-wide: a library that does

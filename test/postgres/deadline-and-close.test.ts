@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { fixture, gate, outcome, type Fixture } from './support/fixture';
-import { sleep, until } from './support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { sleep, until } from '../support/workload';
 
 describe('deadlines and close()', { timeout: 60_000 }, () => {
   let f: Fixture;

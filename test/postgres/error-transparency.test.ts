@@ -9,10 +9,10 @@ import {
   UniqueConstraintError,
   UnknownConstraintError,
 } from 'sequelize';
-import { autoreconnect, ConnectionLostError } from '../src';
-import { admin, adminUrl, terminateBackends, testSequelize } from './support/db';
-import { fixture, gate, outcome, type Fixture } from './support/fixture';
-import { errorsBareAndPlugin, uncaughtDuring } from './support/transparency/errors';
+import { autoreconnect, ConnectionLostError } from '../../src';
+import { admin, adminUrl, terminateBackends, testSequelize } from '../support/db';
+import { fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { errorsBareAndPlugin, uncaughtDuring } from '../support/transparency/errors';
 
 /**
  * Errors that are not connection losses reach the caller as bare Sequelize delivers them: class,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
 import { DatabaseError, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, fixture, outcome, type Fixture } from '../support/fixture';
 
 function appNameOf(sequelize: Sequelize): string {
   return (sequelize as unknown as { options: { dialectOptions: { application_name: string } } }).options.dialectOptions.application_name;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, ConnectionLostError, getReconnectStats, type AfterReconnectContext, type ReconnectContext } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, ConnectionLostError, getReconnectStats, type AfterReconnectContext, type ReconnectContext } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends } from '../support/db';
+import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
 
 describe('beforeReconnect / afterReconnect hooks', () => {
   let f: Fixture;

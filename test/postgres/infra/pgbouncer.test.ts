@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { classifyQueryError } from '../../src/dialects/postgres/classify';
-import { describeWith } from '../support/binaries';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
-import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from '../support/fixture';
-import { PgBouncer, pgbouncerBinary } from '../support/pgbouncer';
-import { SUPERUSER, SUPERUSER_PASSWORD, TestServer } from '../support/postgres';
-import { describeErrors, startWorkers, until } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { classifyQueryError } from '../../../src/dialects/postgres/classify';
+import { describeWith } from '../../support/binaries';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withHostPort } from '../../support/db';
+import { FaultProxy } from '../../support/fault-proxy';
+import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from '../../support/fixture';
+import { PgBouncer, pgbouncerBinary } from '../../support/pgbouncer';
+import { SUPERUSER, SUPERUSER_PASSWORD, TestServer } from '../../support/postgres';
+import { describeErrors, startWorkers, until } from '../../support/workload';
 
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 const users = { [SUPERUSER]: SUPERUSER_PASSWORD };

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { describeWith } from '../support/binaries';
-import { admin, adminUrl, assertPoolIntact, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
-import { fixture, gate, outcome, watchConnections, type Fixture } from '../support/fixture';
-import { HAProxy, haproxyBinary } from '../support/haproxy';
-import { describeErrors, startWorkers, until } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { describeWith } from '../../support/binaries';
+import { admin, adminUrl, assertPoolIntact, testSequelize, withHostPort } from '../../support/db';
+import { FaultProxy } from '../../support/fault-proxy';
+import { fixture, gate, outcome, watchConnections, type Fixture } from '../../support/fixture';
+import { HAProxy, haproxyBinary } from '../../support/haproxy';
+import { describeErrors, startWorkers, until } from '../../support/workload';
 
 /** HAProxy's `timeout client` and `timeout server` in the timeout scenarios. */
 const TIMEOUT_MS = 600;

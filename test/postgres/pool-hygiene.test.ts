@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { assertPoolIntact, poolState, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
-import { until } from './support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { assertPoolIntact, poolState, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { until } from '../support/workload';
 
 async function backendPid(sequelize: Sequelize): Promise<number> {
   const rows = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
