@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
 import { autoreconnect, getReconnectStats, type ReconnectContext } from '../../src';
 import { markHook } from '../../src/core/marks';
 import { admin, adminUrl, assertPoolIntact, terminateBackends } from '../support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { defineItem, gate, outcome, useFixture } from '../support/fixture';
 
 /**
  * Hooks added to the Sequelize class (`Sequelize.addHook`) are process-wide: a library that does
@@ -13,21 +13,15 @@ import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fix
  * that has the plugin. Each test removes the class hooks it added.
  */
 describe('hooks added to the Sequelize class', () => {
-  let f: Fixture;
+  const f = useFixture();
   const added: Array<[string, string]> = [];
   /** The name of a class hook to add, removed again after the test. */
   const removedAfter = (hook: string, key: string): string => {
     added.push([hook, key]);
     return key;
   };
-  before(async () => {
-    f = await fixture();
-  });
   afterEach(() => {
     for (const [name, key] of added.splice(0)) Sequelize.removeHook(name as 'afterInit', key);
-  });
-  after(async () => {
-    await f.close();
   });
 
   const make = (appName: string, url = f.url) =>

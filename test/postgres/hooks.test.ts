@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { autoreconnect, ConnectionLostError, getReconnectStats, type AfterReconnectContext, type ReconnectContext } from '../../src';
 import { adminUrl, assertPoolIntact, terminateBackends } from '../support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { defineItem, gate, outcome, useFixture } from '../support/fixture';
 
 describe('beforeReconnect / afterReconnect hooks', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   function make(appName: string, hooks: Record<string, unknown> = {}, plugin = {}): Sequelize {
     const sequelize = new Sequelize(f.url, { logging: false, hooks, dialectOptions: { application_name: appName } });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from '../support/fixture';
+import { defineItem, type Fixture, gate, outcome, useFixture } from '../support/fixture';
 
 /** Runs a read and kills its backend while it certainly runs (held at a gate); the retry runs after the kill. */
 async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: string) {
@@ -21,13 +21,7 @@ async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: strin
 }
 
 describe('a connection lost under a statement', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('fails a read in bare Sequelize, and the plugin retries it on a new connection', async () => {
     const bareApp = f.appName('bare');

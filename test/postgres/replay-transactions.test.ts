@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
-import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture, type Gate } from '../support/fixture';
+import { defineItem, type Fixture, gate, type Gate, outcome, useFixture, writesUnderFaults } from '../support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -26,13 +26,7 @@ async function killedAtGate<T>(f: Fixture, appName: string, work: (held: Gate) =
 }
 
 describe('replayTransactions', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('replays a managed transaction whose connection is lost before COMMIT: its rows once, its result returned', async () => {
     for (const replayTransactions of [false, true]) {
@@ -336,13 +330,7 @@ describe('replayTransactions', () => {
 });
 
 describe('replayTransactions under a short chaos loop', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('completes every managed transaction exactly once while the server answers: no failure, no duplicate, nothing lost', async () => {
     const app = f.appName('chaos');
@@ -390,9 +378,8 @@ describe('replayTransactions under a short chaos loop', () => {
 });
 
 describe('replayTransactions: the question asked before COMMIT fails on a live connection', () => {
-  let f: Fixture;
+  const f = useFixture();
   before(async () => {
-    f = await fixture();
     // Stands in for any failure of that question that loses no connection (a query cancel, a
     // statement_timeout): a function of that name, first on the search path, that raises 57014.
     await admin(f.url, async (c) => {
@@ -400,9 +387,6 @@ describe('replayTransactions: the question asked before COMMIT fails on a live c
       await c.query(`CREATE FUNCTION shadow.pg_current_xact_id_if_assigned() RETURNS xid8 LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'canceling statement due to user request' USING ERRCODE = '57014'; END $$`);
     });
-  });
-  after(async () => {
-    await f.close();
   });
 
   it('fails the transaction with that error and sends no COMMIT (which would silently roll back): never resolves with nothing written', async () => {

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import type { Sequelize } from 'sequelize';
 import { admin, adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './db';
 import { FaultProxy } from './fault-proxy';
+import { useInSuite } from './suite';
 import { startWorkers } from './workload';
 
 /** A database of its own with an `items` table, and a fault proxy in front of its server. */
@@ -41,6 +42,14 @@ export async function fixture(): Promise<Fixture> {
       await db.drop();
     },
   };
+}
+
+/**
+ * A fixture for the enclosing describe(), made in its before() and closed in its after() with
+ * the instances `closeWith` returns then (those the tests made and left open).
+ */
+export function useFixture(closeWith?: () => Sequelize[]): Fixture {
+  return useInSuite(fixture, closeWith);
 }
 
 /** Settles a promise into a value or an error, for assertions on either. */

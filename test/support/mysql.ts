@@ -5,6 +5,7 @@ import { Sequelize, type Options } from 'sequelize';
 import { autoreconnect, type AutoReconnectOptions } from '../../src';
 import { FaultProxy } from './fault-proxy';
 import { mariadbUrl } from './mariadb';
+import { useInSuite } from './suite';
 
 /** Sequelize's two dialects for MySQL and MariaDB: mysql2, and the mariadb connector. */
 export const FAMILY = ['mysql', 'mariadb'] as const;
@@ -58,6 +59,11 @@ export interface MyGate {
   readonly sql: string;
   held(user: string, count?: number): Promise<void>;
   open(): Promise<void>;
+}
+
+/** A MySQL-family fixture for the enclosing describe(), made in its before() and closed in its after(). */
+export function useMyFixture(): MyFixture {
+  return useInSuite(() => myFixture());
 }
 
 /** A database of its own with an `items` table on the suite's server (or `serverUrl`), a fault proxy in front. */

@@ -11,7 +11,7 @@ import { classifyQueryError } from '../../../src/dialects/postgres/classify';
 import { describeWith } from '../../support/binaries';
 import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withHostPort } from '../../support/db';
 import { FaultProxy } from '../../support/fault-proxy';
-import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from '../../support/fixture';
+import { defineItem, gate, type Gate, outcome, useFixture } from '../../support/fixture';
 import { PgBouncer, pgbouncerBinary } from '../../support/pgbouncer';
 import { SUPERUSER, SUPERUSER_PASSWORD, TestServer } from '../../support/postgres';
 import { describeErrors, startWorkers, until } from '../../support/workload';
@@ -31,18 +31,14 @@ async function backendPid(sequelize: Sequelize): Promise<number> {
 }
 
 describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
-  let f: Fixture;
+  const f = useFixture();
   let database: string;
   const server = new URL(adminUrl());
   const postgres = { host: server.hostname, port: Number(server.port) };
 
   before(async () => {
-    f = await fixture();
     database = new URL(f.url).pathname.slice(1);
     await admin(f.url, (c) => c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)'));
-  });
-  after(async () => {
-    await f?.close();
   });
 
   describe('session pooling', () => {
