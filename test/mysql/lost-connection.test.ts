@@ -6,22 +6,12 @@ import { describeWith } from '../support/binaries';
 import { defineItem, outcome } from '../support/fixture';
 import { createConnection } from 'mysql2/promise';
 import { mariadbRequirement, mariadbUrl } from '../support/mariadb';
-import { assertMyPoolIntact, FAMILY, type MyFixture, useMyFixture } from '../support/mysql';
+import { assertMyPoolIntact, FAMILY, myKilledAtGate, type MyFixture, useMyFixture } from '../support/mysql';
 import { until } from '../support/workload';
 
 /** Runs a read and kills its session while it certainly runs (held at a gate); any retry runs after the kill. */
-async function readKilledMidway(f: MyFixture, sequelize: Sequelize, user: string) {
-  const held = await f.gate();
-  try {
-    const read = outcome(sequelize.query(`SELECT ${held.sql} AS gate, 42 AS answer`, { type: QueryTypes.SELECT }));
-    await held.held(user);
-    assert.equal(await f.kill(user), 1);
-    await held.open();
-    return await read;
-  } finally {
-    await held.open();
-  }
-}
+const readKilledMidway = (f: MyFixture, sequelize: Sequelize, user: string) =>
+  myKilledAtGate(f, user, (held) => sequelize.query(`SELECT ${held.sql} AS gate, 42 AS answer`, { type: QueryTypes.SELECT }), 1);
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: a connection lost under a statement`, () => {

@@ -5,7 +5,7 @@ import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
 import { autoreconnect, getReconnectStats, type ReconnectContext } from '../../src';
 import { markHook } from '../../src/core/marks';
 import { admin, adminUrl, assertPoolIntact, terminateBackends } from '../support/db';
-import { defineItem, gate, outcome, useFixture } from '../support/fixture';
+import { defineItem, killedAtGate, outcome, useFixture } from '../support/fixture';
 
 /**
  * Hooks added to the Sequelize class (`Sequelize.addHook`) are process-wide: a library that does
@@ -28,18 +28,8 @@ describe('hooks added to the Sequelize class', () => {
     new Sequelize(url, { logging: false, dialectOptions: { application_name: appName } }).use(autoreconnect());
 
   /** A read through `model` whose session is killed while it certainly runs; the retry runs after the kill. */
-  async function killMidRead(sequelize: Sequelize, appName: string, model: ReturnType<typeof defineItem>) {
-    const held = await gate(f.url);
-    try {
-      const read = outcome(model.findAll({ attributes: [[sequelize.literal(held.sql), 'slept']] }));
-      await held.held(appName);
-      await terminateBackends(adminUrl(), appName);
-      await held.open();
-      return await read;
-    } finally {
-      await held.open();
-    }
-  }
+  const killMidRead = (sequelize: Sequelize, appName: string, model: ReturnType<typeof defineItem>) =>
+    killedAtGate(f.url, appName, (held) => model.findAll({ attributes: [[sequelize.literal(held.sql), 'slept']] }));
 
   it('run for every instance with the plugin, after the model’s decorated and added hooks and the instance’s', async () => {
     const calls: string[] = [];

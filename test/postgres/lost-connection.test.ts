@@ -4,21 +4,11 @@ import pg from 'pg';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
-import { defineItem, type Fixture, gate, outcome, useFixture } from '../support/fixture';
+import { defineItem, type Fixture, gate, killedAtGate, outcome, useFixture } from '../support/fixture';
 
 /** Runs a read and kills its backend while it certainly runs (held at a gate); the retry runs after the kill. */
-async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: string) {
-  const held = await gate(f.url);
-  try {
-    const read = outcome(sequelize.query(`SELECT ${held.sql} AS slept, 42 AS answer`, { type: QueryTypes.SELECT }));
-    await held.held(appName);
-    assert.equal(await terminateBackends(adminUrl(), appName), 1);
-    await held.open();
-    return await read;
-  } finally {
-    await held.open();
-  }
-}
+const readKilledMidway = (f: Fixture, sequelize: Sequelize, appName: string) =>
+  killedAtGate(f.url, appName, (held) => sequelize.query(`SELECT ${held.sql} AS slept, 42 AS answer`, { type: QueryTypes.SELECT }), 1);
 
 describe('a connection lost under a statement', () => {
   const f = useFixture();

@@ -3,27 +3,16 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
-import { defineItem, type Fixture, gate, type Gate, outcome, useFixture, writesUnderFaults } from '../support/fixture';
+import { admin, assertPoolIntact, testSequelize } from '../support/db';
+import { defineItem, type Fixture, type Gate, killedAtGate, outcome, useFixture, writesUnderFaults } from '../support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
 /** A statement that waits at the gate while it is shut, in transaction `t`. */
 const atGate = (sequelize: Sequelize, held: Gate, t: Transaction) => sequelize.query(`SELECT ${held.sql}`, { transaction: t });
 
-/** Runs `work` with the gate shut; once `appName` waits at it, kills its sessions and opens the gate. */
-async function killedAtGate<T>(f: Fixture, appName: string, work: (held: Gate) => Promise<T>) {
-  const held = await gate(f.url);
-  try {
-    const running = outcome(work(held));
-    await held.held(appName);
-    assert.equal(await terminateBackends(adminUrl(), appName), 1);
-    await held.open();
-    return await running;
-  } finally {
-    await held.open();
-  }
-}
+/** Runs `work` with the gate shut; once `appName` waits at it, kills its one session and opens the gate. */
+const killOneAtGate = <T>(f: Fixture, appName: string, work: (held: Gate) => Promise<T>) => killedAtGate(f.url, appName, work, 1);
 
 describe('replayTransactions', () => {
   const f = useFixture();
@@ -37,7 +26,7 @@ describe('replayTransactions', () => {
       sequelize.addHook('beforeReconnect', (context: ReconnectContext) => void phases.push(context.phase));
       const tag = f.appName('tx');
       let runs = 0;
-      const result = await killedAtGate(f, app, (held) =>
+      const result = await killOneAtGate(f, app, (held) =>
         sequelize.transaction(async (t) => {
           runs++;
           await Item.create({ tag }, { transaction: t });
@@ -102,7 +91,7 @@ describe('replayTransactions', () => {
     const Item = defineItem(sequelize);
     const [outer, inner] = [f.appName('outer'), f.appName('inner')];
     let runs = 0;
-    const result = await killedAtGate(f, app, (held) =>
+    const result = await killOneAtGate(f, app, (held) =>
       sequelize.transaction(async (t) => {
         runs++;
         await Item.create({ tag: outer }, { transaction: t });
@@ -132,7 +121,7 @@ describe('replayTransactions', () => {
       const Item = defineItem(sequelize);
       const tag = f.appName('cls');
       const ids: string[] = [];
-      const result = await killedAtGate(f, app, (held) =>
+      const result = await killOneAtGate(f, app, (held) =>
         sequelize.transaction(async (t) => {
           ids.push((t as unknown as { id: string }).id);
           assert.equal(namespace.get('transaction'), t);
@@ -208,7 +197,7 @@ describe('replayTransactions', () => {
     const app = f.appName();
     const sequelize = testSequelize(f.url, { appName: app, plugin: REPLAY });
     const t = await sequelize.transaction();
-    const result = await killedAtGate(f, app, (held) => atGate(sequelize, held, t));
+    const result = await killOneAtGate(f, app, (held) => atGate(sequelize, held, t));
     assert.ok(!result.ok && result.error instanceof ConnectionLostError);
     assert.equal(result.error['transactionLost'], true);
     await t.rollback();
@@ -220,7 +209,7 @@ describe('replayTransactions', () => {
     const app = f.appName();
     const sequelize = testSequelize(f.url, { appName: app, plugin: { retries: 2 } });
     let runs = 0;
-    const result = await killedAtGate(f, app, (held) =>
+    const result = await killOneAtGate(f, app, (held) =>
       sequelize.transaction({ reconnect: { replay: true } }, async (t) => {
         runs++;
         await atGate(sequelize, held, t);

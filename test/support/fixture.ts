@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import type { Sequelize } from 'sequelize';
 import { admin, adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './db';
@@ -186,6 +187,25 @@ export async function gate(url: string): Promise<Gate> {
       await holder.end();
     },
   };
+}
+
+/**
+ * Runs `work` with a gate shut and, once `appName` waits at it (so certainly mid-statement),
+ * kills its sessions, asserting how many when `sessions` is given, and opens the gate: a retry
+ * runs after the kill. Settles `work` into an outcome.
+ */
+export async function killedAtGate<T>(url: string, appName: string, work: (held: Gate) => Promise<T>, sessions?: number) {
+  const held = await gate(url);
+  try {
+    const running = outcome(work(held));
+    await held.held(appName);
+    const killed = await terminateBackends(adminUrl(), appName);
+    if (sessions !== undefined) assert.equal(killed, sessions);
+    await held.open();
+    return await running;
+  } finally {
+    await held.open();
+  }
 }
 
 /** The connections an instance opened, and how many of them have ended. */

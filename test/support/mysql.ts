@@ -4,6 +4,7 @@ import { createConnection, type Connection, type RowDataPacket } from 'mysql2/pr
 import { Sequelize, type Options } from 'sequelize';
 import { autoreconnect, type AutoReconnectOptions } from '../../src';
 import { FaultProxy } from './fault-proxy';
+import { outcome } from './fixture';
 import { mariadbUrl } from './mariadb';
 import { useInSuite } from './suite';
 
@@ -142,6 +143,21 @@ export async function myFixture(serverUrl = mariadbUrl()): Promise<MyFixture> {
  * A gate on a named lock that a client of the test holds: a statement held there certainly
  * runs when the test kills its session, however slow the machine.
  */
+/** killedAtGate() of fixture.ts for the MySQL family: KILLs the sessions of `user` at `f`'s gate. */
+export async function myKilledAtGate<T>(f: MyFixture, user: string, work: (held: MyGate) => Promise<T>, sessions?: number) {
+  const held = await f.gate();
+  try {
+    const running = outcome(work(held));
+    await held.held(user);
+    const killed = await f.kill(user);
+    if (sessions !== undefined) assert.equal(killed, sessions);
+    await held.open();
+    return await running;
+  } finally {
+    await held.open();
+  }
+}
+
 async function myGate(url: string): Promise<MyGate> {
   const name = `gate_${randomBytes(5).toString('hex')}`;
   const holder = await createConnection(url);
