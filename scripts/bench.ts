@@ -22,7 +22,7 @@ import type { SectionSettings } from './bench/types';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only 1,2,…] [--no-write]
 
-  --quick      a short run (< 60 s): fewer rounds and samples; does not rewrite BENCHMARKS.md
+  --quick      a short run (a few minutes): fewer rounds and samples; does not rewrite BENCHMARKS.md
   --only LIST  run only these sections (1 hot path, 2 recovery, 3 outage, 4 storm, 5 side by side)
   --no-write   do not rewrite BENCHMARKS.md (bench-results/latest.json is always written)
 `;

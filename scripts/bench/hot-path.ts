@@ -15,6 +15,7 @@ import { defineItem, fixture } from '../../test/support/fixture';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { onExitSync } from '../lib/scratch';
 import { allocation, type AllocCell } from './alloc';
+import { instructions, type InstructionResult } from './instructions';
 import { median } from '../lib/stats';
 import { ROWS, type HotWorkload, type RunReply, type RunRequest } from './hot-path-protocol';
 import type { SectionSettings } from './types';
@@ -57,6 +58,8 @@ export interface HotPathResult {
   cells: HotPathCell[];
   /** Bytes per successful operation, by sampling and by heap growth without GC (alloc.ts). */
   allocation: AllocCell[];
+  /** Instructions per successful operation, by callgrind (instructions.ts). */
+  instructions?: InstructionResult;
 }
 
 const WORKLOADS: readonly HotWorkload[] = ['SELECT 1', 'findOne', 'create'];
@@ -175,7 +178,8 @@ export async function hotPath(settings: SectionSettings): Promise<HotPathResult>
     await Promise.all(children.map((c) => c.close().catch(() => {})));
     await f.close();
   }
-  return { runMs, cells, allocation: await allocation(quick, (message) => settings.progress(message)) };
+  const progress = (message: string): void => settings.progress(message);
+  return { runMs, cells, allocation: await allocation(quick, progress), instructions: await instructions(quick, progress) };
 }
 
 /** Every order of the three children: no one of them is always first or last in a round. */

@@ -4,6 +4,7 @@ import type { Machine } from '../lib/machine';
 import { formatMs } from '../lib/stats';
 import { markdownTable } from '../lib/table';
 import { allocationGoal, renderAllocation } from './alloc';
+import { instructionGoal, renderInstructions } from './instructions';
 import type { HotPathResult } from './hot-path';
 import type { OutageResult } from './outage';
 import type { RecoveryResult } from './recovery';
@@ -50,6 +51,7 @@ export function goals(report: BenchReport): Goal[] {
       met: worst.ratio >= 0.98 ? true : 1 - worst.ratio <= control ? WITHIN_NOISE : false,
     });
     if (report.hotPath.allocation.length > 0) out.push(allocationGoal(report.hotPath.allocation));
+    if (report.hotPath.instructions) out.push(instructionGoal(report.hotPath.instructions));
   }
   if (report.recovery) {
     const r = report.recovery;
@@ -169,6 +171,7 @@ export function renderMarkdown(report: BenchReport): string {
         ]),
       ),
       ...renderAllocation(h.allocation),
+      ...(h.instructions ? renderInstructions(h.instructions) : []),
     );
   }
 

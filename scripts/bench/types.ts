@@ -38,6 +38,6 @@ export interface Goal {
   what: string;
   target: string;
   measured: string;
-  /** `'within noise'`: the measurement cannot tell (see the A/A control). */
-  met: boolean | 'within noise';
+  /** `'within noise'`: the measurement cannot tell (see the A/A control); `'not measured'`: a tool is missing. */
+  met: boolean | 'within noise' | 'not measured';
 }

@@ -1,18 +1,11 @@
-import { after, before } from 'node:test';
 import { describeWith } from '../support/binaries';
 import { mariadbRequirement, mariadbUrl } from '../support/mariadb';
-import { FAMILY, myFixture, type MyFixture } from '../support/mysql';
+import { FAMILY, useMyFixture } from '../support/mysql';
 import { stalledConnectTests } from '../support/stalled';
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: a connect that gets no answer`, () => {
-    let f: MyFixture;
-    before(async () => {
-      f = await myFixture();
-    });
-    after(async () => {
-      await f.close();
-    });
+    const f = useMyFixture();
     const server = () => {
       const url = new URL(mariadbUrl());
       return { host: url.hostname, port: Number(url.port) };

@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { before, it } from 'node:test';
 import { DatabaseError, type Sequelize } from 'sequelize';
 import { autoreconnect, ConnectionLostError } from '../../src';
 import { describeWith } from '../support/binaries';
 import { outcome } from '../support/fixture';
 import { mariadbRequirement } from '../support/mariadb';
-import { FAMILY, myFixture, type MyFixture } from '../support/mysql';
+import { FAMILY, useMyFixture } from '../support/mysql';
 import { assertConstraintErrorsAsBare, errorsBareAndPlugin } from '../support/transparency/errors';
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: SQL errors as bare Sequelize delivers them`, () => {
-    let f: MyFixture;
+    const f = useMyFixture();
     let bare: Sequelize;
     let sequelize: Sequelize;
     before(async () => {
-      f = await myFixture();
       await f.admin(async (c) => {
         await c.query(`CREATE TABLE ${f.database}.owners (id INT PRIMARY KEY, email VARCHAR(64) UNIQUE) ENGINE=InnoDB`);
         await c.query(
@@ -24,9 +23,6 @@ for (const dialect of FAMILY) {
       });
       bare = (await f.app(dialect, { plugin: false, proxied: false })).sequelize;
       sequelize = (await f.app(dialect, { proxied: false })).sequelize;
-    });
-    after(async () => {
-      await f.close();
     });
 
     const both = (run: (s: Sequelize) => Promise<unknown>) => errorsBareAndPlugin(bare, sequelize, run);

@@ -11,7 +11,7 @@ import { FaultProxy } from '../support/fault-proxy';
 import { outcome } from '../support/fixture';
 import { HAProxy, haproxyBinary } from '../support/haproxy';
 import { mariadbRequirement } from '../support/mariadb';
-import { assertMyPoolIntact, FAMILY, myFixture, type MyFixture } from '../support/mysql';
+import { assertMyPoolIntact, FAMILY, useMyFixture } from '../support/mysql';
 import { describeErrors, startWorkers, until } from '../support/workload';
 
 const TIMEOUT_MS = 600;
@@ -19,10 +19,9 @@ const requirement = mariadbRequirement().skip || mariadbRequirement().failure ? 
 
 for (const dialect of FAMILY) {
   describeWith(requirement, `${dialect}: behind HAProxy (TCP mode)`, () => {
-    let f: MyFixture;
+    const f = useMyFixture();
     let haproxy: HAProxy;
     before(async () => {
-      f = await myFixture();
       const server = new URL(f.url);
       haproxy = await HAProxy.start({
         target: { host: server.hostname, port: Number(server.port) },
@@ -31,7 +30,6 @@ for (const dialect of FAMILY) {
       });
     });
     after(async () => {
-      await f?.close();
       await haproxy?.close();
     });
 

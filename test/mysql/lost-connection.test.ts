@@ -1,37 +1,21 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { describeWith } from '../support/binaries';
 import { defineItem, outcome } from '../support/fixture';
 import { createConnection } from 'mysql2/promise';
 import { mariadbRequirement, mariadbUrl } from '../support/mariadb';
-import { assertMyPoolIntact, FAMILY, myFixture, type MyFixture } from '../support/mysql';
+import { assertMyPoolIntact, FAMILY, myKilledAtGate, type MyFixture, useMyFixture } from '../support/mysql';
 import { until } from '../support/workload';
 
 /** Runs a read and kills its session while it certainly runs (held at a gate); any retry runs after the kill. */
-async function readKilledMidway(f: MyFixture, sequelize: Sequelize, user: string) {
-  const held = await f.gate();
-  try {
-    const read = outcome(sequelize.query(`SELECT ${held.sql} AS gate, 42 AS answer`, { type: QueryTypes.SELECT }));
-    await held.held(user);
-    assert.equal(await f.kill(user), 1);
-    await held.open();
-    return await read;
-  } finally {
-    await held.open();
-  }
-}
+const readKilledMidway = (f: MyFixture, sequelize: Sequelize, user: string) =>
+  myKilledAtGate(f, user, (held) => sequelize.query(`SELECT ${held.sql} AS gate, 42 AS answer`, { type: QueryTypes.SELECT }), 1);
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: a connection lost under a statement`, () => {
-    let f: MyFixture;
-    before(async () => {
-      f = await myFixture();
-    });
-    after(async () => {
-      await f.close();
-    });
+    const f = useMyFixture();
 
     it('fails a read killed mid-query in bare Sequelize; the plugin retries it on a new connection', async () => {
       const bare = await f.app(dialect, { plugin: false, proxied: false });
@@ -178,13 +162,7 @@ for (const dialect of FAMILY) {
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: a connection whose session settings failed`, () => {
-    let f: MyFixture;
-    before(async () => {
-      f = await myFixture();
-    });
-    after(async () => {
-      await f.close();
-    });
+    const f = useMyFixture();
 
     it("is closed, not leaked, when Sequelize's SET time_zone fails after the login", async () => {
       // An offset the server refuses: the login succeeds, the SET that follows fails (1298).

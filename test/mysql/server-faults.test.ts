@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { describeWith } from '../support/binaries';
 import { outcome } from '../support/fixture';
 import { mariadbRequirement } from '../support/mariadb';
-import { assertMyPoolIntact, FAMILY, myAdmin, myFixture, type Family, type MyFixture } from '../support/mysql';
+import { assertMyPoolIntact, FAMILY, type Family, myAdmin, useMyFixture } from '../support/mysql';
 import { until } from '../support/workload';
 
 /** `SET SESSION wait_timeout` on each new connection, through the driver's own API. */
@@ -27,13 +27,7 @@ const readN = (sequelize: Sequelize, n: number) =>
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: server timeouts, limits and credentials`, () => {
-    let f: MyFixture;
-    before(async () => {
-      f = await myFixture();
-    });
-    after(async () => {
-      await f.close();
-    });
+    const f = useMyFixture();
 
     it('replaces connections the server closed after wait_timeout', async () => {
       const { sequelize, user } = await f.app(dialect, { pool: { max: 3 }, proxied: false });

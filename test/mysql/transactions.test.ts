@@ -1,23 +1,17 @@
 /** MySQL/MariaDB transactions whose connection was lost: never replayed, except their opening statements. */
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import { QueryTypes } from 'sequelize';
 import type { RowDataPacket } from 'mysql2/promise';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { describeWith } from '../support/binaries';
 import { defineItem, outcome } from '../support/fixture';
 import { mariadbRequirement } from '../support/mariadb';
-import { assertMyPoolIntact, FAMILY, myFixture, type MyFixture } from '../support/mysql';
+import { assertMyPoolIntact, FAMILY, useMyFixture } from '../support/mysql';
 
 for (const dialect of FAMILY) {
   describeWith(mariadbRequirement(), `${dialect}: a transaction whose connection was lost`, () => {
-    let f: MyFixture;
-    before(async () => {
-      f = await myFixture();
-    });
-    after(async () => {
-      await f.close();
-    });
+    const f = useMyFixture();
 
     it('fails the next statement of a transaction whose session died with transactionLost; the rollback is quiet', async () => {
       const { sequelize, user } = await f.app(dialect, { proxied: false });

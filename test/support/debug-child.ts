@@ -1,5 +1,5 @@
 /**
- * Run by test/debug-log.test.ts in a child process, with DEBUG set, so that the `debug` logger
+ * Run by test/postgres/debug-log.test.ts in a child process, with DEBUG set, so that the `debug` logger
  * Sequelize uses picks the namespace up at load time. Prints its outcome as JSON on stdout;
  * the debug lines go to stderr.
  */

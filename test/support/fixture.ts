@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import type { Sequelize } from 'sequelize';
 import { admin, adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './db';
 import { FaultProxy } from './fault-proxy';
+import { useInSuite } from './suite';
 import { startWorkers } from './workload';
 
 /** A database of its own with an `items` table, and a fault proxy in front of its server. */
@@ -41,6 +43,14 @@ export async function fixture(): Promise<Fixture> {
       await db.drop();
     },
   };
+}
+
+/**
+ * A fixture for the enclosing describe(), made in its before() and closed in its after() with
+ * the instances `closeWith` returns then (those the tests made and left open).
+ */
+export function useFixture(closeWith?: () => Sequelize[]): Fixture {
+  return useInSuite(fixture, closeWith);
 }
 
 /** Settles a promise into a value or an error, for assertions on either. */
@@ -177,6 +187,25 @@ export async function gate(url: string): Promise<Gate> {
       await holder.end();
     },
   };
+}
+
+/**
+ * Runs `work` with a gate shut and, once `appName` waits at it (so certainly mid-statement),
+ * kills its sessions, asserting how many when `sessions` is given, and opens the gate: a retry
+ * runs after the kill. Settles `work` into an outcome.
+ */
+export async function killedAtGate<T>(url: string, appName: string, work: (held: Gate) => Promise<T>, sessions?: number) {
+  const held = await gate(url);
+  try {
+    const running = outcome(work(held));
+    await held.held(appName);
+    const killed = await terminateBackends(adminUrl(), appName);
+    if (sessions !== undefined) assert.equal(killed, sessions);
+    await held.open();
+    return await running;
+  } finally {
+    await held.open();
+  }
 }
 
 /** The connections an instance opened, and how many of them have ended. */

@@ -4,7 +4,9 @@ import { createConnection, type Connection, type RowDataPacket } from 'mysql2/pr
 import { Sequelize, type Options } from 'sequelize';
 import { autoreconnect, type AutoReconnectOptions } from '../../src';
 import { FaultProxy } from './fault-proxy';
+import { outcome } from './fixture';
 import { mariadbUrl } from './mariadb';
+import { useInSuite } from './suite';
 
 /** Sequelize's two dialects for MySQL and MariaDB: mysql2, and the mariadb connector. */
 export const FAMILY = ['mysql', 'mariadb'] as const;
@@ -58,6 +60,11 @@ export interface MyGate {
   readonly sql: string;
   held(user: string, count?: number): Promise<void>;
   open(): Promise<void>;
+}
+
+/** A MySQL-family fixture for the enclosing describe(), made in its before() and closed in its after(). */
+export function useMyFixture(): MyFixture {
+  return useInSuite(() => myFixture());
 }
 
 /** A database of its own with an `items` table on the suite's server (or `serverUrl`), a fault proxy in front. */
@@ -136,6 +143,21 @@ export async function myFixture(serverUrl = mariadbUrl()): Promise<MyFixture> {
  * A gate on a named lock that a client of the test holds: a statement held there certainly
  * runs when the test kills its session, however slow the machine.
  */
+/** killedAtGate() of fixture.ts for the MySQL family: KILLs the sessions of `user` at `f`'s gate. */
+export async function myKilledAtGate<T>(f: MyFixture, user: string, work: (held: MyGate) => Promise<T>, sessions?: number) {
+  const held = await f.gate();
+  try {
+    const running = outcome(work(held));
+    await held.held(user);
+    const killed = await f.kill(user);
+    if (sessions !== undefined) assert.equal(killed, sessions);
+    await held.open();
+    return await running;
+  } finally {
+    await held.open();
+  }
+}
+
 async function myGate(url: string): Promise<MyGate> {
   const name = `gate_${randomBytes(5).toString('hex')}`;
   const holder = await createConnection(url);

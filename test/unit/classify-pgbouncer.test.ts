@@ -1,5 +1,5 @@
 /**
- * The errors pgbouncer 1.18 and HAProxy 2.6 actually produced in test/infra (pg 8.23 on the
+ * The errors pgbouncer 1.18 and HAProxy 2.6 actually produced in test/postgres/infra (pg 8.23 on the
  * client), classified. Messages, SQLSTATEs and severities are copied from what pg reported.
  */
 import assert from 'node:assert/strict';

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataTypes, Model, QueryTypes, type ModelStatic, type Sequelize } from 'sequelize';
 import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
-import { autoreconnect, ConnectionLostError, getReconnectStats } from '../src';
-import { admin, assertPoolIntact, testSequelize } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, ConnectionLostError, getReconnectStats } from '../../src';
+import { admin, assertPoolIntact, testSequelize } from '../support/db';
+import { outcome, useFixture } from '../support/fixture';
 
-const root = join(__dirname, '..');
+const root = join(__dirname, '..', '..');
 
 /** Compiles a fixture with tsc, as users compile their models, and loads the output. */
 function compileFixture<T>(name: 'legacy' | 'standard'): T {
@@ -29,12 +29,11 @@ function compileFixture<T>(name: 'legacy' | 'standard'): T {
 type Models = Record<string, ModelStatic<Model>> & { calls: string[] };
 
 describe('model-level policy and hooks', () => {
-  let f: Fixture;
+  const f = useFixture();
   let legacy: Models & { initPlainModels(s: Sequelize): void };
   let standard: Models & { initStandardModels(s: Sequelize): void };
 
   before(async () => {
-    f = await fixture();
     await admin(f.url, async (c) => {
       await c.query('CREATE TABLE ledger_entries (id serial PRIMARY KEY, tag text)');
       await c.query('CREATE TABLE cache_entries (id serial PRIMARY KEY, tag text)');
@@ -42,9 +41,6 @@ describe('model-level policy and hooks', () => {
     });
     legacy = compileFixture('legacy');
     standard = compileFixture('standard');
-  });
-  after(async () => {
-    await f.close();
   });
 
   /** Cuts the connection under the next `times` statements reading `table`. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import { autoreconnect, getReconnectStats } from '../src';
-import { assertPoolIntact, testSequelize } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, getReconnectStats } from '../../src';
+import { assertPoolIntact, testSequelize } from '../support/db';
+import { outcome, useFixture } from '../support/fixture';
 
 // The plugin stands in for Sequelize's own getConnection once the instance knows its server's
 // version (the first connection learns it, unless the `databaseVersion` option gives it).
@@ -11,13 +11,7 @@ const KNOWN_VERSION = { databaseVersion: '13.0.0' };
 const QUICK_RETRIES = { retries: 30, backoff: { baseMs: 20, maxMs: 60 } };
 
 describe("getConnection: Sequelize's own, with the plugin's recovery", () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it("runs Sequelize's beforePoolAcquire and afterPoolAcquire hooks as bare Sequelize does", async () => {
     const hookCalls = async (plugin: false | object): Promise<string[]> => {

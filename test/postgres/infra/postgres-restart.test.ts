@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { admin, assertPoolIntact, testSequelize } from '../support/db';
-import { TestServer } from '../support/postgres';
-import { describeErrors, startWorkers, until, type Workers } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { admin, assertPoolIntact, testSequelize } from '../../support/db';
+import { TestServer } from '../../support/postgres';
+import { describeErrors, startWorkers, until, type Workers } from '../../support/workload';
 
 type Mode = 'fast' | 'immediate';
 

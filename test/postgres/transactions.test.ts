@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { DatabaseError, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, outcome, useFixture } from '../support/fixture';
 
 function appNameOf(sequelize: Sequelize): string {
   return (sequelize as unknown as { options: { dialectOptions: { application_name: string } } }).options.dialectOptions.application_name;
@@ -21,13 +21,7 @@ async function warningsDuring<T>(fn: () => Promise<T>): Promise<{ result: T; war
 }
 
 describe('a connection lost inside a transaction', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('fails the managed transaction with transactionLost, commits nothing, and rolls back without a second error', async () => {
     const sequelize = testSequelize(f.url, { appName: f.appName() });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { assertPoolIntact, poolState, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
-import { until } from './support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { assertPoolIntact, poolState, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, type Fixture, gate, outcome, useFixture } from '../support/fixture';
+import { until } from '../support/workload';
 
 async function backendPid(sequelize: Sequelize): Promise<number> {
   const rows = await sequelize.query<{ pid: number }>('SELECT pg_backend_pid() AS pid', { type: QueryTypes.SELECT });
@@ -30,13 +30,7 @@ async function warm(f: Fixture, sequelize: Sequelize, appName: string, n: number
 }
 
 describe('pool hygiene', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('validates a connection idle past validateIdleMs, so a write after a silent drop runs exactly once', async () => {
     const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { validateIdleMs: 50 } });

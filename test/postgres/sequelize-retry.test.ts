@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ConnectionError, QueryTypes } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { testSequelize } from './support/db';
-import { defineItem, fixture, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { testSequelize } from '../support/db';
+import { defineItem, outcome, useFixture } from '../support/fixture';
 
 /** What users configure today to survive lost connections with Sequelize alone. */
 const SEQUELIZE_RETRY = {
@@ -13,13 +13,7 @@ const SEQUELIZE_RETRY = {
 };
 
 describe("together with Sequelize's own `retry` option", () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('bare Sequelize with retry silently duplicates an ambiguous write', async () => {
     const bare = testSequelize(f.proxiedUrl, { appName: f.appName('bare'), plugin: false, retry: SEQUELIZE_RETRY });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { postgresOutcomes } from '../src/dialects/postgres/outcomes';
-import { createDatabase } from './support/db';
-import { TestServer } from './support/postgres';
+import { postgresOutcomes } from '../../src/dialects/postgres/outcomes';
+import { createDatabase } from '../support/db';
+import { TestServer } from '../support/postgres';
 
 /** The SQL that settles a lost COMMIT, run on real connections of a real server. */
 describe('asking PostgreSQL what became of a transaction', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   ConnectionAcquireTimeoutError,
   ConnectionError,
@@ -9,9 +9,9 @@ import {
   QueryTypes,
   type Sequelize,
 } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type AutoReconnectOptions } from '../src';
-import { admin, testSequelize, withHostPort } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats, type AutoReconnectOptions } from '../../src';
+import { admin, testSequelize, withHostPort } from '../support/db';
+import { type Fixture, outcome, useFixture } from '../support/fixture';
 
 type Failure = Error & Record<string, unknown>;
 
@@ -52,13 +52,7 @@ async function freePort(): Promise<number> {
 const FAST: AutoReconnectOptions = { retries: 2, backoff: { baseMs: 5, maxMs: 10 } };
 
 describe('connect-phase failures keep the error class bare Sequelize throws', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('a refused port: ConnectionRefusedError with its name and message, and a ConnectionLostError after the retries', async () => {
     const { bare, withPlugin } = await bothFail(withHostPort(f.url, '127.0.0.1', await freePort()), f, FAST);

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { describeWith } from '../support/binaries';
-import { admin, adminUrl, assertPoolIntact, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
-import { fixture, gate, outcome, watchConnections, type Fixture } from '../support/fixture';
-import { HAProxy, haproxyBinary } from '../support/haproxy';
-import { describeErrors, startWorkers, until } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { describeWith } from '../../support/binaries';
+import { admin, adminUrl, assertPoolIntact, testSequelize, withHostPort } from '../../support/db';
+import { FaultProxy } from '../../support/fault-proxy';
+import { gate, outcome, useFixture, watchConnections } from '../../support/fixture';
+import { HAProxy, haproxyBinary } from '../../support/haproxy';
+import { describeErrors, startWorkers, until } from '../../support/workload';
 
 /** HAProxy's `timeout client` and `timeout server` in the timeout scenarios. */
 const TIMEOUT_MS = 600;
@@ -20,19 +20,17 @@ const TIMEOUT_MS = 600;
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 
 describeWith(haproxyBinary(), 'behind HAProxy (TCP mode)', () => {
-  let f: Fixture;
+  const f = useFixture();
   let haproxy: HAProxy;
   const server = new URL(adminUrl());
   const postgres = { host: server.hostname, port: Number(server.port) };
 
   before(async () => {
-    f = await fixture();
     await admin(f.url, (c) => c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)'));
     haproxy = await HAProxy.start({ target: postgres, timeoutClientMs: TIMEOUT_MS, timeoutServerMs: TIMEOUT_MS });
   });
   after(async () => {
     await haproxy?.close();
-    await f?.close();
   });
 
   const viaHAProxy = (h: { host: string; port: number }) => withHostPort(f.url, h.host, h.port);

@@ -1,33 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { defineItem, type Fixture, gate, killedAtGate, outcome, useFixture } from '../support/fixture';
 
 /** Runs a read and kills its backend while it certainly runs (held at a gate); the retry runs after the kill. */
-async function readKilledMidway(f: Fixture, sequelize: Sequelize, appName: string) {
-  const held = await gate(f.url);
-  try {
-    const read = outcome(sequelize.query(`SELECT ${held.sql} AS slept, 42 AS answer`, { type: QueryTypes.SELECT }));
-    await held.held(appName);
-    assert.equal(await terminateBackends(adminUrl(), appName), 1);
-    await held.open();
-    return await read;
-  } finally {
-    await held.open();
-  }
-}
+const readKilledMidway = (f: Fixture, sequelize: Sequelize, appName: string) =>
+  killedAtGate(f.url, appName, (held) => sequelize.query(`SELECT ${held.sql} AS slept, 42 AS answer`, { type: QueryTypes.SELECT }), 1);
 
 describe('a connection lost under a statement', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('fails a read in bare Sequelize, and the plugin retries it on a new connection', async () => {
     const bareApp = f.appName('bare');

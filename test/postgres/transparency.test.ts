@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
-import { getReconnectStats } from '../src';
-import { clsNamespace } from './support/cls';
-import { createDatabase, readOnlySessions, testSequelize, uniqueAppName } from './support/db';
-import { outcome } from './support/fixture';
-import { errorShape } from './support/transparency/record';
-import { runWorkload, type WorkloadRun } from './support/transparency/workload';
+import { getReconnectStats } from '../../src';
+import { clsNamespace } from '../support/cls';
+import { createDatabase, readOnlySessions, testSequelize, uniqueAppName } from '../support/db';
+import { outcome } from '../support/fixture';
+import { errorShape } from '../support/transparency/record';
+import { runWorkload, type WorkloadRun } from '../support/transparency/workload';
 
 /** The steps that fail on purpose, and the error bare Sequelize gives for each. */
 const EXPECTED_ERRORS: Readonly<Record<string, string>> = {
@@ -96,7 +96,7 @@ describe('transparency: sessions read only by the application’s settings (defa
   /*
    * Outside a transaction 25006 is also how a primary that failed over and came back as a
    * standby (or was fenced with default_transaction_read_only in its configuration) refuses
-   * writes, which the plugin follows to a new connection (test/replication-failover.test.ts).
+   * writes, which the plugin follows to a new connection (test/postgres/replication-failover.test.ts).
    * It asks the session where its read-only setting comes from: a role's or a database's
    * setting is the application's own business, and the write fails as without the plugin.
    */

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { DatabaseError, ExclusionConstraintError, Sequelize, UnknownConstraintError } from 'sequelize';
-import { autoreconnect, ConnectionLostError } from '../src';
-import { admin, adminUrl, terminateBackends, testSequelize } from './support/db';
-import { fixture, gate, outcome, type Fixture } from './support/fixture';
-import { assertAsBare, assertConstraintErrorsAsBare, errorsBareAndPlugin, uncaughtDuring } from './support/transparency/errors';
+import { autoreconnect, ConnectionLostError } from '../../src';
+import { admin, adminUrl, terminateBackends, testSequelize } from '../support/db';
+import { fixture, gate, outcome, useFixture } from '../support/fixture';
+import { assertAsBare, assertConstraintErrorsAsBare, errorsBareAndPlugin, uncaughtDuring } from '../support/transparency/errors';
 
 /**
  * Errors that are not connection losses reach the caller as bare Sequelize delivers them: class,
@@ -14,11 +14,10 @@ import { assertAsBare, assertConstraintErrorsAsBare, errorsBareAndPlugin, uncaug
  * uncaught exception from inside the driver's callback.
  */
 describe('SQL errors on PostgreSQL: as bare Sequelize delivers them', () => {
-  let f: Fixture;
+  const f = useFixture(() => [bare, sequelize]);
   let bare: Sequelize;
   let sequelize: Sequelize;
   before(async () => {
-    f = await fixture();
     await admin(f.url, (c) =>
       c.query(`
         CREATE TABLE owners (id int PRIMARY KEY, email text UNIQUE);
@@ -29,9 +28,6 @@ describe('SQL errors on PostgreSQL: as bare Sequelize delivers them', () => {
     );
     bare = testSequelize(f.url, { appName: f.appName('bare'), plugin: false });
     sequelize = testSequelize(f.url, { appName: f.appName() });
-  });
-  after(async () => {
-    await f.close(bare, sequelize);
   });
 
   const both = <T>(run: (s: Sequelize) => Promise<T>) => errorsBareAndPlugin(bare, sequelize, run);

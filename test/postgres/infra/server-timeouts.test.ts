@@ -3,25 +3,19 @@
  * `idle_in_transaction_session_timeout` (25P03). Bare Sequelize beside the plugin.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { assertPoolIntact, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
-import { defineItem, fixture, outcome, watchConnections, type Fixture } from '../support/fixture';
-import { until } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { assertPoolIntact, testSequelize, withHostPort } from '../../support/db';
+import { FaultProxy } from '../../support/fault-proxy';
+import { defineItem, outcome, useFixture, watchConnections } from '../../support/fixture';
+import { until } from '../../support/workload';
 
 const IDLE_SESSION_MS = 600;
 const IDLE_IN_TRANSACTION_MS = 300;
 
 describe("PostgreSQL's session timeouts", () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   const idleSession = { options: `-c idle_session_timeout=${IDLE_SESSION_MS}` };
 

@@ -3,11 +3,11 @@ import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import { ConnectionAcquireTimeoutError, ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from './support/db';
-import { fixture, outcome, type Fixture } from './support/fixture';
-import { TestServer } from './support/postgres';
-import { describeErrors, startWorkers, until } from './support/workload';
+import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
+import { admin, adminUrl, assertPoolIntact, poolState, terminateBackends, testSequelize, withDatabase } from '../support/db';
+import { outcome, useFixture } from '../support/fixture';
+import { TestServer } from '../support/postgres';
+import { describeErrors, startWorkers, until } from '../support/workload';
 
 const read = (sequelize: Sequelize) => async () => {
   const [row] = await sequelize.query<{ n: number }>('SELECT 1 AS n', { type: QueryTypes.SELECT });
@@ -79,13 +79,7 @@ describe('a server that restarts', () => {
 });
 
 describe('refused and rejected connections', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('retries connections refused for a while (a proxy or pgbouncer that turns clients away)', async () => {
     const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName(), plugin: { retries: 30, backoff: { baseMs: 20, maxMs: 60 } } });
@@ -205,18 +199,16 @@ describe('refused and rejected connections', () => {
 });
 
 describe('rotated credentials (28P01)', () => {
-  let f: Fixture;
+  const f = useFixture();
   const role = `rotating_${process.pid}`;
   const secrets = { current: 'first-secret-value-1' };
   before(async () => {
-    f = await fixture();
     await admin(f.url, async (c) => {
       await c.query(`CREATE ROLE ${role} LOGIN PASSWORD '${secrets.current}'`);
       await c.query(`GRANT ALL ON TABLE items TO ${role}`);
     });
   });
   after(async () => {
-    await f.close();
     await admin(adminUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
   });
 

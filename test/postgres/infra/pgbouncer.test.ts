@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, DatabaseError, QueryTypes, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../../src';
-import { classifyQueryError } from '../../src/dialects/postgres/classify';
-import { describeWith } from '../support/binaries';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
-import { defineItem, fixture, gate, outcome, type Fixture, type Gate } from '../support/fixture';
-import { PgBouncer, pgbouncerBinary } from '../support/pgbouncer';
-import { SUPERUSER, SUPERUSER_PASSWORD, TestServer } from '../support/postgres';
-import { describeErrors, startWorkers, until } from '../support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../../src';
+import { classifyQueryError } from '../../../src/dialects/postgres/classify';
+import { describeWith } from '../../support/binaries';
+import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize, withHostPort } from '../../support/db';
+import { FaultProxy } from '../../support/fault-proxy';
+import { defineItem, gate, type Gate, outcome, useFixture } from '../../support/fixture';
+import { PgBouncer, pgbouncerBinary } from '../../support/pgbouncer';
+import { SUPERUSER, SUPERUSER_PASSWORD, TestServer } from '../../support/postgres';
+import { describeErrors, startWorkers, until } from '../../support/workload';
 
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 const users = { [SUPERUSER]: SUPERUSER_PASSWORD };
@@ -31,18 +31,14 @@ async function backendPid(sequelize: Sequelize): Promise<number> {
 }
 
 describeWith(pgbouncerBinary(), 'behind pgbouncer', () => {
-  let f: Fixture;
+  const f = useFixture();
   let database: string;
   const server = new URL(adminUrl());
   const postgres = { host: server.hostname, port: Number(server.port) };
 
   before(async () => {
-    f = await fixture();
     database = new URL(f.url).pathname.slice(1);
     await admin(f.url, (c) => c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)'));
-  });
-  after(async () => {
-    await f?.close();
   });
 
   describe('session pooling', () => {

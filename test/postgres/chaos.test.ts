@@ -9,9 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestServer } from './support/postgres';
-import { formatViolations, replayCommand } from './support/chaos/report';
-import { runChaos } from './support/chaos/run';
+import { TestServer } from '../support/postgres';
+import { formatViolations, replayCommand } from '../support/chaos/report';
+import { runChaos } from '../support/chaos/run';
 
 const SEEDS = (process.env['CHAOS_SEEDS'] ?? '9,22,29').split(',').map(Number);
 const SECONDS = Number(process.env['CHAOS_SECONDS'] ?? 3);

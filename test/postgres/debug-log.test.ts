@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from './support/db';
-import { gate } from './support/fixture';
-import { freePort } from './support/postgres';
+import { adminUrl, createDatabase, terminateBackends, uniqueAppName, withHostPort } from '../support/db';
+import { gate } from '../support/fixture';
+import { freePort } from '../support/postgres';
 
 interface ChildRun {
   code: number | null;
@@ -14,7 +14,7 @@ interface ChildRun {
 
 /** Starts test/support/debug-child.ts with DEBUG=sequelize:autoreconnect against `url`. */
 function startChild(url: string, appName: string, gateSql = 'NULL'): Promise<ChildRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'support/debug-child.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../support/debug-child.ts')], {
     env: {
       ...process.env,
       DEBUG: 'sequelize:autoreconnect',

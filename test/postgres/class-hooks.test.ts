@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { Sequelize as TypescriptSequelize } from 'sequelize-typescript';
-import { autoreconnect, getReconnectStats, type ReconnectContext } from '../src';
-import { decorateHook } from '../src/core/decorations';
-import { admin, adminUrl, assertPoolIntact, terminateBackends } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, getReconnectStats, type ReconnectContext } from '../../src';
+import { decorateHook } from '../../src/core/decorations';
+import { admin, adminUrl, assertPoolIntact, terminateBackends } from '../support/db';
+import { defineItem, killedAtGate, outcome, useFixture } from '../support/fixture';
 
 /**
  * Hooks added to the Sequelize class (`Sequelize.addHook`) are process-wide: a library that does
@@ -13,39 +13,23 @@ import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixt
  * that has the plugin. Each test removes the class hooks it added.
  */
 describe('hooks added to the Sequelize class', () => {
-  let f: Fixture;
+  const f = useFixture();
   const added: Array<[string, string]> = [];
   /** The name of a class hook to add, removed again after the test. */
   const removedAfter = (hook: string, key: string): string => {
     added.push([hook, key]);
     return key;
   };
-  before(async () => {
-    f = await fixture();
-  });
   afterEach(() => {
     for (const [name, key] of added.splice(0)) Sequelize.removeHook(name as 'afterInit', key);
-  });
-  after(async () => {
-    await f.close();
   });
 
   const make = (appName: string, url = f.url) =>
     new Sequelize(url, { logging: false, dialectOptions: { application_name: appName } }).use(autoreconnect());
 
   /** A read through `model` whose session is killed while it certainly runs; the retry runs after the kill. */
-  async function killMidRead(sequelize: Sequelize, appName: string, model: ReturnType<typeof defineItem>) {
-    const held = await gate(f.url);
-    try {
-      const read = outcome(model.findAll({ attributes: [[sequelize.literal(held.sql), 'slept']] }));
-      await held.held(appName);
-      await terminateBackends(adminUrl(), appName);
-      await held.open();
-      return await read;
-    } finally {
-      await held.open();
-    }
-  }
+  const killMidRead = (sequelize: Sequelize, appName: string, model: ReturnType<typeof defineItem>) =>
+    killedAtGate(f.url, appName, (held) => model.findAll({ attributes: [[sequelize.literal(held.sql), 'slept']] }));
 
   it('run for every instance with the plugin, after the model’s decorated and added hooks and the instance’s', async () => {
     const calls: string[] = [];

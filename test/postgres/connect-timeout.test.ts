@@ -1,6 +1,6 @@
 import { describe } from 'node:test';
-import { adminUrl, testSequelize, withHostPort } from './support/db';
-import { stalledConnectTests } from './support/stalled';
+import { adminUrl, testSequelize, withHostPort } from '../support/db';
+import { stalledConnectTests } from '../support/stalled';
 
 describe('postgres: a connect that gets no answer', () => {
   const server = () => {

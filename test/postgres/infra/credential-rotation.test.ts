@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionError, QueryTypes, type Sequelize } from 'sequelize';
-import { cachedCredentials, getReconnectStats, refreshCredentials, type Credentials } from '../../src';
-import { admin, adminUrl, assertPoolIntact, testSequelize } from '../support/db';
-import { fixture, gate, outcome, type Fixture } from '../support/fixture';
-import { describeErrors, sleep, startWorkers, until } from '../support/workload';
+import { cachedCredentials, getReconnectStats, refreshCredentials, type Credentials } from '../../../src';
+import { admin, adminUrl, assertPoolIntact, testSequelize } from '../../support/db';
+import { gate, outcome, useFixture } from '../../support/fixture';
+import { describeErrors, sleep, startWorkers, until } from '../../support/workload';
 
 /** Stands in for Vault's database secrets engine: it owns the role's password and rotates it. */
 class SecretsStore {
@@ -64,16 +64,14 @@ class SecretsStore {
 const UPSERT = 'INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v';
 
 describe('credential rotation', () => {
-  let f: Fixture;
+  const f = useFixture();
   let store: SecretsStore;
   before(async () => {
-    f = await fixture();
     await admin(f.url, (c) => c.query('CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL)'));
     store = new SecretsStore(adminUrl(), `rotating_${randomBytes(4).toString('hex')}`);
     await store.createRole(f.url);
   });
   after(async () => {
-    await f?.close();
     await store?.dropRole();
   });
 

@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaultProxy } from './support/fault-proxy.js';
-import { SUPERUSER, SUPERUSER_PASSWORD, TestServer, freePort } from './support/postgres.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { SUPERUSER, SUPERUSER_PASSWORD, TestServer, freePort } from '../support/postgres.js';
 
 // pg ships no type declarations and @types/pg is not a dependency, so describe
 // the small part of it these tests use.

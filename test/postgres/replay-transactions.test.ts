@@ -1,38 +1,21 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture, type Gate } from './support/fixture';
+import { ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
+import { admin, assertPoolIntact, testSequelize } from '../support/db';
+import { defineItem, type Fixture, type Gate, killedAtGate, outcome, useFixture, writesUnderFaults } from '../support/fixture';
 
 const REPLAY = { replayTransactions: true, retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
 /** A statement that waits at the gate while it is shut, in transaction `t`. */
 const atGate = (sequelize: Sequelize, held: Gate, t: Transaction) => sequelize.query(`SELECT ${held.sql}`, { transaction: t });
 
-/** Runs `work` with the gate shut; once `appName` waits at it, kills its sessions and opens the gate. */
-async function killedAtGate<T>(f: Fixture, appName: string, work: (held: Gate) => Promise<T>) {
-  const held = await gate(f.url);
-  try {
-    const running = outcome(work(held));
-    await held.held(appName);
-    assert.equal(await terminateBackends(adminUrl(), appName), 1);
-    await held.open();
-    return await running;
-  } finally {
-    await held.open();
-  }
-}
+/** Runs `work` with the gate shut; once `appName` waits at it, kills its one session and opens the gate. */
+const killOneAtGate = <T>(f: Fixture, appName: string, work: (held: Gate) => Promise<T>) => killedAtGate(f.url, appName, work, 1);
 
 describe('replayTransactions', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('replays a managed transaction whose connection is lost before COMMIT: its rows once, its result returned', async () => {
     for (const replayTransactions of [false, true]) {
@@ -43,7 +26,7 @@ describe('replayTransactions', () => {
       sequelize.addHook('beforeReconnect', (context: ReconnectContext) => void phases.push(context.phase));
       const tag = f.appName('tx');
       let runs = 0;
-      const result = await killedAtGate(f, app, (held) =>
+      const result = await killOneAtGate(f, app, (held) =>
         sequelize.transaction(async (t) => {
           runs++;
           await Item.create({ tag }, { transaction: t });
@@ -108,7 +91,7 @@ describe('replayTransactions', () => {
     const Item = defineItem(sequelize);
     const [outer, inner] = [f.appName('outer'), f.appName('inner')];
     let runs = 0;
-    const result = await killedAtGate(f, app, (held) =>
+    const result = await killOneAtGate(f, app, (held) =>
       sequelize.transaction(async (t) => {
         runs++;
         await Item.create({ tag: outer }, { transaction: t });
@@ -138,7 +121,7 @@ describe('replayTransactions', () => {
       const Item = defineItem(sequelize);
       const tag = f.appName('cls');
       const ids: string[] = [];
-      const result = await killedAtGate(f, app, (held) =>
+      const result = await killOneAtGate(f, app, (held) =>
         sequelize.transaction(async (t) => {
           ids.push((t as unknown as { id: string }).id);
           assert.equal(namespace.get('transaction'), t);
@@ -214,7 +197,7 @@ describe('replayTransactions', () => {
     const app = f.appName();
     const sequelize = testSequelize(f.url, { appName: app, plugin: REPLAY });
     const t = await sequelize.transaction();
-    const result = await killedAtGate(f, app, (held) => atGate(sequelize, held, t));
+    const result = await killOneAtGate(f, app, (held) => atGate(sequelize, held, t));
     assert.ok(!result.ok && result.error instanceof ConnectionLostError);
     assert.equal(result.error['transactionLost'], true);
     await t.rollback();
@@ -226,7 +209,7 @@ describe('replayTransactions', () => {
     const app = f.appName();
     const sequelize = testSequelize(f.url, { appName: app, plugin: { retries: 2 } });
     let runs = 0;
-    const result = await killedAtGate(f, app, (held) =>
+    const result = await killOneAtGate(f, app, (held) =>
       sequelize.transaction({ reconnect: { replay: true } }, async (t) => {
         runs++;
         await atGate(sequelize, held, t);
@@ -336,13 +319,7 @@ describe('replayTransactions', () => {
 });
 
 describe('replayTransactions under a short chaos loop', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('completes every managed transaction exactly once while the server answers: no failure, no duplicate, nothing lost', async () => {
     const app = f.appName('chaos');
@@ -390,9 +367,8 @@ describe('replayTransactions under a short chaos loop', () => {
 });
 
 describe('replayTransactions: the question asked before COMMIT fails on a live connection', () => {
-  let f: Fixture;
+  const f = useFixture();
   before(async () => {
-    f = await fixture();
     // Stands in for any failure of that question that loses no connection (a query cancel, a
     // statement_timeout): a function of that name, first on the search path, that raises 57014.
     await admin(f.url, async (c) => {
@@ -400,9 +376,6 @@ describe('replayTransactions: the question asked before COMMIT fails on a live c
       await c.query(`CREATE FUNCTION shadow.pg_current_xact_id_if_assigned() RETURNS xid8 LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'canceling statement due to user request' USING ERRCODE = '57014'; END $$`);
     });
-  });
-  after(async () => {
-    await f.close();
   });
 
   it('fails the transaction with that error and sends no COMMIT (which would silently roll back): never resolves with nothing written', async () => {

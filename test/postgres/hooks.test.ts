@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, ConnectionLostError, getReconnectStats, type AfterReconnectContext, type ReconnectContext } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends } from './support/db';
-import { defineItem, fixture, gate, outcome, type Fixture } from './support/fixture';
+import { autoreconnect, ConnectionLostError, getReconnectStats, type AfterReconnectContext, type ReconnectContext } from '../../src';
+import { assertPoolIntact } from '../support/db';
+import { defineItem, killedAtGate, outcome, useFixture } from '../support/fixture';
 
 describe('beforeReconnect / afterReconnect hooks', () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   function make(appName: string, hooks: Record<string, unknown> = {}, plugin = {}): Sequelize {
     const sequelize = new Sequelize(f.url, { logging: false, hooks, dialectOptions: { application_name: appName } });
@@ -20,22 +14,12 @@ describe('beforeReconnect / afterReconnect hooks', () => {
   }
 
   /** A read whose session is killed while it is certainly running; the retry runs after the kill. */
-  async function killMidRead(sequelize: Sequelize, appName: string, model?: ReturnType<typeof defineItem>) {
-    const held = await gate(f.url);
-    try {
-      const read = outcome(
-        model
-          ? model.findAll({ attributes: [[sequelize.literal(held.sql), 'slept']] })
-          : sequelize.query(`SELECT ${held.sql} AS slept`, { type: QueryTypes.SELECT }),
-      );
-      await held.held(appName);
-      await terminateBackends(adminUrl(), appName);
-      await held.open();
-      return await read;
-    } finally {
-      await held.open();
-    }
-  }
+  const killMidRead = (sequelize: Sequelize, appName: string, model?: ReturnType<typeof defineItem>) =>
+    killedAtGate(f.url, appName, (held) =>
+      model
+        ? model.findAll({ attributes: [[sequelize.literal(held.sql), 'slept']] })
+        : sequelize.query(`SELECT ${held.sql} AS slept`, { type: QueryTypes.SELECT }),
+    );
 
   it('are real Sequelize hooks: constructor option, addHook, named addHook and removeHook', async () => {
     const app = f.appName();

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { QueryTypes, UniqueConstraintError, type Sequelize } from 'sequelize';
-import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../src';
-import { admin, adminUrl, assertPoolIntact, readOnlySessions, terminateBackends, testSequelize, uniqueAppName } from './support/db';
-import { defineItem, fixture, gate, outcome, writesUnderFaults, type Fixture } from './support/fixture';
-import { until } from './support/workload';
+import { ConnectionLostError, getReconnectStats, type AfterReconnectContext } from '../../src';
+import { admin, adminUrl, assertPoolIntact, readOnlySessions, terminateBackends, testSequelize, uniqueAppName } from '../support/db';
+import { defineItem, gate, outcome, useFixture, writesUnderFaults } from '../support/fixture';
+import { until } from '../support/workload';
 
 const VERIFIED = { retryWrites: 'verified', retries: 3, backoff: { baseMs: 0, maxMs: 10 } } as const;
 
@@ -26,9 +26,8 @@ const alive = (pid: number) =>
   admin(adminUrl(), async (c) => (await c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 1);
 
 describe("retryWrites: 'verified'", () => {
-  let f: Fixture;
+  const f = useFixture();
   before(async () => {
-    f = await fixture();
     // A COMMIT of a row tagged `gate:<key>` waits at that advisory lock: a COMMIT held on the server.
     await admin(f.url, async (c) => {
       await c.query(`CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -41,9 +40,6 @@ describe("retryWrites: 'verified'", () => {
       );
       await c.query('CREATE UNIQUE INDEX items_unique_tag ON items (tag) WHERE tag LIKE $$unique:%$$');
     });
-  });
-  after(async () => {
-    await f.close();
   });
 
   it('retries a write whose backend is killed while it runs, before COMMIT: one row, no error (unsent: an unknown outcome)', async () => {
@@ -225,13 +221,7 @@ describe("retryWrites: 'verified'", () => {
 });
 
 describe("retryWrites: 'verified' under a short chaos loop", () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('gives every write a definite outcome while the server answers: no duplicate, nothing lost, no unknown', async () => {
     const app = f.appName('chaos');

@@ -3,21 +3,15 @@
  * `sequelize.close()`.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import { ConnectionLostError, getReconnectStats } from '../src';
-import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from './support/db';
-import { fixture, gate, outcome, type Fixture } from './support/fixture';
-import { sleep, until } from './support/workload';
+import { ConnectionLostError, getReconnectStats } from '../../src';
+import { adminUrl, assertPoolIntact, terminateBackends, testSequelize } from '../support/db';
+import { gate, outcome, useFixture } from '../support/fixture';
+import { sleep, until } from '../support/workload';
 
 describe('deadlines and close()', { timeout: 60_000 }, () => {
-  let f: Fixture;
-  before(async () => {
-    f = await fixture();
-  });
-  after(async () => {
-    await f.close();
-  });
+  const f = useFixture();
 
   it('a retried statement that does not finish by the deadline fails with deadline-exceeded, its connection closed', async () => {
     const app = f.appName();

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
-import { autoreconnect, ConnectionLostError, getReconnectStats, type ReconnectContext } from '../src';
-import { admin, assertPoolIntact, createDatabase, uniqueAppName } from './support/db';
-import { FaultProxy } from './support/fault-proxy';
-import { outcome } from './support/fixture';
-import { TestServer } from './support/postgres';
-import { until } from './support/workload';
+import { autoreconnect, ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
+import { admin, assertPoolIntact, createDatabase, uniqueAppName } from '../support/db';
+import { FaultProxy } from '../support/fault-proxy';
+import { outcome } from '../support/fixture';
+import { TestServer } from '../support/postgres';
+import { until } from '../support/workload';
 
 interface Host {
   host: string;

@@ -1,0 +1,53 @@
+/**
+ * One variant of the instruction count, run by instructions.ts under callgrind (instrumentation
+ * off until the parent turns it on) with `node --single-threaded --expose-gc`. Commands on stdin,
+ * one a line: `gc` (empties the young generation), `run <workload> <n>` (n sequential operations), `quit`; each is answered
+ * with a line of JSON on stdout once done, so the parent can zero and read the counters between.
+ */
+import { createInterface } from 'node:readline';
+import { QueryTypes } from 'sequelize';
+import { testSequelize, uniqueAppName } from '../../test/support/db';
+import { defineItem } from '../../test/support/items';
+import { ROWS } from './hot-path-protocol';
+
+const gc = (globalThis as { gc?: (options: { type: 'minor' }) => void }).gc;
+
+function main(): void {
+  const url = process.env['BENCH_URL'];
+  const variant = process.env['BENCH_VARIANT'];
+  if (!url || (variant !== 'bare' && variant !== 'plugin') || !gc) throw new Error('instructions-child: run by instructions.ts only');
+  const sequelize = testSequelize(url, { appName: uniqueAppName(`instr_${variant}`), plugin: variant === 'plugin' ? {} : false });
+  const Item = defineItem(sequelize);
+  const ops: Record<string, (i: number) => Promise<unknown>> = {
+    'SELECT 1': () => sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),
+    findOne: (i) => Item.findOne({ where: { id: 1 + (i % ROWS) } }),
+  };
+  const reply = (message: object): boolean => process.stdout.write(`${JSON.stringify(message)}\n`);
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    void (async () => {
+      const [command = '', ...rest] = line.split(' ');
+      if (command === 'quit') {
+        lines.close();
+        await sequelize.close();
+        return;
+      }
+      // A scavenge only: a full GC would age and flush compiled code, to be compiled again while counted.
+      if (command === 'gc') return reply((gc({ type: 'minor' }), {}));
+      const n = Number(rest.pop());
+      const op = ops[rest.join(' ')];
+      if (command !== 'run' || !op || !(n > 0)) return reply({ error: `unknown command: ${line}` });
+      let failures = 0;
+      for (let i = 0; i < n; i++) await op(i).catch(() => failures++);
+      return reply({ failures });
+    })();
+  });
+  reply({ ready: true });
+}
+
+try {
+  main();
+} catch (error) {
+  process.stderr.write(`instructions-child: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,203 @@
+/**
+ * Instructions per successful operation, bare Sequelize and the plugin: counted by callgrind,
+ * so that neither a neighbour's load nor the CPU's clock moves them. Each variant runs
+ * instructions-child.ts under `valgrind --tool=callgrind` with `node --single-threaded` (no
+ * background compilation or GC threads whose work would land in the count at random). The
+ * warm-up runs uninstrumented (fast); then, with the counters zeroed before and read after
+ * (callgrind_control), the child runs N and 2N operations, a few times each: (I(2N) − I(N)) / N,
+ * each length's lowest count, is the cost of one operation, JIT-compiled as in a long-running
+ * app, with what a loop costs besides (the command's round trip) cancelled out. No GC runs in a counted loop (the young generation is
+ * enlarged, as for alloc.ts): a scavenge landing in one loop and not the other would swamp the
+ * difference; what GC costs follows the bytes allocated, measured beside. Skipped, with a note,
+ * where valgrind is not on PATH.
+ */
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { defineItem, fixture } from '../../test/support/fixture';
+import { findBinary } from '../../test/support/binaries';
+import { testSequelize, uniqueAppName } from '../../test/support/db';
+import { onExitSync } from '../lib/scratch';
+import { markdownTable } from '../lib/table';
+import { ROWS } from './hot-path-protocol';
+import type { Goal } from './types';
+
+export type InstructionWorkload = 'SELECT 1' | 'findOne';
+
+export interface InstructionCell {
+  workload: InstructionWorkload;
+  /** Operations in the shorter loop (the longer one runs twice as many), and warm-up before. */
+  ops: number;
+  warmup: number;
+  /** Pairs of loops per variant; the figures come from each length's lowest count. */
+  pairs: number;
+  /** Instructions per operation, and the lowest and highest of the pairs one by one (how well it resolves). */
+  bare: number;
+  plugin: number;
+  bareRange: [number, number];
+  pluginRange: [number, number];
+}
+
+export type InstructionResult = { cells: InstructionCell[] } | { skipped: string };
+
+type Variant = 'bare' | 'plugin';
+const WORKLOADS: readonly InstructionWorkload[] = ['SELECT 1', 'findOne'];
+/** The plugin may cost this much more per operation than bare Sequelize, in instructions. */
+const GOAL_PCT = 2;
+/** Young generation per semi-space, MB: room for every counted loop without a scavenge. */
+const SEMI_SPACE_MB = 160;
+
+export async function instructions(quick: boolean, progress: (message: string) => void): Promise<InstructionResult> {
+  const valgrind = findBinary('valgrind');
+  const control = findBinary('callgrind_control');
+  if (!valgrind || !control) return { skipped: 'valgrind (callgrind_control) is not on PATH: instruction counts not measured' };
+  const settings = { ops: quick ? 150 : 250, warmup: quick ? 3000 : 6000, pairs: quick ? 4 : 6 };
+  const f = await fixture();
+  const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
+  await defineItem(seeder).bulkCreate(Array.from({ length: ROWS }, (_, i) => ({ tag: `row-${i}` })));
+  await seeder.close();
+  try {
+    progress(
+      `instructions: bare and plugin side by side under callgrind (${settings.pairs} pair(s) of ${settings.ops} / ${2 * settings.ops} operations)`,
+    );
+    // Side by side: a count does not depend on what else the machine does.
+    const [bare, plugin] = await Promise.all((['bare', 'plugin'] as const).map((v) => countVariant(valgrind, control, f.url, v, settings)));
+    return {
+      cells: WORKLOADS.map((workload, i) => ({ workload, ...settings, ...cell('bare', bare![i]!), ...cell('plugin', plugin![i]!) })),
+    };
+  } finally {
+    await f.close();
+  }
+}
+
+/**
+ * A GC or a burst of compiling that lands in one loop and not in another only adds to its count,
+ * by as much as a hundred operations cost: the lowest count of each length is the one without
+ * it. The spread: the per-operation figures of the pairs one by one.
+ */
+function perOperation({ short, long }: Record<'short' | 'long', number[]>, ops: number): { value: number; range: [number, number] } {
+  const pairs = short.map((s, i) => (long[i]! - s) / ops);
+  return { value: (Math.min(...long) - Math.min(...short)) / ops, range: [Math.min(...pairs), Math.max(...pairs)] };
+}
+
+const cell = <V extends Variant>(variant: V, { value, range }: { value: number; range: [number, number] }) =>
+  ({ [variant]: value, [`${variant}Range`]: range }) as Record<V, number> & Record<`${V}Range`, [number, number]>;
+
+/** Instructions per operation of each workload (in WORKLOADS' order), one a pair, in one variant's process. */
+async function countVariant(
+  valgrind: string,
+  control: string,
+  url: string,
+  variant: Variant,
+  { ops, warmup, pairs }: { ops: number; warmup: number; pairs: number },
+): Promise<Array<{ value: number; range: [number, number] }>> {
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
+    valgrind,
+    [
+      '--tool=callgrind',
+      '--quiet',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(tmpdir(), `callgrind.${variant}.out`)}`,
+      process.execPath,
+      '--single-threaded',
+      '--expose-gc',
+      `--min-semi-space-size=${SEMI_SPACE_MB}`,
+      `--max-semi-space-size=${SEMI_SPACE_MB}`,
+      '--import',
+      'tsx',
+      join(__dirname, 'instructions-child.ts'),
+    ],
+    { env: { ...process.env, BENCH_URL: url, BENCH_VARIANT: variant }, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  onExitSync(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const ask = async (command: string): Promise<void> => {
+    if (command) child.stdin.write(`${command}\n`);
+    const next = await replies.next();
+    const reply = (next.done ? { error: `the ${variant} child exited` } : JSON.parse(next.value)) as { error?: string; failures?: number };
+    if (reply.error || reply.failures)
+      throw new Error(`instructions (${variant}), ${command || 'start'}: ${reply.error ?? `${reply.failures} operations failed`}`);
+  };
+  const callgrind = async (...args: string[]): Promise<string> =>
+    (await promisify(execFile)(control, [...args, String(child.pid)], { encoding: 'utf8' })).stdout;
+  /** Instructions of `n` operations: the counters zeroed before, read after (all threads). */
+  const count = async (workload: InstructionWorkload, n: number): Promise<number> => {
+    await ask('gc');
+    await callgrind('--zero');
+    await ask(`run ${workload} ${n}`);
+    const totals = await callgrind('-e', 'Ir');
+    const total = [...totals.matchAll(/^\s*Th \d+\s+([\d,]+)/gm)].reduce((sum, m) => sum + Number(m[1]!.replaceAll(',', '')), 0);
+    return total;
+  };
+  try {
+    await ask('');
+    const perOp: Array<{ value: number; range: [number, number] }> = [];
+    for (const workload of WORKLOADS) {
+      // Warmed up alone: the other workload's calls would leave shared code to deoptimise here.
+      await ask(`run ${workload} ${warmup}`);
+      // A loop not counted takes what switching the instrumentation on costs once.
+      await callgrind('--instr=on');
+      await count(workload, ops);
+      const loops: Record<'short' | 'long', number[]> = { short: [], long: [] };
+      for (let p = 0; p < pairs; p++) {
+        // Which length runs first alternates.
+        for (const length of p % 2 === 0 ? (['long', 'short'] as const) : (['short', 'long'] as const)) {
+          loops[length].push(await count(workload, length === 'long' ? 2 * ops : ops));
+        }
+      }
+      perOp.push(perOperation(loops, ops));
+      await callgrind('--instr=off');
+    }
+    return perOp;
+  } finally {
+    child.stdin.end('quit\n');
+    await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)));
+  }
+}
+
+const pctOver = (c: InstructionCell): number => (100 * (c.plugin - c.bare)) / c.bare;
+
+export function instructionGoal(result: InstructionResult): Goal {
+  const what = '1. hot path: instructions per successful operation, plugin vs bare, worst workload';
+  if ('skipped' in result) return { what, target: `≤ +${GOAL_PCT} %`, measured: result.skipped, met: 'not measured' };
+  const worst = result.cells.reduce((a, c) => (pctOver(c) > pctOver(a) ? c : a));
+  return {
+    what,
+    target: `≤ +${GOAL_PCT} %`,
+    measured: `${signedPct(pctOver(worst))} (${worst.workload})`,
+    met: pctOver(worst) <= GOAL_PCT,
+  };
+}
+
+const signedPct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)} %`;
+
+/** Markdown for the instruction counts, under section 1. */
+export function renderInstructions(result: InstructionResult): string[] {
+  if ('skipped' in result) return ['', `Instructions per operation: ${result.skipped}.`];
+  const int = (x: number): string => Math.round(x).toLocaleString('en-US');
+  const c0 = result.cells[0];
+  return [
+    '',
+    `Instructions per successful operation, counted by callgrind under \`node --single-threaded\` (no background compilation): ` +
+      `after ${int(c0?.warmup ?? 0)} operations of warm-up (uninstrumented), each variant counted over ${int(c0?.ops ?? 0)} and ${int(2 * (c0?.ops ?? 0))} ` +
+      `sequential operations, ${c0?.pairs ?? 0} times each; the difference of the lowest count of each length divided by the difference in length ` +
+      '(a GC or compile landing in one loop only adds). Pairs: the same from each pair alone, lowest and highest.',
+    '',
+    markdownTable(
+      ['workload', 'instructions/op bare', 'plugin', 'Δ', 'pairs: bare', 'plugin'],
+      result.cells.map((c) => [
+        c.workload,
+        int(c.bare),
+        int(c.plugin),
+        signedPct(pctOver(c)),
+        c.bareRange.map(int).join('–'),
+        c.pluginRange.map(int).join('–'),
+      ]),
+    ),
+  ];
+}
