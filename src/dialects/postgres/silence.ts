@@ -30,7 +30,7 @@ const SESSION_SQL = `SELECT pg_backend_pid() AS me, a.pid, a.state, a.query_star
 /** Connect errors that say nothing reached the server, so neither does our session's answer. */
 const UNREACHABLE = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|timeout|Connection terminated/i;
 
-function connectVerdict(error: unknown): SessionVerdict {
+export function connectVerdict(error: unknown): SessionVerdict {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   const text = `${typeof code === 'string' ? code : ''} ${typeof message === 'string' ? message : ''}`;
   // A server refusing for want of slots is a live server; our session may well be working.
@@ -39,7 +39,7 @@ function connectVerdict(error: unknown): SessionVerdict {
   return { state: 'unknown', why: `the check could not connect (${text.trim()})` };
 }
 
-function rowVerdict(
+export function rowVerdict(
   row: Record<string, unknown> | undefined,
   checkerPid: unknown,
   started: string | undefined,
