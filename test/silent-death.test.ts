@@ -63,6 +63,20 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     console.log(`# silent read recovered ${elapsed} ms after the silence`);
   });
 
+  it('counts a server the check cannot reach either as a lost session, and recovers the read once it is back', async () => {
+    const app = f.appName('silent-unreachable');
+    const sequelize = open(app, { retries: 20 });
+    const { result, mutedAt } = await silencedMidway(f, app, 'pg_sleep(0.3)', () =>
+      sequelize.query('SELECT pg_sleep(0.3) AS slept, 43 AS answer', { type: QueryTypes.SELECT }),
+    );
+    f.proxy.refuse(3000);
+    const settled = await within(result, 10_000);
+    const elapsed = Date.now() - mutedAt;
+    assert.deepEqual(settled !== 'pending' && settled.ok && settled.value, [{ slept: '', answer: 43 }]);
+    assert.ok(elapsed >= 2000 && elapsed < 6000, `recovered ${elapsed} ms after the silence`);
+    assert.equal(getReconnectStats(sequelize).disconnects, 1);
+  });
+
   it('reports a write as mayHaveExecuted, and it ran at most once', async () => {
     const app = f.appName('silent-write');
     const sequelize = open(app, {});
@@ -78,6 +92,25 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     assert.ok(elapsed < 6000, `reported ${elapsed} ms after the silence`);
     assert.ok((await f.count(tag)) <= 1, 'the write ran twice');
     console.log(`# silent write reported ${elapsed} ms after the silence`);
+  });
+
+  it('reports a transaction whose statement went silent as lost', async () => {
+    const app = f.appName('silent-transaction');
+    const sequelize = open(app, {});
+    const transaction = await sequelize.transaction();
+    const { result, mutedAt } = await silencedMidway(f, app, 'pg_sleep(0.3)', () =>
+      sequelize.query('SELECT pg_sleep(0.3) AS slept', { type: QueryTypes.SELECT, transaction }),
+    );
+    const settled = await within(result, 10_000);
+    const elapsed = Date.now() - mutedAt;
+    assert.ok(settled !== 'pending' && !settled.ok, 'the statement is rejected');
+    assert.ok(settled.error instanceof ConnectionLostError, String(settled.error));
+    assert.equal(settled.error['transactionLost'], true);
+    assert.ok(elapsed < 6000, `reported ${elapsed} ms after the silence`);
+    await within(
+      transaction.rollback().catch(() => {}),
+      5000,
+    );
   });
 
   it('never cuts a healthy long query', async () => {
