@@ -6,15 +6,18 @@ export interface Watched {
   connection: unknown;
   /** Bumped when the statement ends: a check answered after that is about another statement. */
   serial: number;
-  /** When its connection last received bytes (or the statement started). */
-  heardAt: number;
+  /** The tick at which its connection last received bytes (or the statement started). */
+  heardTick: number;
   /** The socket's byte count at the last tick; -1 until the first tick reads it. */
   bytes: number;
-  nextCheckAt: number;
+  nextCheckTick: number;
   checks: number;
   checking: boolean;
   /** Which statement the server said its session was on (the server's `query_start`). */
   started: string | undefined;
+  /** The list of statements in flight, threaded through them: no allocation to join or leave it. */
+  prev: Watched | undefined;
+  next: Watched | undefined;
 }
 
 /** Longest wait between two checks of a statement the server says is still running. */
@@ -22,15 +25,19 @@ const MAX_CHECK_INTERVAL_MS = 30_000;
 
 /**
  * The watchdog: one timer per instance, armed while statements are in flight, that looks at
- * each one's socket. A statement is started with a few field writes and a Set insertion;
- * nothing is allocated for one that succeeds, and no timer is set or cleared per statement.
+ * each one's socket. A statement is started with a few field writes and joins an intrusive
+ * list; time is counted in ticks (small integers), not read from the clock: nothing is allocated
+ * for one that succeeds, and no timer is set or cleared per statement.
  * One silent for `silenceMs` is asked about on a separate connection (see `SilenceProbe`):
  * still running, it is left alone and asked again later, less and less often; its answer
  * lost, its socket is destroyed, and the statement fails as after any lost connection.
  */
 export class SilenceWatch {
-  private readonly active = new Set<Watched>();
+  private head: Watched | undefined = undefined;
   private armed = false;
+  private ticks = 0;
+  /** Ticks of silence before a check: the first tick may come right after a statement starts. */
+  private readonly silentTicks: number;
   private pooled = false;
   private readonly keptAlive = new WeakSet();
   private readonly tickMs: number;
@@ -40,25 +47,33 @@ export class SilenceWatch {
     private readonly probe: SilenceProbe,
     private readonly silenceMs: number,
   ) {
-    this.tickMs = Math.max(50, Math.min(500, Math.floor(silenceMs / 4)));
+    this.tickMs = Math.max(50, Math.min(250, Math.floor(silenceMs / 8)));
+    this.silentTicks = Math.ceil(silenceMs / this.tickMs) + 1;
   }
 
   start(watched: Watched, connection: unknown): void {
     watched.connection = connection;
-    watched.heardAt = this.engine.clock.now();
+    watched.heardTick = this.ticks;
     watched.bytes = -1;
-    watched.nextCheckAt = 0;
+    watched.nextCheckTick = 0;
     watched.checks = 0;
     watched.checking = false;
     watched.started = undefined;
-    this.active.add(watched);
+    watched.prev = undefined;
+    watched.next = this.head;
+    if (this.head) this.head.prev = watched;
+    this.head = watched;
     if (!this.armed) this.arm();
   }
 
   /** The statement ended: the timer stops at its next tick if nothing else is in flight. */
   end(watched: Watched): void {
-    this.active.delete(watched);
-    watched.serial++;
+    const { prev, next } = watched;
+    if (prev) prev.next = next;
+    else if (this.head === watched) this.head = next;
+    if (next) next.prev = prev;
+    watched.prev = watched.next = undefined;
+    watched.serial = (watched.serial + 1) | 0;
     watched.connection = undefined;
   }
 
@@ -70,9 +85,9 @@ export class SilenceWatch {
   // The clock's timers catch throws; each statement's look is guarded too, so one cannot stop the others'.
   private readonly tick = (): void => {
     this.armed = false;
-    if (this.engine.closed || this.active.size === 0) return;
-    const now = this.engine.clock.now();
-    for (const watched of this.active) {
+    if (this.engine.closed || !this.head) return;
+    const now = ++this.ticks;
+    for (let watched: Watched | undefined = this.head; watched; watched = watched.next) {
       try {
         this.look(watched, now);
       } catch {
@@ -90,11 +105,11 @@ export class SilenceWatch {
       const first = watched.bytes === -1;
       watched.bytes = bytes;
       if (!first) {
-        watched.heardAt = now;
+        watched.heardTick = now;
         return;
       }
     }
-    if (now - watched.heardAt < this.silenceMs || now < watched.nextCheckAt) return;
+    if (now - watched.heardTick < this.silentTicks || now < watched.nextCheckTick) return;
     if (this.pooled) {
       this.keepAlive(watched.connection);
       return;
@@ -116,8 +131,8 @@ export class SilenceWatch {
     if (watched.serial !== serial) return;
     watched.checking = false;
     if (this.engine.closed) return;
-    const now = this.engine.clock.now();
-    const silentMs = now - watched.heardAt;
+    const now = this.ticks;
+    const silentMs = (now - watched.heardTick) * this.tickMs;
     // Bytes arrived while the check ran: the connection spoke, whatever the server said before.
     if (this.probe.bytesRead(connection) !== watched.bytes) return;
     if (verdict.state === 'lost') {
@@ -137,7 +152,8 @@ export class SilenceWatch {
     if (verdict.state === 'running') watched.started = verdict.started;
     else this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; left waiting: ${verdict.why}`);
     watched.checks++;
-    watched.nextCheckAt = now + Math.min(this.silenceMs * 2 ** (watched.checks - 1), MAX_CHECK_INTERVAL_MS);
+    const waitMs = Math.min(this.silenceMs * 2 ** (watched.checks - 1), MAX_CHECK_INTERVAL_MS);
+    watched.nextCheckTick = now + Math.ceil(waitMs / this.tickMs);
   }
 
   private keepAlive(connection: unknown): void {

@@ -17,12 +17,14 @@ import { statementFailed } from './statement';
 class Watcher implements Watched {
   connection: unknown = undefined;
   serial = 0;
-  heardAt = 0;
+  heardTick = 0;
   bytes = -1;
-  nextCheckAt = 0;
+  nextCheckTick = 0;
   checks = 0;
   checking = false;
   started: string | undefined = undefined;
+  prev: Watcher | undefined = undefined;
+  next: Watcher | undefined = undefined;
   query: QueryLike | undefined = undefined;
   sql = '';
   config: unknown = undefined;

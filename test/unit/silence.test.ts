@@ -33,10 +33,9 @@ describe('what pg_stat_activity says of a silent session', () => {
 
 describe('the silence watchdog', () => {
   function setUp(verdict: SessionVerdict) {
-    let now = 0;
     const timers: Array<() => void> = [];
     const clock: Clock = {
-      now: () => now,
+      now: () => 0,
       random: () => 0.5,
       setTimer: (fn) => (timers.push(fn), () => {}),
       yieldToIO: () => Promise.resolve(),
@@ -49,61 +48,69 @@ describe('the silence watchdog', () => {
       keepAlive: () => {},
     };
     const engine = { clock, closed: false, options: resolveOptions({}), host: { debug() {} } } as unknown as Engine;
+    // silenceMs 1000: a tick every 125 ms, a check after 9 silent ticks (the first may come at once).
     const watch = new SilenceWatch(engine, probe, 1000);
     const watched: Watched = {
       connection: {},
       serial: 0,
-      heardAt: 0,
+      heardTick: 0,
       bytes: -1,
-      nextCheckAt: 0,
+      nextCheckTick: 0,
       checks: 0,
       checking: false,
       started: undefined,
+      prev: undefined,
+      next: undefined,
     };
-    /** Advances the clock to `at` and fires the pending tick; resolves once a check's answer was handled. */
-    const tickAt = async (at: number) => {
-      now = at;
-      timers.shift()?.();
-      await new Promise((resolve) => setImmediate(resolve));
+    /** Fires the pending tick `n` times; resolves once a check's answer was handled. */
+    const tick = async (n = 1) => {
+      for (let i = 0; i < n; i++) {
+        timers.shift()?.();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     };
-    return { engine, watch, watched, socket, timers, tickAt };
+    return { engine, watch, watched, socket, timers, tick };
   }
 
   it('cuts a statement silent for silenceMs whose answer was lost, and stops ticking once none is in flight', async () => {
-    const { watch, watched, socket, timers, tickAt } = setUp({ state: 'lost', why: 'its session is idle' });
+    const { watch, watched, socket, timers, tick } = setUp({ state: 'lost', why: 'its session is idle' });
     watch.start(watched, {});
     assert.equal(timers.length, 1);
-    await tickAt(250);
-    await tickAt(900);
+    await tick(8);
     assert.equal(socket.asked, 0, 'asked before silenceMs');
-    await tickAt(1100);
+    await tick();
     assert.equal(socket.cuts.length, 1);
     assert.match(socket.cuts[0]!.message, /^Connection terminated unexpectedly/);
     watch.end(watched);
-    await tickAt(1350);
+    await tick();
     assert.equal(timers.length, 0, 'the tick goes on with nothing in flight');
   });
 
   it('leaves a statement that still receives bytes, or that the server says is running, alone', async () => {
-    const { watch, watched, socket, tickAt } = setUp({ state: 'running', started: 'T1' });
+    const { watch, watched, socket, tick } = setUp({ state: 'running', started: 'T1' });
+    const other = { ...watched };
+    watch.start(other, {});
     watch.start(watched, {});
-    await tickAt(250);
+    watch.end(other);
+    await tick();
     socket.bytes = 200;
-    await tickAt(1100);
+    await tick(9);
     assert.equal(socket.asked, 0);
-    await tickAt(2200);
+    await tick();
     assert.equal(socket.asked, 1);
-    await tickAt(2500);
+    await tick(7);
     assert.equal(socket.asked, 1, 'asked again before its backoff');
+    await tick();
+    assert.equal(socket.asked, 2);
     assert.equal(socket.cuts.length, 0);
   });
 
-  it('does nothing after close, not even with a check under way', async () => {
-    const { engine, watch, watched, socket, timers, tickAt } = setUp({ state: 'lost', why: 'gone' });
+  it('does nothing after close', async () => {
+    const { engine, watch, watched, socket, timers, tick } = setUp({ state: 'lost', why: 'gone' });
     watch.start(watched, {});
-    await tickAt(250);
+    await tick();
     engine.closed = true;
-    await tickAt(5000);
+    await tick(10);
     assert.equal(socket.asked, 0);
     assert.equal(timers.length, 0);
   });
