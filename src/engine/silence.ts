@@ -149,8 +149,10 @@ export class SilenceWatch {
       this.keepAlive(connection);
       return;
     }
-    if (verdict.state === 'running') watched.started = verdict.started;
-    else this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; left waiting: ${verdict.why}`);
+    if (verdict.state === 'running') {
+      watched.started = verdict.started;
+      this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; the server says it is still running it: left waiting`);
+    } else this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; left waiting: ${verdict.why}`);
     watched.checks++;
     const waitMs = Math.min(this.silenceMs * 2 ** (watched.checks - 1), MAX_CHECK_INTERVAL_MS);
     watched.nextCheckTick = now + Math.ceil(waitMs / this.tickMs);
