@@ -15,7 +15,7 @@ const MAX_MS = 2 ** 31 - 1;
 const MAX_RETRIES = 1000;
 const RETRY_WRITES: readonly RetryWrites[] = ['unsent', 'verified', 'always', 'never'];
 const RETRY_KEYS = ['retries', 'backoff', 'deadlineMs', 'retryWrites'] as const;
-const HYGIENE_KEYS = ['validateIdleMs', 'validateTimeoutMs', 'sweep', 'maxLifetimeMs', 'connectTimeoutMs'] as const;
+const HYGIENE_KEYS = ['validateIdleMs', 'validateTimeoutMs', 'sweep', 'maxLifetimeMs', 'connectTimeoutMs', 'silenceMs'] as const;
 const BACKOFF_KEYS = ['baseMs', 'maxMs'] as const;
 const PLUGIN_REPLAY = { lost: 'option `replayTransactions`', conflicts: 'option `replayConflicts`' };
 
@@ -40,6 +40,7 @@ export function resolveOptions(input: unknown): ResolvedPluginOptions {
       sweep: boolean(options?.sweep, 'sweep') ?? true,
       maxLifetimeMs: numberOrFalse(options?.maxLifetimeMs, 'maxLifetimeMs', 1, MAX_MS) ?? 1_800_000,
       connectTimeoutMs: numberOrFalse(options?.connectTimeoutMs, 'connectTimeoutMs', 1, MAX_MS) ?? 5000,
+      silenceMs: numberOrFalse(options?.silenceMs, 'silenceMs', 1, MAX_MS) ?? false,
     }),
   });
 }

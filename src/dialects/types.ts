@@ -91,6 +91,34 @@ export interface Dialect {
    * Without it, the engine watches the promise of Sequelize's `run`.
    */
   readonly driverStatements?: DriverStatements;
+  /** Telling a connection that went silent under a statement from one still working on it. */
+  readonly silence?: SilenceProbe;
+}
+
+/**
+ * What the server says of a session whose statement has heard nothing for a while. `running`:
+ * still on a statement (`started`: which one, to compare at the next check); `alive`: the server
+ * answered, nothing more (a refusal for too many connections); `lost`: its answer will never
+ * come; `pooled`: a pooler in between (pgbouncer), so the session's id is not the server's;
+ * `unknown`: no verdict (an error, a statement that just finished): asked again later.
+ */
+export type SessionVerdict =
+  | { readonly state: 'running'; readonly started: string }
+  | { readonly state: 'alive' | 'lost' | 'pooled' | 'unknown'; readonly why: string };
+
+export interface SilenceProbe {
+  /** Bytes the connection's socket has received so far; undefined when there is none to watch. */
+  readonly bytesRead: (connection: unknown) => number | undefined;
+  /**
+   * Asks the server, on a separate short-lived connection outside the pool (bounded by
+   * `timeoutMs`, always closed), about `connection`'s session. `started`: what the last check
+   * learned; `graceMs`: a session idle for less than this may have an answer on its way (unknown).
+   */
+  readonly ask: (connection: unknown, timeoutMs: number, started: string | undefined, graceMs: number) => Promise<SessionVerdict>;
+  /** Destroys the connection's socket at once with `error`: its statement fails as after any lost connection. */
+  readonly cut: (connection: unknown, error: Error) => void;
+  /** Turns TCP keepalive on with short probes: what is left when the server cannot be asked. */
+  readonly keepAlive: (connection: unknown) => void;
 }
 
 export type DriverCallback = (error: unknown, result?: unknown) => void;

@@ -1,5 +1,6 @@
 import type { DriverCallback, DriverTap } from '../dialects/types';
 import type { QueryLike } from './port';
+import { SilenceWatch, type Watched } from './silence';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
 
@@ -13,7 +14,17 @@ import { statementFailed } from './statement';
  * error as it formats any other, with the caller's stack, in its own `catch` (its `formatError`
  * throws for some errors). `done` runs inside the driver's event handler: nothing may throw there.
  */
-class Watcher {
+class Watcher implements Watched {
+  connection: unknown = undefined;
+  serial = 0;
+  heardTick = 0;
+  bytes = -1;
+  nextCheckTick = 0;
+  checks = 0;
+  checking = false;
+  started: string | undefined = undefined;
+  prev: Watcher | undefined = undefined;
+  next: Watcher | undefined = undefined;
   query: QueryLike | undefined = undefined;
   sql = '';
   config: unknown = undefined;
@@ -23,10 +34,12 @@ class Watcher {
   constructor(
     private readonly engine: Engine,
     private readonly free: Watcher[],
+    private readonly silence: SilenceWatch | undefined,
   ) {}
 
   readonly done = (error: unknown, result?: unknown): void => {
     const { engine, query, sql, config, values, callback } = this;
+    this.silence?.end(this);
     this.query = this.config = this.values = this.callback = undefined;
     this.free.push(this);
     if (!error) {
@@ -59,8 +72,14 @@ export class Tap implements DriverTap {
   private query: QueryLike | undefined = undefined;
   private sql: unknown = undefined;
   private readonly free: Watcher[] = [];
+  /** The watchdog for statements gone silent, where the dialect can ask the server about them. */
+  private readonly silence: SilenceWatch | undefined;
 
-  constructor(private readonly engine: Engine) {}
+  constructor(private readonly engine: Engine) {
+    const { silenceMs } = engine.options.hygiene;
+    const probe = engine.dialect.silence;
+    this.silence = probe && silenceMs !== false ? new SilenceWatch(engine, probe, silenceMs) : undefined;
+  }
 
   /** The statement `query` is about to make its driver call with `sql` (Sequelize's run noted it). */
   arm(query: QueryLike, sql: unknown): void {
@@ -75,12 +94,13 @@ export class Tap implements DriverTap {
     this.query = this.sql = undefined;
     // Only the call the statement armed for: its connection, its SQL.
     if (query?.connection !== connection || sql !== config || typeof sql !== 'string') return callback;
-    const watcher = this.free.pop() ?? new Watcher(this.engine, this.free);
+    const watcher = this.free.pop() ?? new Watcher(this.engine, this.free, this.silence);
     watcher.query = query;
     watcher.sql = sql;
     watcher.config = config;
     watcher.values = values;
     watcher.callback = callback;
+    this.silence?.start(watcher, connection);
     return watcher.done;
   }
 }

@@ -68,6 +68,7 @@ describe('pool hygiene options', () => {
       sweep: true,
       maxLifetimeMs: 1_800_000,
       connectTimeoutMs: 5000,
+      silenceMs: false,
     });
   });
   it('accept false to turn validation or the lifetime off', () => {
@@ -80,6 +81,9 @@ describe('pool hygiene options', () => {
     assert.throws(() => resolveOptions({ connectTimeoutMs: 0 }), /option `connectTimeoutMs` must be between 1 and/);
     assert.throws(() => resolveOptions({ connectTimeoutMs: '5s' }), /option `connectTimeoutMs` must be a number/);
     assert.equal(resolveOptions({ connectTimeoutMs: false }).hygiene.connectTimeoutMs, false);
+    assert.throws(() => resolveOptions({ silenceMs: 0 }), /option `silenceMs` must be between 1 and/);
+    assert.throws(() => resolveOptions({ silenceMs: true }), /option `silenceMs` must be a number, got a boolean/);
+    assert.equal(resolveOptions({ silenceMs: false }).hygiene.silenceMs, false);
     assert.throws(() => resolveOptions({ validateTimeoutMs: -5 }), /option `validateTimeoutMs` must be between 1 and/);
   });
 });

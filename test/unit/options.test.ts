@@ -10,7 +10,14 @@ describe('options', () => {
       backoff: { baseMs: 100, maxMs: 2000 },
       deadlineMs: 10_000,
       retryWrites: 'unsent',
-      hygiene: { validateIdleMs: 500, validateTimeoutMs: 1000, sweep: true, maxLifetimeMs: 1_800_000, connectTimeoutMs: 5000 },
+      hygiene: {
+        validateIdleMs: 500,
+        validateTimeoutMs: 1000,
+        sweep: true,
+        maxLifetimeMs: 1_800_000,
+        connectTimeoutMs: 5000,
+        silenceMs: false,
+      },
       replayTransactions: false,
       replayConflicts: false,
     });

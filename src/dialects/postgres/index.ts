@@ -1,6 +1,7 @@
 import type { Dialect, DriverCallback, DriverTap } from '../types';
 import { postgresClassifier } from './classify';
 import { postgresOutcomes } from './outcomes';
+import { postgresSilence, rememberOrigin } from './silence';
 
 interface EventedClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -56,6 +57,7 @@ function guardPg(lib: object, tap: DriverTap | undefined, created: (connection: 
   class GuardedClient extends (Base as ClientClass) {
     constructor(config: unknown) {
       super(config);
+      rememberOrigin(this, Base, config);
       watchErrors(this);
       created(this);
     }
@@ -125,4 +127,5 @@ export const postgres: Dialect = {
     (connection as EventedClient).connection?.stream?.destroy();
   },
   outcomes: postgresOutcomes,
+  silence: postgresSilence,
 };

@@ -1,0 +1,166 @@
+import type { SessionVerdict, SilenceProbe } from '../dialects/types';
+import type { Engine } from './state';
+
+/** A statement in flight as the watchdog sees it (a tap's Watcher, reused from statement to statement). */
+export interface Watched {
+  connection: unknown;
+  /** Bumped when the statement ends: a check answered after that is about another statement. */
+  serial: number;
+  /** The tick at which its connection last received bytes (or the statement started). */
+  heardTick: number;
+  /** The socket's byte count at the last tick; -1 until the first tick reads it. */
+  bytes: number;
+  nextCheckTick: number;
+  checks: number;
+  checking: boolean;
+  /** Which statement the server said its session was on (the server's `query_start`). */
+  started: string | undefined;
+  /** The list of statements in flight, threaded through them: no allocation to join or leave it. */
+  prev: Watched | undefined;
+  next: Watched | undefined;
+}
+
+/** Longest wait between two checks of a statement the server says is still running. */
+const MAX_CHECK_INTERVAL_MS = 30_000;
+
+/**
+ * The watchdog: one timer per instance, armed while statements are in flight, that looks at
+ * each one's socket. A statement is started with a few field writes and joins an intrusive
+ * list; time is counted in ticks (small integers), not read from the clock: nothing is allocated
+ * for one that succeeds, and no timer is set or cleared per statement.
+ * One silent for `silenceMs` is asked about on a separate connection (see `SilenceProbe`):
+ * still running, it is left alone and asked again later, less and less often; its answer
+ * lost, its socket is destroyed, and the statement fails as after any lost connection.
+ */
+export class SilenceWatch {
+  private head: Watched | undefined = undefined;
+  private armed = false;
+  private ticks = 0;
+  /** Ticks of silence before a check: the first tick may come right after a statement starts. */
+  private readonly silentTicks: number;
+  private pooled = false;
+  private readonly keptAlive = new WeakSet();
+  private readonly tickMs: number;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly probe: SilenceProbe,
+    private readonly silenceMs: number,
+  ) {
+    this.tickMs = Math.max(50, Math.min(250, Math.floor(silenceMs / 8)));
+    this.silentTicks = Math.ceil(silenceMs / this.tickMs) + 1;
+  }
+
+  start(watched: Watched, connection: unknown): void {
+    watched.connection = connection;
+    watched.heardTick = this.ticks;
+    watched.bytes = -1;
+    watched.nextCheckTick = 0;
+    watched.checks = 0;
+    watched.checking = false;
+    watched.started = undefined;
+    watched.prev = undefined;
+    watched.next = this.head;
+    if (this.head) this.head.prev = watched;
+    this.head = watched;
+    if (!this.armed) this.arm();
+  }
+
+  /** The statement ended: the timer stops at its next tick if nothing else is in flight. */
+  end(watched: Watched): void {
+    const { prev, next } = watched;
+    if (prev) prev.next = next;
+    else if (this.head === watched) this.head = next;
+    if (next) next.prev = prev;
+    watched.prev = watched.next = undefined;
+    watched.serial = (watched.serial + 1) | 0;
+    watched.connection = undefined;
+  }
+
+  private arm(): void {
+    this.armed = true;
+    this.engine.clock.setTimer(this.tick, this.tickMs);
+  }
+
+  // The clock's timers catch throws; each statement's look is guarded too, so one cannot stop the others'.
+  private readonly tick = (): void => {
+    this.armed = false;
+    if (this.engine.closed || !this.head) return;
+    const now = ++this.ticks;
+    for (let watched: Watched | undefined = this.head; watched; watched = watched.next) {
+      try {
+        this.look(watched, now);
+      } catch {
+        // A socket in an odd state: looked at again next tick.
+      }
+    }
+    this.arm();
+  };
+
+  private look(watched: Watched, now: number): void {
+    if (watched.checking) return;
+    const bytes = this.probe.bytesRead(watched.connection);
+    if (bytes === undefined) return;
+    if (bytes !== watched.bytes) {
+      const first = watched.bytes === -1;
+      watched.bytes = bytes;
+      if (!first) {
+        watched.heardTick = now;
+        return;
+      }
+    }
+    if (now - watched.heardTick < this.silentTicks || now < watched.nextCheckTick) return;
+    if (this.pooled) {
+      this.keepAlive(watched.connection);
+      return;
+    }
+    watched.checking = true;
+    const { serial, connection, started } = watched;
+    const { connectTimeoutMs } = this.engine.options.hygiene;
+    const timeoutMs = connectTimeoutMs === false ? 5000 : connectTimeoutMs;
+    this.probe
+      .ask(connection, timeoutMs, started, Math.min(1000, this.silenceMs / 2))
+      .catch((error: unknown): SessionVerdict => ({ state: 'unknown', why: String(error) }))
+      .then((verdict) => this.answered(watched, serial, connection, verdict))
+      .catch(() => {
+        // answered() guards its own work; nothing may escape a detached promise.
+      });
+  }
+
+  private answered(watched: Watched, serial: number, connection: unknown, verdict: SessionVerdict): void {
+    if (watched.serial !== serial) return;
+    watched.checking = false;
+    if (this.engine.closed) return;
+    const now = this.ticks;
+    const silentMs = (now - watched.heardTick) * this.tickMs;
+    // Bytes arrived while the check ran: the connection spoke, whatever the server said before.
+    if (this.probe.bytesRead(connection) !== watched.bytes) return;
+    if (verdict.state === 'lost') {
+      this.engine.host.debug(`a statement heard nothing for ${silentMs} ms and ${verdict.why}: its connection is destroyed`);
+      this.probe.cut(
+        connection,
+        new Error(`Connection terminated unexpectedly: no answer for ${silentMs} ms and ${verdict.why} (sequelize-autoreconnect)`),
+      );
+      return;
+    }
+    if (verdict.state === 'pooled') {
+      this.pooled = true;
+      this.engine.host.debug(`silent statements: ${verdict.why}; falling back to TCP keepalive (1 s probes) on their connections`);
+      this.keepAlive(connection);
+      return;
+    }
+    if (verdict.state === 'running') {
+      watched.started = verdict.started;
+      this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; the server says it is still running it: left waiting`);
+    } else this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; left waiting: ${verdict.why}`);
+    watched.checks++;
+    const waitMs = Math.min(this.silenceMs * 2 ** (watched.checks - 1), MAX_CHECK_INTERVAL_MS);
+    watched.nextCheckTick = now + Math.ceil(waitMs / this.tickMs);
+  }
+
+  private keepAlive(connection: unknown): void {
+    if (typeof connection !== 'object' || connection === null || this.keptAlive.has(connection)) return;
+    this.keptAlive.add(connection);
+    this.probe.keepAlive(connection);
+  }
+}
