@@ -10,6 +10,7 @@
 import { Session } from 'node:inspector';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { QueryTypes } from 'sequelize';
+import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/items';
 import { ROWS } from './hot-path-protocol';
@@ -25,7 +26,9 @@ async function main(): Promise<void> {
   if (!url || (variant !== 'bare' && variant !== 'plugin') || !process.send || !gc) {
     throw new Error('alloc-child: run by alloc.ts only (with --expose-gc)');
   }
-  const sequelize = testSequelize(url, { appName: uniqueAppName(`alloc_${variant}`), plugin: variant === 'plugin' ? {} : false });
+  // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting that is off by default (`{"silenceMs":2000}`).
+  const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
+  const sequelize = testSequelize(url, { appName: uniqueAppName(`alloc_${variant}`), plugin: variant === 'plugin' ? options : false });
   const Item = defineItem(sequelize);
   const ops: Record<AllocRequest['workload'], (n: number) => Promise<unknown>> = {
     'SELECT 1': () => sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),
