@@ -97,8 +97,11 @@ export interface HostPort {
 export interface Clock {
   now(): number;
   random(): number;
-  /** Calls `fn` after `ms`; returns what cancels it. */
-  setTimer(fn: () => void, ms: number): () => void;
+  /**
+   * Calls `fn` after `ms`; returns what cancels it. `background`: the timer never keeps the
+   * process alive (a watchdog's tick, which has nothing to do once the application is done).
+   */
+  setTimer(fn: () => void, ms: number, background?: boolean): () => void;
   /** Lets pending I/O be seen before going on: a backoff of 0. */
   yieldToIO(): Promise<void>;
 }

@@ -79,7 +79,8 @@ export class SilenceWatch {
 
   private arm(): void {
     this.armed = true;
-    this.engine.clock.setTimer(this.tick, this.tickMs);
+    // In the background: a tick left after the application is done (or has closed) keeps nothing alive.
+    this.engine.clock.setTimer(this.tick, this.tickMs, true);
   }
 
   // The clock's timers catch throws; each statement's look is guarded too, so one cannot stop the others'.

@@ -5,7 +5,7 @@ import type { Clock } from './port';
 export const systemClock: Clock = {
   now: () => Date.now(),
   random: () => Math.random(),
-  setTimer: (fn, ms) => {
+  setTimer: (fn, ms, background) => {
     const timer = setTimeout(() => {
       // A throw in a timer is an uncaught exception: the application's process would end.
       try {
@@ -14,6 +14,7 @@ export const systemClock: Clock = {
         // The timers' work (a deadline's rejection, closing a connection) has no caller to tell.
       }
     }, ms);
+    if (background) timer.unref();
     return () => clearTimeout(timer);
   },
   /**
