@@ -130,6 +130,8 @@ export class SilenceWatch {
 
   private answered(watched: Watched, serial: number, connection: unknown, verdict: SessionVerdict): void {
     if (watched.serial !== serial) return;
+    // An error's words may carry what the application configured: never a password in the log.
+    const why = 'why' in verdict ? this.engine.redact(verdict.why) : '';
     watched.checking = false;
     if (this.engine.closed) return;
     const now = this.ticks;
@@ -137,23 +139,23 @@ export class SilenceWatch {
     // Bytes arrived while the check ran: the connection spoke, whatever the server said before.
     if (this.probe.bytesRead(connection) !== watched.bytes) return;
     if (verdict.state === 'lost') {
-      this.engine.host.debug(`a statement heard nothing for ${silentMs} ms and ${verdict.why}: its connection is destroyed`);
+      this.engine.host.debug(`a statement heard nothing for ${silentMs} ms and ${why}: its connection is destroyed`);
       this.probe.cut(
         connection,
-        new Error(`Connection terminated unexpectedly: no answer for ${silentMs} ms and ${verdict.why} (sequelize-autoreconnect)`),
+        new Error(`Connection terminated unexpectedly: no answer for ${silentMs} ms and ${why} (sequelize-autoreconnect)`),
       );
       return;
     }
     if (verdict.state === 'pooled') {
       this.pooled = true;
-      this.engine.host.debug(`silent statements: ${verdict.why}; falling back to TCP keepalive (1 s probes) on their connections`);
+      this.engine.host.debug(`silent statements: ${why}; falling back to TCP keepalive (1 s probes) on their connections`);
       this.keepAlive(connection);
       return;
     }
     if (verdict.state === 'running') {
       watched.started = verdict.started;
       this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; the server says it is still running it: left waiting`);
-    } else this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; left waiting: ${verdict.why}`);
+    } else this.engine.host.debug(`a statement heard nothing for ${silentMs} ms; left waiting: ${why}`);
     watched.checks++;
     const waitMs = Math.min(this.silenceMs * 2 ** (watched.checks - 1), MAX_CHECK_INTERVAL_MS);
     watched.nextCheckTick = now + Math.ceil(waitMs / this.tickMs);

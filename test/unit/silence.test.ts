@@ -47,7 +47,13 @@ describe('the silence watchdog', () => {
       cut: (_c, error) => socket.cuts.push(error),
       keepAlive: () => {},
     };
-    const engine = { clock, closed: false, options: resolveOptions({}), host: { debug() {} } } as unknown as Engine;
+    const engine = {
+      clock,
+      closed: false,
+      options: resolveOptions({}),
+      host: { debug() {} },
+      redact: (t: string) => t,
+    } as unknown as Engine;
     // silenceMs 1000: a tick every 125 ms, a check after 9 silent ticks (the first may come at once).
     const watch = new SilenceWatch(engine, probe, 1000);
     const watched: Watched = {
