@@ -1,6 +1,6 @@
 'use strict';
 /* global module */
-// mocha --require (plugin runs only): installs sequelize-autoreconnect (default options) on every
+// mocha --require (plugin runs only): installs sequelize-autoreconnect (default options, or SEQSUITE_PLUGIN_OPTIONS) on every
 // Sequelize instance the tests create whose dialect the plugin supports (postgres, mysql, mariadb),
 // through a universal afterInit hook; instances of other dialects (the unit suite builds some) are
 // skipped and counted. Prints a summary line to stderr at exit.
@@ -21,6 +21,8 @@ if (seen !== require.resolve(SEQ)) {
   throw new Error(`plugin resolves a different sequelize copy: ${seen} (tests use ${require.resolve(SEQ)})`);
 }
 const SUPPORTED = new Set(['postgres', 'mysql', 'mariadb']);
+// SEQSUITE_PLUGIN_OPTIONS (JSON): the plugin's options, to run the suites with a setting that is off by default.
+const pluginOptions = JSON.parse(process.env.SEQSUITE_PLUGIN_OPTIONS || '{}');
 let count = 0,
   failedInstalls = 0;
 const installErrors = []; // drained by plugin-roothooks.cjs after each test
@@ -34,7 +36,7 @@ function installer(s) {
     return;
   }
   try {
-    s.use(autoreconnect());
+    s.use(autoreconnect(pluginOptions));
     count++;
     installsByDialect[dialect] = (installsByDialect[dialect] || 0) + 1;
     instances.push(new WeakRef(s));
