@@ -9,6 +9,7 @@ import type { AcquireOptions, Connection, QueryLike } from './engine/port';
 import { createEngine, type Engine } from './engine/state';
 import type { ReconnectStats } from './engine/stats';
 import { systemClock } from './engine/timing';
+import { SCOUT_INTERVAL_MS } from './core/backoff';
 import { patchDriver } from './host/patch-driver';
 import { patchPool } from './host/patch-pool';
 import { patchGetConnection } from './host/patch-acquire';
@@ -64,6 +65,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         dialect,
         options: resolved,
         redact: redactor(() => configuredPasswords(cm)),
+        scoutMs: SCOUT_INTERVAL_MS,
       });
       // Models defined before `use()` are checked now (before any patch); later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelPolicy(engine.policies, model);

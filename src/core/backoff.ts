@@ -17,3 +17,14 @@ export function backoffDelay(attempt: number, backoff: Backoff, immediateFirst: 
   const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt - 1, 30));
   return Math.floor(random() * ceiling);
 }
+
+/**
+ * While operations sleep in a connect backoff, one attempt this often checks whether the server
+ * answers again, so that they go as soon as it does rather than when their jittered delays end.
+ */
+export const SCOUT_INTERVAL_MS = 15;
+
+/** A sleep worth scouting during: one longer than the interval (a shorter one ends about as soon). */
+export function worthScouting(sleepMs: number, intervalMs: number | false): intervalMs is number {
+  return intervalMs !== false && sleepMs > intervalMs;
+}

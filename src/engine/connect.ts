@@ -73,7 +73,7 @@ class ConnectRecovery {
       countRetry(engine, op);
       const context = this.context(error, failure);
       const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
-      await beforeRetry(engine, op, plan, context, failure, giveUpWith);
+      await beforeRetry(engine, op, plan, context, failure, giveUpWith, this.options);
       if (engine.closed) throw this.giveUp('closed');
       const next = await reconnect(engine, context, () => acquireAttempt(engine, op, this.options), giveUpWith);
       if ('failed' in next) {

@@ -2,8 +2,9 @@ import { backoffDelay } from '../core/backoff';
 import type { ReconnectFailure } from '../core/failure';
 import type { ReconnectContext } from '../hooks';
 import { remainingMs, type Operation } from './operation';
-import type { Connection } from './port';
+import type { AcquireOptions, Connection } from './port';
 import { runHook } from './run-hook';
+import { sleepScouted } from './scout';
 import { asError, type Engine } from './state';
 
 /**
@@ -32,7 +33,10 @@ export function countRetry(engine: Engine, op: Operation): void {
   engine.stats.note('retries');
 }
 
-/** Tells `beforeReconnect` (which may end the recovery), and backs off within the deadline. */
+/**
+ * Tells `beforeReconnect` (which may end the recovery), and backs off within the deadline; a
+ * connect backoff (`scoutWith`: its options) ends as soon as the server answers again.
+ */
 export async function beforeRetry(
   engine: Engine,
   op: Operation,
@@ -40,6 +44,7 @@ export async function beforeRetry(
   context: ReconnectContext,
   failure: ReconnectFailure,
   giveUpWith: GiveUpWith,
+  scoutWith?: AcquireOptions,
 ): Promise<void> {
   const what =
     plan.name === 'connect'
@@ -49,7 +54,8 @@ export async function beforeRetry(
   await runHook(engine, 'beforeReconnect', context, giveUpWith);
   const left = Math.max(0, remainingMs(op, plan.deadlineMs, engine.clock.now()));
   const delay = backoffDelay(op.retriesMade, plan.backoff, plan.immediateFirst, () => engine.clock.random());
-  await engine.backoffs.sleep(Math.min(delay, left));
+  const ms = Math.min(delay, left);
+  await (scoutWith ? sleepScouted(engine, scoutWith, ms) : engine.backoffs.sleep(ms));
 }
 
 /**

@@ -89,8 +89,20 @@ export interface Engine {
   readonly stats: Stats;
   /** Operations sleeping between attempts, woken together once the server answers or on close. */
   readonly backoffs: Backoffs;
+  /** One connection attempt at a time while operations sleep in a connect backoff (see scout.ts). */
+  readonly scout: ScoutState;
   /** `sequelize.close()` was called: nothing starts another attempt. */
   closed: boolean;
+}
+
+export interface ScoutState {
+  /** How often it tries; `false`: never (unit tests that count attempts). */
+  readonly intervalMs: number | false;
+  /** Connect-phase sleepers, and the options of the latest (which pool to try). */
+  sleepers: number;
+  options: AcquireOptions | undefined;
+  /** A timer is set or an attempt is under way: never more than one of either. */
+  busy: boolean;
 }
 
 export function createEngine(parts: {
@@ -99,9 +111,11 @@ export function createEngine(parts: {
   dialect: Dialect;
   options: ResolvedPluginOptions;
   redact: (text: string) => string;
+  scoutMs?: number | false;
 }): Engine {
+  const { scoutMs = false, ...rest } = parts;
   return {
-    ...parts,
+    ...rest,
     policies: {
       options: parts.options,
       modelPolicies: new WeakMap(),
@@ -120,6 +134,7 @@ export function createEngine(parts: {
     outcomes: { supported: false, verifiedFailures: new WeakMap() },
     stats: new Stats(),
     backoffs: new Backoffs(parts.clock),
+    scout: { intervalMs: scoutMs, sleepers: 0, options: undefined, busy: false },
     closed: false,
   };
 }

@@ -75,6 +75,8 @@ export function harness(
   options: AutoReconnectOptions,
   script: { connects?: Answer[]; reruns?: Array<'ok' | Error> } = {},
   random = () => 0.5,
+  /** `scoutMs`: scouting on (off by default: it adds attempts), with timers fired in time order. */
+  extra: { scoutMs?: number } = {},
 ): Harness {
   const connects = [...(script.connects ?? [])];
   const reruns = [...(script.reruns ?? [])];
@@ -95,6 +97,7 @@ export function harness(
     now: () => now,
     random,
     setTimer: (fn, ms) => {
+      if (extra.scoutMs !== undefined) return ordered(fn, ms);
       let cancelled = false;
       setImmediate(() => {
         if (cancelled) return;
@@ -108,6 +111,23 @@ export function harness(
       h.waited.push(0);
       await new Promise((resolve) => setImmediate(resolve));
     },
+  };
+  // Each timer set lets one turn fire the earliest pending one: a short timer set after a long one fires first.
+  const pending: Array<{ at: number; fn: () => void }> = [];
+  const ordered = (fn: () => void, ms: number) => {
+    const timer = { at: now + ms, fn };
+    pending.push(timer);
+    setImmediate(() => {
+      if (pending.length === 0) return;
+      const next = pending.reduce((a, b) => (b.at < a.at ? b : a));
+      pending.splice(pending.indexOf(next), 1);
+      now = Math.max(now, next.at);
+      next.fn();
+    });
+    return () => {
+      const at = pending.indexOf(timer);
+      if (at >= 0) pending.splice(at, 1);
+    };
   };
   const record = (name: string, context: ReconnectContext | AfterReconnectContext) => {
     h.contexts.push(context);
@@ -159,7 +179,14 @@ export function harness(
   };
   h.instanceHooks['beforeReconnect'] = [(c) => record('before', c)];
   h.instanceHooks['afterReconnect'] = [(c) => record('after', c)];
-  const engine = createEngine({ host, clock, dialect, options: resolveOptions(options), redact: (t) => t });
+  const engine = createEngine({
+    host,
+    clock,
+    dialect,
+    options: resolveOptions(options),
+    redact: (t) => t,
+    scoutMs: extra.scoutMs ?? false,
+  });
   return {
     ...h,
     engine,
