@@ -42,7 +42,13 @@ export async function runHook(
   };
   const ms = Math.max(1, Math.ceil(withinMs));
   try {
-    await withDeadline(engine.clock, run(), ms, () => new HookTimeoutError(name, ms), () => {});
+    await withDeadline(
+      engine.clock,
+      run(),
+      ms,
+      () => new HookTimeoutError(name, ms),
+      () => {},
+    );
   } catch (hookError) {
     throw giveUpWith(hookError);
   }
