@@ -159,7 +159,9 @@ for (const dialect of FAMILY) {
       await sequelize.query('SELECT 1');
       const started = Date.now();
       const { uncaught, value } = await uncaughtDuring(() =>
-        countingConnects(dialect, () => sequelize.query<{ answer: unknown }>('SELECT SLEEP(4) AS slept, 7 AS answer', { type: QueryTypes.SELECT })),
+        countingConnects(dialect, () =>
+          sequelize.query<{ answer: unknown }>('SELECT SLEEP(4) AS slept, 7 AS answer', { type: QueryTypes.SELECT }),
+        ),
       );
       assert.deepEqual(uncaught, []);
       assert.ok(value, 'the query failed');
@@ -173,7 +175,9 @@ for (const dialect of FAMILY) {
 
     it('with silenceMs: false, leaves a silenced read waiting (as the driver does)', async () => {
       const { sequelize, user } = await f.app(dialect, { plugin: { silenceMs: false } });
-      const { result } = await silencedMidway(user, 'SLEEP(0.3)', () => sequelize.query('SELECT SLEEP(0.3) AS slept', { type: QueryTypes.SELECT }));
+      const { result } = await silencedMidway(user, 'SLEEP(0.3)', () =>
+        sequelize.query('SELECT SLEEP(0.3) AS slept', { type: QueryTypes.SELECT }),
+      );
       assert.equal(await within(result, 4000), 'pending');
       // What a TCP timeout would do at last: the stranded read fails or is retried, either way it ends.
       f.proxy.closeStranded();
@@ -217,9 +221,15 @@ describeWith(ownServer, 'MySQL/MariaDB: a long query on a server at max_connecti
             fillers.push(filler.value);
           } else refused = filler.error;
         }
-        assert.equal((refused as { errno?: unknown } | undefined)?.errno, 1040, `a new connection is refused with 1040: ${String(refused)}`);
+        assert.equal(
+          (refused as { errno?: unknown } | undefined)?.errno,
+          1040,
+          `a new connection is refused with 1040: ${String(refused)}`,
+        );
         const { uncaught, value } = await uncaughtDuring(() =>
-          countingConnects(dialect, () => sequelize.query<{ answer: unknown }>('SELECT SLEEP(3) AS slept, 8 AS answer', { type: QueryTypes.SELECT })),
+          countingConnects(dialect, () =>
+            sequelize.query<{ answer: unknown }>('SELECT SLEEP(3) AS slept, 8 AS answer', { type: QueryTypes.SELECT }),
+          ),
         );
         assert.deepEqual(uncaught, []);
         assert.ok(value, 'the query failed');

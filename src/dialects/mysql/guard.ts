@@ -20,7 +20,7 @@ export function guardMysql2(lib: object, _tap: unknown, created: (connection: ob
   const createConnection = (config: unknown): Mysql2Connection => {
     const connection = (driver as Mysql2).createConnection(config);
     connection.on('error', () => {});
-    rememberMysql2(connection as unknown as object, driver as Parameters<typeof rememberMysql2>[1], config);
+    rememberMysql2(connection, driver as Parameters<typeof rememberMysql2>[1], config);
     created(connection);
     return connection;
   };

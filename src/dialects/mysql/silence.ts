@@ -51,14 +51,16 @@ export function connectVerdict(error: unknown): SessionVerdict {
   const { code, errno, message } = (error ?? {}) as { code?: unknown; errno?: unknown; message?: unknown };
   const text = `${typeof code === 'string' ? code : ''} ${typeof message === 'string' ? message : ''}`.trim();
   // Our session may well be working on a server that is full.
-  if (typeof errno === 'number' && FULL_ERRNOS.has(errno)) return { state: 'alive', why: 'the server refused the check for too many connections' };
+  if (typeof errno === 'number' && FULL_ERRNOS.has(errno))
+    return { state: 'alive', why: 'the server refused the check for too many connections' };
   if (UNREACHABLE.test(text)) return { state: 'lost', why: `the server is unreachable (${text})` };
   return { state: 'unknown', why: `the check could not connect (${text})` };
 }
 
 export function rowVerdict(row: Row | undefined, checkerId: unknown, started: string | undefined, graceMs: number): SessionVerdict {
   if (!row) return { state: 'unknown', why: 'the check got no row' };
-  if (row['me'] !== String(checkerId)) return { state: 'pooled', why: 'the thread ids are not the server sessions (a proxy such as ProxySQL)' };
+  if (row['me'] !== String(checkerId))
+    return { state: 'pooled', why: 'the thread ids are not the server sessions (a proxy such as ProxySQL)' };
   if (row['id'] === null || row['id'] === undefined) return { state: 'lost', why: 'its session is gone' };
   const command = typeof row['command'] === 'string' ? row['command'] : '';
   if (command === 'Killed') return { state: 'lost', why: 'its session is being killed' };
@@ -69,7 +71,8 @@ export function rowVerdict(row: Row | undefined, checkerId: unknown, started: st
   }
   // Query, Execute, Fetch, ...: working. An unknown command counts as working: never cut on a guess.
   const since = String(row['since']);
-  if (started !== undefined && Math.abs(Number(since) - Number(started)) > 1) return { state: 'lost', why: 'its session is on another statement' };
+  if (started !== undefined && Math.abs(Number(since) - Number(started)) > 1)
+    return { state: 'lost', why: 'its session is on another statement' };
   return { state: 'running', started: since };
 }
 
@@ -86,7 +89,13 @@ async function ask(connection: unknown, timeoutMs: number, started: string | und
   let checker: Checker | undefined;
   try {
     checker = origin.open(timeoutMs);
-    const login = await Promise.race([checker.connected.then(() => undefined, (error: unknown) => ({ error })), expired]);
+    const login = await Promise.race([
+      checker.connected.then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      ),
+      expired,
+    ]);
     if (login === 'expired') return { state: 'lost', why: `the server is unreachable (no login within ${timeoutMs} ms)` };
     if (login) return connectVerdict(login.error);
     const rows = await Promise.race([checker.query(SESSION_SQL, [id]), expired]);
@@ -104,10 +113,16 @@ async function ask(connection: unknown, timeoutMs: number, started: string | und
   }
 }
 
+/** With `error` where the driver still listens for one; a driver that let go of its socket (its listeners off) would leave it unhandled. */
+function destroy(socket: Socket | undefined, error: Error): void {
+  if (socket && socket.listenerCount('error') > 0) socket.destroy(error);
+  else socket?.destroy();
+}
+
 const probe = (socketOf: (connection: unknown) => Socket | undefined): SilenceProbe => ({
   bytesRead: (connection) => socketOf(connection)?.bytesRead,
   ask,
-  cut: (connection, error) => socketOf(connection)?.destroy(error),
+  cut: (connection, error) => destroy(socketOf(connection), error),
   keepAlive: (connection) => socketOf(connection)?.setKeepAlive(true, 1000),
 });
 
@@ -172,7 +187,11 @@ export function rememberMariadb(connection: object, socket: Socket, lib: Mariadb
       let own: Socket | undefined;
       let checker: MariadbConnection | undefined;
       const stream = (): Socket => (own = connect(config.port || 3306, config.host || 'localhost'));
-      const connecting = (lib.createConnection as (config: unknown) => Promise<MariadbConnection>)({ ...config, connectTimeout: timeoutMs, stream });
+      const connecting = (lib.createConnection as (config: unknown) => Promise<MariadbConnection>)({
+        ...config,
+        connectTimeout: timeoutMs,
+        stream,
+      });
       const opened = connecting.then((c) => {
         // The connector throws a socket error that no command takes and no listener hears: heard.
         c.on('error', () => {});
@@ -185,7 +204,7 @@ export function rememberMariadb(connection: object, socket: Socket, lib: Mariadb
         threadId: () => checker?.threadId,
         // The socket, with an error: the connector fails a login or a query in progress with it.
         // Not the connector's destroy(): with a query in progress it opens yet another connection to kill it.
-        destroy: () => own?.destroy(Object.assign(new Error('silence check ended'), { code: 'ECONNRESET' })),
+        destroy: () => destroy(own, Object.assign(new Error('silence check ended'), { code: 'ECONNRESET' })),
       };
     },
   });
