@@ -91,9 +91,9 @@ export interface PoolHygieneOptions {
    */
   connectTimeoutMs?: number | false;
   /**
-   * PostgreSQL: a statement whose connection has received nothing for this long (ms) is checked
-   * on a separate, short-lived connection outside the pool (`pg_stat_activity`, by the session's
-   * backend pid). Still running it: left alone, asked again later (a healthy long query is never
+   * A statement whose connection has received nothing for this long (ms) is checked on a
+   * separate, short-lived connection outside the pool (PostgreSQL: `pg_stat_activity` by the
+   * session's backend pid; MySQL and MariaDB: `information_schema.PROCESSLIST` by its thread id). Still running it: left alone, asked again later (a healthy long query is never
    * cut). Idle, gone, on another statement, or the server unreachable within `connectTimeoutMs`:
    * its answer was lost, so its socket is destroyed and it is recovered as after any lost
    * connection. `false`: a connection that dies without a word waits as long as the driver does.

@@ -1,7 +1,7 @@
 import type { SessionVerdict, SilenceProbe } from '../dialects/types';
 import type { Engine } from './state';
 
-/** A statement in flight as the watchdog sees it (a tap's Watcher, reused from statement to statement). */
+/** A statement in flight as the watchdog sees it (a tap's Watcher, or the facade's Running: reused from statement to statement). */
 export interface Watched {
   connection: unknown;
   /** Bumped when the statement ends: a check answered after that is about another statement. */
@@ -107,6 +107,8 @@ export class SilenceWatch {
       watched.bytes = bytes;
       if (!first) {
         watched.heardTick = now;
+        // It spoke: a statement the server named before may be an earlier one of the same call (mysql2's prepare, then execute).
+        watched.started = undefined;
         return;
       }
     }
