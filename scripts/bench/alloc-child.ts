@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   if (!url || (variant !== 'bare' && variant !== 'plugin') || !process.send || !gc) {
     throw new Error('alloc-child: run by alloc.ts only (with --expose-gc)');
   }
-  // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting that is off by default (`{"silenceMs":2000}`).
+  // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting other than the defaults (`{"silenceMs":false}`).
   const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
   const sequelize = testSequelize(url, { appName: uniqueAppName(`alloc_${variant}`), plugin: variant === 'plugin' ? options : false });
   const Item = defineItem(sequelize);
