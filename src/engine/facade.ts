@@ -84,11 +84,8 @@ export interface Facade {
   acquired(options: AcquireOptions, connection: Connection): Connection | Promise<Connection>;
   /** The host's own acquire failed: recovered from, or given up on. */
   acquireFailed(options: AcquireOptions, error: unknown): Promise<Connection>;
-  /**
-   * Watches a statement's promise (Sequelize's `Query.run`) for a lost connection, and for
-   * silence where the dialect has no tap (`wrapped`: several statements in one, not watched for silence).
-   */
-  watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>, wrapped?: boolean): Promise<unknown>;
+  /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection, and for silence. */
+  watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
   /** Where the dialect watches statements at the driver (`driverStatements`): the tap, else undefined. */
   readonly tap: Tap | undefined;
   /** Calls `listener` once statements may need wrapping: once a verified write or a replayable transaction is seen. */
@@ -136,7 +133,8 @@ export function createFacade(engine: Engine): Facade {
   const { silenceMs } = engine.options.hygiene;
   const probe = engine.dialect.silence;
   // With a tap, the tap watches for silence at the driver.
-  const silence = !engine.dialect.driverStatements && probe && silenceMs !== false ? new SilenceWatch(engine, probe, silenceMs) : undefined;
+  // One watchdog per instance: the tap's statements at the driver, the others around `run`.
+  const silence = probe && silenceMs !== false ? new SilenceWatch(engine, probe, silenceMs) : undefined;
   let wrapping = engine.policies.verifiedSeen;
   let onWrapping: (() => void) | undefined;
   const mayWrap = (): void => {
@@ -171,14 +169,17 @@ export function createFacade(engine: Engine): Facade {
     },
     acquired: (options, connection) => checkOut(engine, options, connection),
     acquireFailed: (options, error) => connectFailed(engine, options, error),
-    tap: engine.dialect.driverStatements ? new Tap(engine) : undefined,
-    watch(query, sql, parameters, running, wrapped) {
+    tap: engine.dialect.driverStatements ? new Tap(engine, silence) : undefined,
+    watch(query, sql, parameters, running) {
       const handlers = runs.pop() ?? new Running(engine, runs, silence);
       handlers.query = query;
       handlers.sql = sql;
       handlers.parameters = parameters;
-      // The driver call is made already (synchronously in Sequelize's `run`): the watchdog reads the socket's bytes from its next tick on.
-      if (silence && !wrapped) silence.start(handlers, query.connection);
+      // The driver call is made already (synchronously in Sequelize's `run`): the watchdog reads
+      // the socket's bytes from its next tick on. A wrapped statement (a verified write: BEGIN,
+      // the write, COMMIT) is watched as one: its round trips follow each other with no pause,
+      // and bytes heard make the watchdog forget which statement the server was on.
+      silence?.start(handlers, query.connection);
       return running.then(handlers.fulfilled, handlers.rejected);
     },
     wraps: (query, sql) => {

@@ -1,6 +1,6 @@
 import type { DriverCallback, DriverTap } from '../dialects/types';
 import type { QueryLike } from './port';
-import { SilenceWatch, type Watched } from './silence';
+import type { SilenceWatch, Watched } from './silence';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
 
@@ -72,14 +72,11 @@ export class Tap implements DriverTap {
   private query: QueryLike | undefined = undefined;
   private sql: unknown = undefined;
   private readonly free: Watcher[] = [];
-  /** The watchdog for statements gone silent, where the dialect can ask the server about them. */
-  private readonly silence: SilenceWatch | undefined;
-
-  constructor(private readonly engine: Engine) {
-    const { silenceMs } = engine.options.hygiene;
-    const probe = engine.dialect.silence;
-    this.silence = probe && silenceMs !== false ? new SilenceWatch(engine, probe, silenceMs) : undefined;
-  }
+  constructor(
+    private readonly engine: Engine,
+    /** The instance's watchdog for statements gone silent, where the dialect can ask the server about them. */
+    private readonly silence: SilenceWatch | undefined,
+  ) {}
 
   /** The statement `query` is about to make its driver call with `sql` (Sequelize's run noted it). */
   arm(query: QueryLike, sql: unknown): void {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,7 +135,34 @@ export class TestServer {
     await done;
   }
 
+  /**
+   * Freezes the server, every process of it (SIGSTOP), as a hung VM: the kernel still completes
+   * TCP handshakes on its port, nothing answers. `thaw()` (SIGCONT) wakes it.
+   */
+  freeze(): void {
+    this.signalAll('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.signalAll('SIGCONT');
+  }
+
+  /** The postmaster first (no new backend forks meanwhile), then its children. */
+  private signalAll(signal: NodeJS.Signals): void {
+    const pid = this.process?.pid;
+    if (pid === undefined) return;
+    process.kill(pid, signal);
+    for (const child of childPids(pid)) {
+      try {
+        process.kill(child, signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+  }
+
   async destroy(): Promise<void> {
+    this.thaw();
     await this.stop().catch(() => {});
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
@@ -160,4 +187,21 @@ function exited(child: ChildProcess): Promise<number> {
     child.once('error', reject);
     child.once('exit', (code) => resolve(code ?? 1));
   });
+}
+
+/** The processes whose parent is `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return children;
 }

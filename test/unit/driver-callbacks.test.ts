@@ -19,7 +19,7 @@ function engineWith(broken: Partial<DialectClassifier>): Engine {
 
 /** One driver call through the tap: the callback the driver would call, and what Sequelize's callback got. */
 function tapped(engine: Engine, transaction?: object) {
-  const tap = new Tap(engine);
+  const tap = new Tap(engine, undefined);
   const connection = {} as Connection;
   const query = { connection, options: { type: 'SELECT', transaction } } as unknown as QueryLike;
   tap.arm(query, 'SELECT 1');
