@@ -154,7 +154,7 @@ export function listening(key: ChannelKey): boolean {
 /** `host:port` of a config: never its user or password. */
 export function hostLabel(config: ReconnectConfig): string {
   const host = config.host ?? 'localhost';
-  return config.port === undefined || config.port === null || config.port === '' ? host : `${host}:${String(config.port)}`;
+  return config.port === undefined || config.port === '' ? host : `${host}:${String(config.port)}`;
 }
 
 /**
