@@ -29,7 +29,10 @@ export function recordEvents(sequelize: Sequelize): EventLog {
       const payload = message as ReconnectEvents[EventKey];
       if (payload.sequelize !== sequelize) return;
       events.push({ key, payload });
-      for (const w of waiters.splice(0).filter((w) => (w.key === key ? (w.resolve(payload), false) : true))) waiters.push(w);
+      for (const w of waiters.splice(0)) {
+        if (w.key === key) w.resolve(payload);
+        else waiters.push(w);
+      }
     };
     subscribe(channels[key], handler);
     return { key, handler };
@@ -44,7 +47,13 @@ export function recordEvents(sequelize: Sequelize): EventLog {
       if (seen) return Promise.resolve(seen);
       return new Promise<ReconnectEvents[K]>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ${key} event within ${ms} ms`)), ms);
-        waiters.push({ key, resolve: (p) => (clearTimeout(timer), resolve(p as ReconnectEvents[K])) });
+        waiters.push({
+          key,
+          resolve: (p) => {
+            clearTimeout(timer);
+            resolve(p as ReconnectEvents[K]);
+          },
+        });
       });
     },
     stop: () => {
