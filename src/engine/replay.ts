@@ -5,7 +5,7 @@ import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { newOperation, remainingMs, type Operation } from './operation';
 import { listening, publish } from './events';
-import { afterReconnect, beforeRetry, countRetry, publishRecovered, reconnect, type RetryPlan } from './retry';
+import { afterReconnect, beforeRetry, countRetry, elapsedSince, publishRecovered, reconnect, type RetryPlan } from './retry';
 import { asError, configFor, type Engine } from './state';
 
 /** Did this failure leave the transaction certainly not committed, so that running it again is safe? */
@@ -150,6 +150,11 @@ class TransactionReplay<T> {
     // Out of replays after a conflict: the caller gets the server's error, as without the plugin.
     if (this.failure === 'conflict' && hookError === undefined && cause === undefined && reason !== 'closed') {
       this.engine.stats.note('retriesFailed');
+      if (listening('giveUp')) {
+        const elapsedMs = elapsedSince(this.engine, this.op);
+        const fields = { reason, mayHaveExecuted: false, committed: false, attempts: this.op.retriesMade + 1, elapsedMs };
+        publish(this.engine, 'giveUp', fields);
+      }
       return asError(this.last);
     }
     return giveUp(this.engine, this.op, {
