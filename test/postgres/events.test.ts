@@ -207,6 +207,42 @@ describe('diagnostics_channel events (PostgreSQL)', () => {
     await sequelize.close();
   });
 
+  it('a server refusing for a moment: connect-phase losses, then recovered with the outage it saw', async () => {
+    const { sequelize, log } = open(f.proxiedUrl, {
+      appName: f.appName('back'),
+      plugin: { retries: 50, deadlineMs: 10_000, backoff: { baseMs: 20, maxMs: 50 } },
+    });
+    f.proxy.refuse(300);
+    const result = await outcome(sequelize.query('SELECT 1'));
+    assert.ok(result.ok, !result.ok ? result.error.message : '');
+    const keys = keysWithout(log, 'sweep');
+    assert.equal(keys[0], 'connectionLost');
+    assert.deepEqual(keys.slice(-2), ['reconnect', 'recovered']);
+    assert.equal(log.of('reconnect').at(-1)?.ok, true);
+    const [recovered] = log.of('recovered');
+    assert.equal(recovered?.attempts, log.of('retry').length + 1);
+    assert.ok(recovered.elapsedMs >= 200 && recovered.elapsedMs < 5000, `outage of ${recovered.elapsedMs} ms`);
+    await sequelize.close();
+  });
+
+  it("a managed transaction's COMMIT reply lost: settled as a commit, committed, never replayed", async () => {
+    const { sequelize, log } = open(f.proxiedUrl, { appName: f.appName('commit'), plugin: { replayTransactions: true } });
+    const Item = defineItem(sequelize);
+    const tag = f.appName('tx-commit');
+    f.proxy.arm('COMMIT', 'swallow-reply');
+    await sequelize.transaction(async (t) => {
+      await Item.create({ tag }, { transaction: t });
+    });
+    assert.equal(await f.count(tag), 1);
+    assert.deepEqual(
+      log.of('settled').map((e) => [e.kind, e.committed]),
+      [['commit', true]],
+    );
+    assert.equal(log.of('connectionLost')[0]?.phase, 'commit');
+    assert.equal(log.of('transactionReplayed').length, 0);
+    await sequelize.close();
+  });
+
   it('a connection silent under a read: silence-detected with its latency, then the read recovers', async () => {
     const app = f.appName('silent');
     const { sequelize, log } = open(f.proxiedUrl, { appName: app, plugin: { silenceMs: 1000 } });
