@@ -34,7 +34,7 @@ const EXPLANATIONS: Readonly<Record<GiveUpReason, string>> = {
   'deadline-exceeded': 'the retry deadline passed',
   'not-retryable': 'this failure is not one that another attempt can fix, so it was not retried',
   closed: 'the Sequelize instance was closed',
-  'hook-failed': 'a reconnect hook threw',
+  'hook-failed': 'a reconnect hook threw or did not settle before the deadline',
 };
 
 /** Why the plugin stopped, in words, for messages and the debug log. */

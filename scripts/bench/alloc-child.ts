@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   if (!url || (variant !== 'bare' && variant !== 'plugin') || !process.send || !gc) {
     throw new Error('alloc-child: run by alloc.ts only (with --expose-gc)');
   }
-  // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting that is off by default (`{"silenceMs":2000}`).
+  // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting other than the defaults (`{"silenceMs":false}`).
   const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
   subscribeIfAsked();
   const sequelize = testSequelize(url, { appName: uniqueAppName(`alloc_${variant}`), plugin: variant === 'plugin' ? options : false });

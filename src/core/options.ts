@@ -40,7 +40,7 @@ export function resolveOptions(input: unknown): ResolvedPluginOptions {
       sweep: boolean(options?.sweep, 'sweep') ?? true,
       maxLifetimeMs: numberOrFalse(options?.maxLifetimeMs, 'maxLifetimeMs', 1, MAX_MS) ?? 1_800_000,
       connectTimeoutMs: numberOrFalse(options?.connectTimeoutMs, 'connectTimeoutMs', 1, MAX_MS) ?? 5000,
-      silenceMs: numberOrFalse(options?.silenceMs, 'silenceMs', 1, MAX_MS) ?? false,
+      silenceMs: numberOrFalse(options?.silenceMs, 'silenceMs', 1, MAX_MS) ?? 2000,
     }),
   });
 }

@@ -77,14 +77,14 @@ class ConnectRecovery {
       const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
       await beforeRetry(engine, op, plan, context, failure, giveUpWith, this.options);
       if (engine.closed) throw this.giveUp('closed');
-      const next = await reconnect(engine, context, () => acquireAttempt(engine, op, this.options), giveUpWith);
+      const next = await reconnect(engine, op, plan, context, () => acquireAttempt(engine, op, this.options), giveUpWith);
       if ('failed' in next) {
         error = next.failed;
         continue;
       }
       const { connection } = next;
       engine.backoffs.wakeAll();
-      await afterReconnect(engine, context, (hookError) => {
+      await afterReconnect(engine, op, plan, context, (hookError) => {
         engine.host.release(connection);
         return this.giveUp('hook-failed', hookError);
       });

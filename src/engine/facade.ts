@@ -8,6 +8,7 @@ import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
+import { SilenceWatch, type Watched } from './silence';
 import { noteUnderway, Tap } from './tap';
 import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './verified';
 
@@ -27,13 +28,25 @@ function checkOut(engine: Engine, options: AcquireOptions, connection: Connectio
   return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(engine, options, error)) : ready;
 }
 
-class Running {
+/** Also the silence watchdog's record of the statement, where it watches around `run` (see silence.ts). */
+class Running implements Watched {
   query: QueryLike | undefined = undefined;
   sql = '';
   parameters: unknown = undefined;
+  connection: unknown = undefined;
+  serial = 0;
+  heardTick = 0;
+  bytes = -1;
+  nextCheckTick = 0;
+  checks = 0;
+  checking = false;
+  started: string | undefined = undefined;
+  prev: Watched | undefined = undefined;
+  next: Watched | undefined = undefined;
   constructor(
     private readonly engine: Engine,
     private readonly free: Running[],
+    private readonly silence: SilenceWatch | undefined,
   ) {}
 
   readonly fulfilled = (result: unknown): unknown => {
@@ -43,6 +56,8 @@ class Running {
   };
 
   private release(): void {
+    // A record never started is in no list: ending it only bumps its serial.
+    this.silence?.end(this);
     this.query = undefined;
     this.parameters = undefined;
     this.free.push(this);
@@ -69,8 +84,11 @@ export interface Facade {
   acquired(options: AcquireOptions, connection: Connection): Connection | Promise<Connection>;
   /** The host's own acquire failed: recovered from, or given up on. */
   acquireFailed(options: AcquireOptions, error: unknown): Promise<Connection>;
-  /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection. */
-  watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
+  /**
+   * Watches a statement's promise (Sequelize's `Query.run`) for a lost connection, and for
+   * silence where the dialect has no tap (`wrapped`: several statements in one, not watched for silence).
+   */
+  watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>, wrapped?: boolean): Promise<unknown>;
   /** Where the dialect watches statements at the driver (`driverStatements`): the tap, else undefined. */
   readonly tap: Tap | undefined;
   /** Calls `listener` once statements may need wrapping: once a verified write or a replayable transaction is seen. */
@@ -115,6 +133,10 @@ function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, man
 
 export function createFacade(engine: Engine): Facade {
   const runs: Running[] = [];
+  const { silenceMs } = engine.options.hygiene;
+  const probe = engine.dialect.silence;
+  // With a tap, the tap watches for silence at the driver.
+  const silence = !engine.dialect.driverStatements && probe && silenceMs !== false ? new SilenceWatch(engine, probe, silenceMs) : undefined;
   let wrapping = engine.policies.verifiedSeen;
   let onWrapping: (() => void) | undefined;
   const mayWrap = (): void => {
@@ -150,11 +172,13 @@ export function createFacade(engine: Engine): Facade {
     acquired: (options, connection) => checkOut(engine, options, connection),
     acquireFailed: (options, error) => connectFailed(engine, options, error),
     tap: engine.dialect.driverStatements ? new Tap(engine) : undefined,
-    watch(query, sql, parameters, running) {
-      const handlers = runs.pop() ?? new Running(engine, runs);
+    watch(query, sql, parameters, running, wrapped) {
+      const handlers = runs.pop() ?? new Running(engine, runs, silence);
       handlers.query = query;
       handlers.sql = sql;
       handlers.parameters = parameters;
+      // The driver call is made already (synchronously in Sequelize's `run`): the watchdog reads the socket's bytes from its next tick on.
+      if (silence && !wrapped) silence.start(handlers, query.connection);
       return running.then(handlers.fulfilled, handlers.rejected);
     },
     wraps: (query, sql) => {

@@ -104,13 +104,13 @@ class TransactionReplay<T> {
       const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
       await beforeRetry(engine, op, plan, context, this.failure, giveUpWith);
       // A connection proves the server takes new sessions (the connect phase rides out an outage); the transaction gets its own.
-      const next = await reconnect(engine, context, () => acquireFor(engine, op, { useMaster: true }), giveUpWith);
+      const next = await reconnect(engine, op, plan, context, () => acquireFor(engine, op, { useMaster: true }), giveUpWith);
       if ('failed' in next) {
         if (next.failed instanceof ConnectionLostError) throw this.giveUp(next.failed.reason, undefined, next.failed.cause);
         throw this.giveUp(engine.closed ? 'closed' : 'not-retryable');
       }
       const { connection } = next;
-      await afterReconnect(engine, context, (hookError) => {
+      await afterReconnect(engine, op, plan, context, (hookError) => {
         engine.host.release(connection);
         return this.giveUp('hook-failed', hookError);
       });

@@ -54,7 +54,7 @@ export async function beforeRetry(
       ? `connect failed (${failure})`
       : `connection lost under a ${plan.name === 'query' ? 'statement' : 'transaction'}`;
   engine.host.debug(`${what}: ${engine.redact(context.error.message)}; retry ${op.retriesMade} of ${plan.retries}`);
-  await runHook(engine, 'beforeReconnect', context, giveUpWith);
+  await runHook(engine, 'beforeReconnect', context, giveUpWith, hookBoundMs(engine, op, plan));
   const left = Math.max(0, remainingMs(op, plan.deadlineMs, engine.clock.now()));
   const delay = backoffDelay(op.retriesMade, plan.backoff, plan.immediateFirst, () => engine.clock.random());
   const ms = Math.min(delay, left);
@@ -96,6 +96,8 @@ export function elapsedSince(engine: Engine, op: Operation): number {
  */
 export async function reconnect(
   engine: Engine,
+  op: Operation,
+  plan: RetryPlan,
   context: ReconnectContext,
   connect: () => Promise<Connection>,
   giveUpWith: GiveUpWith,
@@ -116,12 +118,24 @@ export async function reconnect(
       publish(engine, 'reconnect', { attempt: context.attempt, ok: false, durationMs, failure }, context.config);
     }
     const told = { ...context, reconnected: false, reconnectError: asError(reconnectError) };
-    await runHook(engine, 'afterReconnect', told, (hookError) => giveUpWith(hookError, reconnectError));
+    await runHook(engine, 'afterReconnect', told, (hookError) => giveUpWith(hookError, reconnectError), hookBoundMs(engine, op, plan));
     return { failed: reconnectError };
   }
 }
 
 /** The new connection is in place: `afterReconnect` is told (a hook that throws ends the recovery). */
-export function afterReconnect(engine: Engine, context: ReconnectContext, giveUpWith: GiveUpWith): Promise<void> {
-  return runHook(engine, 'afterReconnect', { ...context, reconnected: true }, giveUpWith);
+export function afterReconnect(
+  engine: Engine,
+  op: Operation,
+  plan: RetryPlan,
+  context: ReconnectContext,
+  giveUpWith: GiveUpWith,
+): Promise<void> {
+  return runHook(engine, 'afterReconnect', { ...context, reconnected: true }, giveUpWith, hookBoundMs(engine, op, plan));
 }
+
+/** A hook has what is left of its operation's deadline (at least a second, for one run just before it). */
+function hookBoundMs(engine: Engine, op: Operation, plan: RetryPlan): number {
+  return Math.max(HOOK_FLOOR_MS, remainingMs(op, plan.deadlineMs, engine.clock.now()));
+}
+const HOOK_FLOOR_MS = 1000;

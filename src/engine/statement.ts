@@ -126,7 +126,7 @@ class StatementRecovery {
       const context = this.context();
       const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
       await beforeRetry(engine, op, plan, context, this.failure, giveUpWith);
-      const next = await reconnect(engine, context, () => acquireFor(engine, op, this.acquireOptions()), giveUpWith);
+      const next = await reconnect(engine, op, plan, context, () => acquireFor(engine, op, this.acquireOptions()), giveUpWith);
       // Our connect phase gives up with a ConnectionLostError; after close(), Sequelize's own getConnection refuses with a plain Error.
       if ('failed' in next) {
         if (next.failed instanceof ConnectionLostError) throw this.giveUp(next.failed.reason, undefined, next.failed.cause);
@@ -137,7 +137,7 @@ class StatementRecovery {
       if (!this.transaction) this.owned = connection;
       engine.host.moveStatement(this.query, connection);
       // Installed already: released with the operation.
-      await afterReconnect(engine, context, giveUpWith);
+      await afterReconnect(engine, op, plan, context, giveUpWith);
       try {
         const value = await this.runWithinDeadline(connection);
         engine.stats.note('retriesSucceeded');

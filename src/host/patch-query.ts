@@ -67,6 +67,7 @@ export function patchQuery(internals: Internals, facade: Facade): (query: QueryL
         sql,
         parameters,
         facade.runWrapped(wrap, this, () => baseRun.call(this, sql, parameters)),
+        true,
       );
     }
     if (tap) return baseRun.call(this, sql, parameters);

@@ -86,6 +86,30 @@ describe('beforeReconnect / afterReconnect hooks', () => {
     await sequelize.close();
   });
 
+  it('a hook that never settles cannot hang the caller: the operation ends by its deadline', async () => {
+    for (const name of ['beforeReconnect', 'afterReconnect'] as const) {
+      const app = f.appName();
+      const sequelize = make(app, {}, { deadlineMs: 1500 });
+      let called = 0;
+      // A secret store that accepts the request and never answers.
+      sequelize.addHook(name, () => {
+        called++;
+        return new Promise<void>(() => {});
+      });
+      const started = Date.now();
+      const result = await killMidRead(sequelize, app);
+      const elapsed = Date.now() - started;
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, `${name}: ${String(!result.ok && result.error)}`);
+      assert.equal(result.error.reason, 'hook-failed');
+      assert.equal((result.error.hookError as Error).name, 'HookTimeoutError');
+      assert.match(result.error.message, new RegExp(`the ${name} hook did not settle within`));
+      assert.equal(called, 1);
+      assert.ok(elapsed < 1500 + 1500, `${name}: ended ${elapsed} ms after the call (deadline 1500 ms)`);
+      await assertPoolIntact(sequelize);
+      await sequelize.close();
+    }
+  });
+
   it('afterReconnect says when the reconnect failed, with the error', async () => {
     const app = f.appName();
     const sequelize = new Sequelize(f.proxiedUrl, { logging: false, dialectOptions: { application_name: app } }).use(

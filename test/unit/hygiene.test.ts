@@ -61,14 +61,14 @@ describe('max lifetime', () => {
 });
 
 describe('pool hygiene options', () => {
-  it('default to validating after 500 ms idle, a 1 s validation timeout, sweeping, and a 30 minute lifetime', () => {
+  it('default to validating after 500 ms idle, a 1 s validation timeout, sweeping, a 30 minute lifetime and a 2 s silence watchdog', () => {
     assert.deepEqual(resolveOptions({}).hygiene, {
       validateIdleMs: 500,
       validateTimeoutMs: 1000,
       sweep: true,
       maxLifetimeMs: 1_800_000,
       connectTimeoutMs: 5000,
-      silenceMs: false,
+      silenceMs: 2000,
     });
   });
   it('accept false to turn validation or the lifetime off', () => {

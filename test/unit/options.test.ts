@@ -16,7 +16,7 @@ describe('options', () => {
         sweep: true,
         maxLifetimeMs: 1_800_000,
         connectTimeoutMs: 5000,
-        silenceMs: false,
+        silenceMs: 2000,
       },
       replayTransactions: false,
       replayConflicts: false,

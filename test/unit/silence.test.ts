@@ -54,7 +54,7 @@ describe('the silence watchdog', () => {
       host: { debug() {} },
       redact: (t: string) => t,
     } as unknown as Engine;
-    // silenceMs 1000: a tick every 125 ms, a check after 9 silent ticks (the first may come at once).
+    // silenceMs 1000: a tick every 500 ms, a check after 3 silent ticks (the first may come at once).
     const watch = new SilenceWatch(engine, probe, 1000);
     const watched: Watched = {
       connection: {},
@@ -82,7 +82,7 @@ describe('the silence watchdog', () => {
     const { watch, watched, socket, timers, tick } = setUp({ state: 'lost', why: 'its session is idle' });
     watch.start(watched, {});
     assert.equal(timers.length, 1);
-    await tick(8);
+    await tick(2);
     assert.equal(socket.asked, 0, 'asked before silenceMs');
     await tick();
     assert.equal(socket.cuts.length, 1);
@@ -100,11 +100,11 @@ describe('the silence watchdog', () => {
     watch.end(other);
     await tick();
     socket.bytes = 200;
-    await tick(9);
+    await tick(3);
     assert.equal(socket.asked, 0);
     await tick();
     assert.equal(socket.asked, 1);
-    await tick(7);
+    await tick(1);
     assert.equal(socket.asked, 1, 'asked again before its backoff');
     await tick();
     assert.equal(socket.asked, 2);

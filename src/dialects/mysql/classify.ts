@@ -66,7 +66,14 @@ const LOST_CODES = new Set([
   'ER_SOCKET_UNEXPECTED_CLOSE',
   ...SOCKET_LOST_CODES,
 ]);
-const LOST_MESSAGES = ['Connection lost', 'socket has unexpectedly been closed', 'MySQL server has gone away', 'Lost connection to'];
+const LOST_MESSAGES = [
+  'Connection lost',
+  'socket has unexpectedly been closed',
+  'MySQL server has gone away',
+  'Lost connection to',
+  // The silence watchdog's, destroying a socket whose answer was lost (the connector passes it on as is).
+  'Connection terminated unexpectedly',
+];
 
 /** Not a lost connection, whatever a driver's `fatal` says: the connector marks 1317 fatal. */
 const ALIVE_ERRNOS = new Set([

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { rememberMariadb, rememberMysql2 } from './silence';
 interface Mysql2Connection {
   on(event: 'error', listener: (error: Error) => void): unknown;
   destroy(): void;
@@ -19,6 +20,7 @@ export function guardMysql2(lib: object, _tap: unknown, created: (connection: ob
   const createConnection = (config: unknown): Mysql2Connection => {
     const connection = (driver as Mysql2).createConnection(config);
     connection.on('error', () => {});
+    rememberMysql2(connection, driver as Parameters<typeof rememberMysql2>[1], config);
     created(connection);
     return connection;
   };
@@ -41,7 +43,7 @@ interface MariadbConnectOptions {
   stream?: unknown;
 }
 interface Mariadb {
-  createConnection(config: MariadbConnectOptions): Promise<unknown>;
+  createConnection(config: MariadbConnectOptions): Promise<object>;
 }
 
 /**
@@ -54,18 +56,23 @@ interface Mariadb {
 export function guardMariadb(lib: object, _tap: unknown, created: (socket: object) => void): object {
   const driver = lib as Partial<Mariadb>;
   if (typeof driver.createConnection !== 'function') return lib;
-  const createConnection = (config: MariadbConnectOptions): Promise<unknown> => {
+  const createConnection = (config: MariadbConnectOptions): Promise<object> => {
     if (config.socketPath || config.stream) return (driver as Mariadb).createConnection(config);
     // Called again for each connection the connector opens with these options (one that kills a
     // query left running when it is destroyed): each gets a socket of its own.
-    let first = true;
+    let own: Socket | undefined;
     const stream = (): Socket => {
       const socket = connect(config.port || 3306, config.host || 'localhost');
-      if (first) created(socket);
-      first = false;
+      if (!own) created((own = socket));
       return socket;
     };
-    return (driver as Mariadb).createConnection({ ...config, stream });
+    const connecting = (driver as Mariadb).createConnection({ ...config, stream });
+    // The silence watchdog's: which socket the connection speaks on, and how to make a checker.
+    connecting.then(
+      (connection) => own && rememberMariadb(connection, own, driver as Mariadb, config),
+      () => {},
+    );
+    return connecting;
   };
   return Object.create(lib, { createConnection: { value: createConnection } }) as object;
 }

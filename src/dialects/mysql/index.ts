@@ -2,6 +2,7 @@ import type { TransactionLike } from '../../engine/port';
 import type { Dialect } from '../types';
 import { mariadbClassifier, mysqlClassifier } from './classify';
 import { abortMariadb, destroyMysql2, guardMariadb, guardMysql2 } from './guard';
+import { mariadbSilence, mysql2Silence } from './silence';
 
 /** Sequelize's isolation levels are constants such as `READ COMMITTED`; nothing else is ever replayed. */
 const ISOLATION_LEVEL = /^(READ UNCOMMITTED|READ COMMITTED|REPEATABLE READ|SERIALIZABLE)$/;
@@ -42,6 +43,7 @@ export const mysql: Dialect = {
   destroyDriverConnection: destroyMysql2,
   // mysql2's `destroy()` closes the socket at once.
   abortDriverConnection: destroyMysql2,
+  silence: mysql2Silence,
 };
 
 /** MariaDB (or MySQL) through the mariadb connector (Sequelize's `mariadb` dialect). */
@@ -56,4 +58,5 @@ export const mariadb: Dialect = {
   transactionPrelude: isolationPrelude,
   guardDriver: guardMariadb,
   abortDriverConnection: abortMariadb,
+  silence: mariadbSilence,
 };
