@@ -8,6 +8,7 @@ import { describeWith } from '../support/binaries';
 import { assertNoSecret, keysWithout, recordEvents, type EventLog } from '../support/events';
 import { defineItem, outcome } from '../support/fixture';
 import { mariadbRequirement } from '../support/mariadb';
+import { until } from '../support/workload';
 import { FAMILY, myKilledAtGate, type MyAppOptions, useMyFixture } from '../support/mysql';
 
 for (const dialect of FAMILY) {
@@ -92,6 +93,19 @@ for (const dialect of FAMILY) {
       await sleep(200);
       await aged.sequelize.query('SELECT 1');
       assert.equal(aged.log.of('retired')[0]?.reason, 'lifetime');
+    });
+
+    it('a connection silent under a read: silence-detected, then the read recovers', async () => {
+      const { sequelize, user, log } = await open({ plugin: { silenceMs: 1000 } });
+      const result = outcome(sequelize.query('SELECT SLEEP(0.3) AS slept, 42 AS answer', { type: QueryTypes.SELECT }));
+      await until('the read to run', async () => (await f.sessions(user, 'SLEEP(0.3)')) > 0);
+      f.proxy.muteAll();
+      const detected = await log.next('silenceDetected', 15_000);
+      assert.ok((await result).ok);
+      assert.ok(detected.silentMs >= 1000 && detected.detectionMs >= detected.silentMs, JSON.stringify({ ...detected, sequelize: 0 }));
+      assert.equal(detected.dialect, dialect);
+      assert.deepEqual(keysWithout(log, 'sweep'), ['silenceDetected', 'connectionLost', 'retry', 'reconnect', 'recovered']);
+      f.proxy.closeStranded();
     });
 
     it('never carries the password', () => {
