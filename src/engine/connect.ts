@@ -4,11 +4,12 @@ import type { ReconnectFailure } from '../core/failure';
 import { modelOf, policyFor } from '../core/policy';
 import type { ReconnectContext } from '../hooks';
 import { acquireAttempt, markPool } from './checkout';
+import { explainExhausted } from './exhausted';
 import { giveUp } from './give-up';
 import { hasReconnectHook } from './run-hook';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
-import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
+import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
 import { asError, poolBusy, type Engine } from './state';
 import { ConnectTimeoutError, DeadlineError } from './timing';
 
@@ -18,7 +19,7 @@ import { ConnectTimeoutError, DeadlineError } from './timing';
  * it is, with no operation (Sequelize's own `retry`, if it matches that error, tries as bare).
  */
 export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown): Promise<Connection> {
-  if (poolBusy(engine, error)) return Promise.reject(error);
+  if (poolBusy(engine, error)) return Promise.reject(explainExhausted(engine, error));
   return new ConnectRecovery(engine, operationFor(engine.operations, options), options).run(error);
 }
 
@@ -29,7 +30,7 @@ export function connectFailed(engine: Engine, options: AcquireOptions, error: un
 export function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   if (op.final) return Promise.reject(op.final);
   return acquireAttempt(engine, op, options).catch((error: unknown) =>
-    poolBusy(engine, error) ? Promise.reject(error) : new ConnectRecovery(engine, op, options).run(error),
+    poolBusy(engine, error) ? Promise.reject(explainExhausted(engine, error)) : new ConnectRecovery(engine, op, options).run(error),
   );
 }
 
@@ -48,7 +49,8 @@ class ConnectRecovery {
     private readonly options: AcquireOptions,
   ) {
     const { retries, deadlineMs, backoff } = policyFor(engine.policies, options);
-    this.plan = { name: 'connect', retries, deadlineMs, backoff, immediateFirst: false };
+    const operation = engine.host.isRead(options.type) ? 'read' : 'write';
+    this.plan = { name: 'connect', retries, deadlineMs, backoff, immediateFirst: false, operation };
     this.model = modelOf(options) as ModelStatic<Model> | undefined;
     this.pool = engine.host.poolFor(options);
   }
@@ -86,7 +88,10 @@ class ConnectRecovery {
         engine.host.release(connection);
         return this.giveUp('hook-failed', hookError);
       });
-      if (!op.recovering) engine.stats.note('retriesSucceeded');
+      if (!op.recovering) {
+        engine.stats.note('retriesSucceeded');
+        publishRecovered(engine, op, context.config);
+      }
       engine.host.debug(`reconnected after ${op.retriesMade} ${op.retriesMade === 1 ? 'retry' : 'retries'}`);
       return connection;
     }
@@ -115,10 +120,15 @@ class ConnectRecovery {
         remainingMs: remainingMs(op, this.plan.deadlineMs, engine.clock.now()),
       }),
     });
-    if (!exhausted && (step.action !== 'give-up' || step.counted)) engine.stats.note('connectFailures');
+    const failure = kind === 'auth' ? 'auth' : 'transient';
+    if (!exhausted && (step.action !== 'give-up' || step.counted)) {
+      engine.stats.note('connectFailures');
+      const config = this.failedAttempt(error)?.config ?? engine.host.configOf(this.pool);
+      publishLost(engine, 'connect', failure, error, config, !!this.options.transaction);
+    }
     // The server was unreachable: idle connections to it may be dead too.
     if (kind === 'transient' && step.action !== 'retry-now') markPool(engine, this.pool, 'dead');
-    return { step, failure: kind === 'auth' ? 'auth' : 'transient' };
+    return { step, failure };
   }
 
   private context(error: unknown, failure: ReconnectFailure): ReconnectContext {
@@ -139,7 +149,8 @@ class ConnectRecovery {
 
   private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
     if (cause !== undefined && !(cause instanceof DeadlineError)) this.op.cause = cause;
-    return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError });
+    const config = this.failedAttempt(this.op.cause)?.config ?? this.engine.host.configOf(this.pool);
+    return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError, config });
   }
 
   private failedAttempt(error: unknown) {

@@ -1,5 +1,8 @@
 import type { GiveUpReason } from '../core/decide';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
+import type { ReconnectConfig } from '../hooks';
+import { listening, publish } from './events';
+import { explainExhausted } from './exhausted';
 import type { Operation } from './operation';
 import { asError, noteFailedIn, poolBusy, type Engine } from './state';
 
@@ -17,6 +20,8 @@ export interface GiveUp {
   /** Default: `false` when nothing may have run, else unknown. */
   readonly committed?: boolean;
   readonly hookError?: unknown;
+  /** The settings of the host concerned, for events (default: the write pool's). */
+  readonly config?: ReconnectConfig | undefined;
 }
 
 /**
@@ -31,14 +36,14 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
   if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return noteFailedIn(engine, op.final, g.transaction);
   if (g.phase === 'connect' && poolBusy(engine, g.cause)) {
     engine.host.debug("the pool stayed full until its acquire timeout: passing Sequelize's error on");
-    return asError(g.cause);
+    return explainExhausted(engine, asError(g.cause));
   }
   // The connect phase of a statement being recovered leaves the counting to the statement.
   if (g.phase === 'query' || !op.recovering) engine.stats.note(op.retriesMade > 0 ? 'retriesFailed' : 'notRetried');
   const details = { attempts: op.retriesMade + 1, reason: g.reason, hookError: g.hookError };
   const final =
     g.phase === 'connect'
-      ? connectFailure(asError(g.cause), details, engine.redact)
+      ? connectFailure(explainExhausted(engine, asError(g.cause)), details, engine.redact)
       : new ConnectionLostError(
           asError(g.cause),
           {
@@ -58,5 +63,10 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
     engine.host.debug(`giving up: ${final.message}`);
   }
   op.final = final;
+  if (listening('giveUp')) {
+    const { reason, mayHaveExecuted, committed, attempts } = final;
+    const elapsedMs = op.firstFailureAt === 0 ? 0 : engine.clock.now() - op.firstFailureAt;
+    publish(engine, 'giveUp', { reason, mayHaveExecuted, committed, attempts, elapsedMs }, g.config);
+  }
   return noteFailedIn(engine, final, g.transaction);
 }

@@ -34,6 +34,25 @@ export interface ConnectionsState {
   opening: number;
   /** Driver connections being created right now, each bounded by the connect timeout. */
   readonly attempts: Set<ConnectAttempt>;
+  /** Attempts to reach the server since the last that succeeded (see exhausted.ts). */
+  readonly reach: Reachability;
+}
+
+/** Attempts to open a connection since the last one that succeeded. */
+export interface Reachability {
+  /** Failed attempts (refused, reset, timed out, ...) since the last success. */
+  failures: number;
+  /** When the first of them failed; 0 while the last attempt succeeded. */
+  since: number;
+  lastAt: number;
+  /** The driver's code of the last failure (`ECONNREFUSED`, ...): never a message, which may quote settings. */
+  code: string | undefined;
+  /** When a connection was last opened: a sweep matters only if one was opened since the last. */
+  openedAt: number;
+}
+
+export function newReachability(): Reachability {
+  return { failures: 0, since: 0, lastAt: 0, code: undefined, openedAt: 0 };
 }
 
 export interface ConnectAttempt {
@@ -75,6 +94,8 @@ export interface OutcomesState {
 /** Everything the engine keeps for one Sequelize instance, by concern. */
 export interface Engine {
   readonly host: HostPort;
+  /** The Sequelize instance, opaque: what events carry so a subscriber can tell instances apart. */
+  readonly instance: object | undefined;
   readonly clock: Clock;
   readonly dialect: Dialect;
   readonly options: ResolvedPluginOptions;
@@ -112,10 +133,12 @@ export function createEngine(parts: {
   options: ResolvedPluginOptions;
   redact: (text: string) => string;
   scoutMs?: number | false;
+  instance?: object;
 }): Engine {
-  const { scoutMs = false, ...rest } = parts;
+  const { scoutMs = false, instance, ...rest } = parts;
   return {
     ...rest,
+    instance,
     policies: {
       options: parts.options,
       modelPolicies: new WeakMap(),
@@ -129,6 +152,7 @@ export function createEngine(parts: {
       marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
       opening: 0,
       attempts: new Set(),
+      reach: newReachability(),
     },
     transactions: { underway: new WeakSet(), replayable: new WeakSet(), failedIn: new WeakMap() },
     outcomes: { supported: false, verifiedFailures: new WeakMap() },
@@ -154,6 +178,11 @@ export function poolBusy(engine: Engine, error: unknown): boolean {
  */
 export function configFor(engine: Engine, pool: PoolName, connection?: Connection): ReconnectConfig {
   return (connection && engine.connections.records.get(connection)?.config) ?? engine.host.configOf(pool);
+}
+
+/** The settings a connection was opened with (the replica's, with replication). */
+export function configOf(engine: Engine, connection: Connection): ReconnectConfig {
+  return configFor(engine, engine.host.poolOf(connection), connection);
 }
 
 export function asError(value: unknown): Error {
