@@ -66,6 +66,7 @@ export function autoreconnect(options?: AutoReconnectOptions): SequelizePlugin {
         options: resolved,
         redact: redactor(() => configuredPasswords(cm)),
         scoutMs: SCOUT_INTERVAL_MS,
+        instance: sequelize,
       });
       // Models defined before `use()` are checked now (before any patch); later ones at their first query.
       for (const model of Object.values(sequelize.models)) modelPolicy(engine.policies, model);

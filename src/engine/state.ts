@@ -75,6 +75,8 @@ export interface OutcomesState {
 /** Everything the engine keeps for one Sequelize instance, by concern. */
 export interface Engine {
   readonly host: HostPort;
+  /** The Sequelize instance, opaque: what events carry so a subscriber can tell instances apart. */
+  readonly instance: object | undefined;
   readonly clock: Clock;
   readonly dialect: Dialect;
   readonly options: ResolvedPluginOptions;
@@ -112,10 +114,12 @@ export function createEngine(parts: {
   options: ResolvedPluginOptions;
   redact: (text: string) => string;
   scoutMs?: number | false;
+  instance?: object;
 }): Engine {
-  const { scoutMs = false, ...rest } = parts;
+  const { scoutMs = false, instance, ...rest } = parts;
   return {
     ...rest,
+    instance,
     policies: {
       options: parts.options,
       modelPolicies: new WeakMap(),
