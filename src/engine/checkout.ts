@@ -1,6 +1,7 @@
 import { checkoutAction, retireAt } from '../core/hygiene';
 import type { ReconnectConfig } from '../hooks';
 import { policyFor } from '../core/policy';
+import { listening, publish } from './events';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
 import { type ConnectionRecord, type Engine } from './state';
@@ -34,7 +35,8 @@ export function released(engine: Engine, connection: Connection): boolean {
   record.checkedOutWith = undefined;
   record.releasedAt = engine.clock.now();
   if (record.releasedAt < record.retireAt) return true;
-  retire(engine, connection, 'reached its max lifetime');
+  // retireAt 0: marked on a read-only server (see retireOnRelease).
+  retire(engine, connection, record, record.retireAt === 0 ? 'read-only' : 'lifetime');
   return false;
 }
 
@@ -57,7 +59,7 @@ export function checkedOut(engine: Engine, options: AcquireOptions, connection: 
   if (action === 'use') return connection;
   const op = operationFor(engine.operations, options);
   if (action === 'retire') {
-    retire(engine, connection, 'is retired');
+    retire(engine, connection, record, record.retireAt === 0 || engine.clock.now() < record.retireAt ? 'read-only' : 'lifetime');
     return replace(engine, op, options);
   }
   return validate(engine, op, options, connection, record);
@@ -116,6 +118,10 @@ async function validate(
     return connection;
   } catch (error) {
     engine.stats.note('validationFailures');
+    if (listening('validationFailed')) {
+      const idleSince = Number.isNaN(record.releasedAt) ? record.createdAt : record.releasedAt;
+      publish(engine, 'validationFailed', { idleMs: engine.clock.now() - idleSince }, record.config);
+    }
     engine.host.debug(
       `idle connection failed validation (${engine.redact(error instanceof Error ? error.message : String(error))}); replacing it`,
     );
@@ -175,9 +181,10 @@ export function retireOnRelease(engine: Engine, connection: Connection): void {
 }
 
 /** A healthy connection we no longer want: closed, not counted as a disconnect. */
-function retire(engine: Engine, connection: Connection, why: string): void {
+function retire(engine: Engine, connection: Connection, record: ConnectionRecord, reason: 'lifetime' | 'read-only'): void {
   engine.stats.note('retired');
-  engine.host.debug(`connection ${why}; closing it`);
+  engine.host.debug(`connection ${reason === 'lifetime' ? 'reached its max lifetime' : 'points at a read-only server'}; closing it`);
+  if (listening('retired')) publish(engine, 'retired', { reason, ageMs: engine.clock.now() - record.createdAt }, record.config);
   engine.host.destroy(connection);
 }
 
@@ -197,4 +204,5 @@ export function markPool(engine: Engine, pool: PoolName, kind: 'dead' | 'read-on
   const marks = engine.connections.marks[pool];
   if (kind === 'read-only') marks.droppedAt = engine.clock.now();
   else marks.sweptAt = engine.clock.now();
+  if (listening('sweep')) publish(engine, 'sweep', { pool, reason: kind }, engine.host.configOf(pool));
 }

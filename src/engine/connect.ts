@@ -8,7 +8,7 @@ import { giveUp } from './give-up';
 import { hasReconnectHook } from './run-hook';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
-import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
+import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
 import { asError, poolBusy, type Engine } from './state';
 import { ConnectTimeoutError, DeadlineError } from './timing';
 
@@ -48,7 +48,8 @@ class ConnectRecovery {
     private readonly options: AcquireOptions,
   ) {
     const { retries, deadlineMs, backoff } = policyFor(engine.policies, options);
-    this.plan = { name: 'connect', retries, deadlineMs, backoff, immediateFirst: false };
+    const operation = engine.host.isRead(options.type) ? 'read' : 'write';
+    this.plan = { name: 'connect', retries, deadlineMs, backoff, immediateFirst: false, operation };
     this.model = modelOf(options) as ModelStatic<Model> | undefined;
     this.pool = engine.host.poolFor(options);
   }
@@ -86,7 +87,10 @@ class ConnectRecovery {
         engine.host.release(connection);
         return this.giveUp('hook-failed', hookError);
       });
-      if (!op.recovering) engine.stats.note('retriesSucceeded');
+      if (!op.recovering) {
+        engine.stats.note('retriesSucceeded');
+        publishRecovered(engine, op, context.config);
+      }
       engine.host.debug(`reconnected after ${op.retriesMade} ${op.retriesMade === 1 ? 'retry' : 'retries'}`);
       return connection;
     }
@@ -115,10 +119,15 @@ class ConnectRecovery {
         remainingMs: remainingMs(op, this.plan.deadlineMs, engine.clock.now()),
       }),
     });
-    if (!exhausted && (step.action !== 'give-up' || step.counted)) engine.stats.note('connectFailures');
+    const failure = kind === 'auth' ? 'auth' : 'transient';
+    if (!exhausted && (step.action !== 'give-up' || step.counted)) {
+      engine.stats.note('connectFailures');
+      const config = this.failedAttempt(error)?.config ?? engine.host.configOf(this.pool);
+      publishLost(engine, 'connect', failure, error, config, !!this.options.transaction);
+    }
     // The server was unreachable: idle connections to it may be dead too.
     if (kind === 'transient' && step.action !== 'retry-now') markPool(engine, this.pool, 'dead');
-    return { step, failure: kind === 'auth' ? 'auth' : 'transient' };
+    return { step, failure };
   }
 
   private context(error: unknown, failure: ReconnectFailure): ReconnectContext {
@@ -139,7 +148,8 @@ class ConnectRecovery {
 
   private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
     if (cause !== undefined && !(cause instanceof DeadlineError)) this.op.cause = cause;
-    return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError });
+    const config = this.failedAttempt(this.op.cause)?.config ?? this.engine.host.configOf(this.pool);
+    return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError, config });
   }
 
   private failedAttempt(error: unknown) {

@@ -91,10 +91,17 @@ export interface ValidationFailedEvent extends ReconnectEventBase {
   readonly idleMs: number;
 }
 
-/** Idle connections were checked in the background (`poolHygiene.sweepIdle`). */
+/**
+ * A connection of this pool was found dead (or on a read-only server), or could not be opened:
+ * with `poolHygiene.sweep`, every idle connection older than now becomes suspect, and is checked
+ * (dead) or retired (read-only) when the pool next hands it out. The sweep is lazy: how many it
+ * will check and remove is not known yet; `validationFailed` and `retired` events follow one by one.
+ */
 export interface SweepEvent extends ReconnectEventBase {
-  readonly checked: number;
-  readonly removed: number;
+  /** Which of Sequelize's pools (`'write'` without replication). */
+  readonly pool: 'read' | 'write';
+  /** `'dead'`: older idle connections are validated before reuse; `'read-only'`: they are retired. */
+  readonly reason: 'dead' | 'read-only';
 }
 
 /** A healthy connection was closed: too old (`maxLifetimeMs`), or pointing at a read-only server after a failover. */

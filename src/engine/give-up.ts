@@ -1,5 +1,7 @@
 import type { GiveUpReason } from '../core/decide';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
+import type { ReconnectConfig } from '../hooks';
+import { listening, publish } from './events';
 import type { Operation } from './operation';
 import { asError, noteFailedIn, poolBusy, type Engine } from './state';
 
@@ -17,6 +19,8 @@ export interface GiveUp {
   /** Default: `false` when nothing may have run, else unknown. */
   readonly committed?: boolean;
   readonly hookError?: unknown;
+  /** The settings of the host concerned, for events (default: the write pool's). */
+  readonly config?: ReconnectConfig | undefined;
 }
 
 /**
@@ -58,5 +62,10 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
     engine.host.debug(`giving up: ${final.message}`);
   }
   op.final = final;
+  if (listening('giveUp')) {
+    const { reason, mayHaveExecuted, committed, attempts } = final;
+    const elapsedMs = op.firstFailureAt === 0 ? 0 : engine.clock.now() - op.firstFailureAt;
+    publish(engine, 'giveUp', { reason, mayHaveExecuted, committed, attempts, elapsedMs }, g.config);
+  }
   return noteFailedIn(engine, final, g.transaction);
 }

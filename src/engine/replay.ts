@@ -4,7 +4,8 @@ import type { ReconnectContext } from '../hooks';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { newOperation, remainingMs, type Operation } from './operation';
-import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
+import { listening, publish } from './events';
+import { afterReconnect, beforeRetry, countRetry, publishRecovered, reconnect, type RetryPlan } from './retry';
 import { asError, configFor, type Engine } from './state';
 
 /** Did this failure leave the transaction certainly not committed, so that running it again is safe? */
@@ -82,7 +83,7 @@ class TransactionReplay<T> {
   ) {
     const { retries, deadlineMs, backoff } = engine.options;
     // The connection was lost, the server may be fine: the first replay starts at once.
-    this.plan = { name: 'transaction', retries, deadlineMs, backoff, immediateFirst: true };
+    this.plan = { name: 'transaction', retries, deadlineMs, backoff, immediateFirst: true, operation: 'transaction' };
   }
 
   async run(): Promise<T> {
@@ -115,11 +116,13 @@ class TransactionReplay<T> {
       });
       engine.host.release(connection);
       engine.stats.note('transactionReplays');
+      if (listening('transactionReplayed')) publish(engine, 'transactionReplayed', { attempt: op.retriesMade }, context.config);
       engine.host.debug(`replaying a managed transaction (replay ${op.retriesMade})`);
       const run: ReplayRun = { transaction: undefined, committed: false };
       try {
         const value = await this.attempt(run);
         engine.stats.note('retriesSucceeded');
+        publishRecovered(engine, op, context.config);
         return value;
       } catch (error) {
         const failure = replayFailure(engine, this.rules, error, run);

@@ -1,6 +1,7 @@
 import { backoffDelay } from '../core/backoff';
 import type { ReconnectFailure } from '../core/failure';
-import type { ReconnectContext } from '../hooks';
+import type { ReconnectConfig, ReconnectContext } from '../hooks';
+import { errorCode, listening, publish } from './events';
 import { remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection } from './port';
 import { runHook } from './run-hook';
@@ -22,6 +23,8 @@ export interface RetryPlan {
   readonly backoff: { readonly baseMs: number; readonly maxMs: number };
   /** Whether a retry that finds the server up replaces the connection at once (a stale connection). */
   readonly immediateFirst: boolean;
+  /** What is retried, as events tell it. */
+  readonly operation: 'read' | 'write' | 'transaction';
 }
 
 /** A hook threw: the error the recovery gives up with instead (`reconnectError`: the attempt that failed, if one did). */
@@ -55,7 +58,36 @@ export async function beforeRetry(
   const left = Math.max(0, remainingMs(op, plan.deadlineMs, engine.clock.now()));
   const delay = backoffDelay(op.retriesMade, plan.backoff, plan.immediateFirst, () => engine.clock.random());
   const ms = Math.min(delay, left);
+  const sleptFrom = engine.clock.now();
   await (scoutWith ? sleepScouted(engine, scoutWith, ms) : engine.backoffs.sleep(ms));
+  if (listening('retry')) {
+    const delayMs = engine.clock.now() - sleptFrom;
+    publish(engine, 'retry', { attempt: op.retriesMade, delayMs, phase: plan.name, operation: plan.operation }, context.config);
+  }
+}
+
+/** A connection was found lost (or could not be opened): told to `connectionLost` subscribers. */
+export function publishLost(
+  engine: Engine,
+  phase: 'connect' | 'query' | 'transaction' | 'commit',
+  failure: ReconnectFailure,
+  error: unknown,
+  config: ReconnectConfig,
+  inTransaction = phase === 'transaction' || phase === 'commit',
+): void {
+  if (listening('connectionLost')) publish(engine, 'connectionLost', { phase, failure, code: errorCode(error), inTransaction }, config);
+}
+
+/** An operation succeeded after at least one retry: told to `recovered` subscribers. */
+export function publishRecovered(engine: Engine, op: Operation, config?: ReconnectConfig): void {
+  if (listening('recovered')) {
+    publish(engine, 'recovered', { attempts: op.retriesMade + 1, elapsedMs: elapsedSince(engine, op) }, config);
+  }
+}
+
+/** Since the operation's first failure. */
+export function elapsedSince(engine: Engine, op: Operation): number {
+  return op.firstFailureAt === 0 ? 0 : engine.clock.now() - op.firstFailureAt;
 }
 
 /**
@@ -68,12 +100,21 @@ export async function reconnect(
   connect: () => Promise<Connection>,
   giveUpWith: GiveUpWith,
 ): Promise<{ readonly connection: Connection } | { readonly failed: unknown }> {
+  const startedAt = engine.clock.now();
   try {
     const connection = await connect();
     engine.stats.note('reconnects');
+    if (listening('reconnect')) {
+      publish(engine, 'reconnect', { attempt: context.attempt, ok: true, durationMs: engine.clock.now() - startedAt }, context.config);
+    }
     return { connection };
   } catch (reconnectError) {
     engine.stats.note('reconnectFailures');
+    if (listening('reconnect')) {
+      const failure = engine.dialect.classifier.classifyConnectError(reconnectError) === 'auth' ? 'auth' : 'transient';
+      const durationMs = engine.clock.now() - startedAt;
+      publish(engine, 'reconnect', { attempt: context.attempt, ok: false, durationMs, failure }, context.config);
+    }
     const told = { ...context, reconnected: false, reconnectError: asError(reconnectError) };
     await runHook(engine, 'afterReconnect', told, (hookError) => giveUpWith(hookError, reconnectError));
     return { failed: reconnectError };

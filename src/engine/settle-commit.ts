@@ -2,6 +2,7 @@ import { policyFor } from '../core/policy';
 import { settleStep, type CommitOutcome } from '../core/settle';
 import type { TransactionIds } from '../dialects/types';
 import { discard } from './checkout';
+import { listening, publish } from './events';
 import { acquireFor } from './connect';
 import { newOperation, remainingMs, type Operation } from './operation';
 import type { Connection, QueryLike } from './port';
@@ -30,6 +31,11 @@ export async function settleVerified(
   if (failure.ids.xid === null) return { outcome: 'committed', result: failure.result };
   const outcome = await settle(engine, op, query, failure.ids);
   engine.stats.note(outcome === 'unknown' ? 'commitsUnknown' : 'commitsSettled');
+  if (listening('settled')) {
+    // A managed transaction's own COMMIT, or the one a verified write wraps its statement in.
+    const kind = query.options.transaction ? 'commit' : 'verified-write';
+    publish(engine, 'settled', { kind, committed: outcome === 'unknown' ? undefined : outcome === 'committed' });
+  }
   engine.host.debug(`a COMMIT lost with its connection was settled: ${outcome}`);
   return { outcome, result: failure.result };
 }

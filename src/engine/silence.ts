@@ -1,4 +1,6 @@
 import type { SessionVerdict, SilenceProbe } from '../dialects/types';
+import { listening, publish } from './events';
+import type { Connection } from './port';
 import type { Engine } from './state';
 
 /** A statement in flight as the watchdog sees it (a tap's Watcher, reused from statement to statement). */
@@ -117,18 +119,21 @@ export class SilenceWatch {
     }
     watched.checking = true;
     const { serial, connection, started } = watched;
+    // Read only on this rare path: a check costs nothing to a statement that is heard from.
+    const askedAt = this.engine.clock.now();
+    const silentMs = (now - watched.heardTick) * this.tickMs;
     const { connectTimeoutMs } = this.engine.options.hygiene;
     const timeoutMs = connectTimeoutMs === false ? 5000 : connectTimeoutMs;
     this.probe
       .ask(connection, timeoutMs, started, Math.min(1000, this.silenceMs / 2))
       .catch((error: unknown): SessionVerdict => ({ state: 'unknown', why: String(error) }))
-      .then((verdict) => this.answered(watched, serial, connection, verdict))
+      .then((verdict) => this.answered(watched, serial, connection, verdict, askedAt - silentMs))
       .catch(() => {
         // answered() guards its own work; nothing may escape a detached promise.
       });
   }
 
-  private answered(watched: Watched, serial: number, connection: unknown, verdict: SessionVerdict): void {
+  private answered(watched: Watched, serial: number, connection: unknown, verdict: SessionVerdict, silentSince: number): void {
     if (watched.serial !== serial) return;
     // An error's words may carry what the application configured: never a password in the log.
     const why = 'why' in verdict ? this.engine.redact(verdict.why) : '';
@@ -144,6 +149,11 @@ export class SilenceWatch {
         connection,
         new Error(`Connection terminated unexpectedly: no answer for ${silentMs} ms and ${why} (sequelize-autoreconnect)`),
       );
+      if (listening('silenceDetected')) {
+        const config = this.engine.connections.records.get(connection as Connection)?.config;
+        const detectionMs = this.engine.clock.now() - silentSince;
+        publish(this.engine, 'silenceDetected', { silentMs, detectionMs, verdict: why }, config);
+      }
       return;
     }
     if (verdict.state === 'pooled') {

@@ -160,6 +160,11 @@ export function configFor(engine: Engine, pool: PoolName, connection?: Connectio
   return (connection && engine.connections.records.get(connection)?.config) ?? engine.host.configOf(pool);
 }
 
+/** The settings a connection was opened with (the replica's, with replication). */
+export function configOf(engine: Engine, connection: Connection): ReconnectConfig {
+  return configFor(engine, engine.host.poolOf(connection), connection);
+}
+
 export function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }

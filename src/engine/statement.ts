@@ -10,8 +10,8 @@ import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, QueryLike, TransactionLike } from './port';
 import { callAgain, type DriverCall } from './driver-call';
-import { afterReconnect, beforeRetry, countRetry, reconnect, type RetryPlan } from './retry';
-import { asError, configFor, noteFailedIn, type Engine } from './state';
+import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
+import { asError, configFor, configOf, noteFailedIn, type Engine } from './state';
 import { lostOutcome } from './settle-commit';
 import { runVerified, verifies } from './verified';
 
@@ -37,6 +37,8 @@ export async function statementFailed(
   if (failure.readOnlyServer && (await refusedBySession(engine, query.connection, !!transaction))) throw error;
   engine.stats.note('disconnects');
   const lost = query.connection;
+  const lostPhase = !transaction ? 'query' : classifier.isCommit(sql) ? 'commit' : 'transaction';
+  publishLost(engine, lostPhase, failure.readOnlyServer ? 'read-only' : 'lost', error, configOf(engine, lost));
   // Outside a transaction: the operation its connection was acquired for (Sequelize's own retry acquires with the same options).
   const acquiredWith = transaction ? undefined : engine.connections.records.get(lost)?.checkedOutWith;
   const op = operationFor(engine.operations, acquiredWith ?? query.options);
@@ -61,6 +63,7 @@ export async function statementFailed(
         mayHaveExecuted: commitUnknown,
         transactionLost: true,
         transaction,
+        config: configOf(engine, lost),
       });
     }
   }
@@ -103,10 +106,11 @@ class StatementRecovery {
   ) {
     this.settings = policyFor(engine.policies, query.options);
     const { retries, deadlineMs, backoff } = this.settings;
-    this.plan = { name: 'query', retries, deadlineMs, backoff, immediateFirst: true };
     this.transaction = query.options.transaction ?? undefined;
-    this.model = modelOf(query.options) as ModelStatic<Model> | undefined;
     this.isRead = engine.host.isRead(query.options.type);
+    const operation = this.transaction ? 'transaction' : this.isRead ? 'read' : 'write';
+    this.plan = { name: 'query', retries, deadlineMs, backoff, immediateFirst: true, operation };
+    this.model = modelOf(query.options) as ModelStatic<Model> | undefined;
     this.lost = query.connection;
     this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
     this.error = error;
@@ -136,12 +140,15 @@ class StatementRecovery {
       try {
         const value = await this.runWithinDeadline(connection);
         engine.stats.note('retriesSucceeded');
+        publishRecovered(engine, op, context.config);
         engine.host.debug(`statement succeeded on retry ${op.retriesMade}`);
         return value;
       } catch (retryError) {
         const failure = engine.dialect.classifier.classifyQueryError(retryError);
         if (!failure.lost) throw retryError;
         engine.stats.note('disconnects');
+        this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
+        publishLost(engine, this.transaction ? 'transaction' : 'query', this.failure, retryError, configOf(engine, connection));
         discard(engine, connection, failure.readOnlyServer ? 'read-only' : 'dead');
         this.lost = connection;
         this.owned = undefined;
@@ -150,7 +157,6 @@ class StatementRecovery {
         op.mayHaveRun ||= lostAt.mayHaveRun;
         op.cause = retryError;
         this.error = retryError;
-        this.failure = failure.readOnlyServer ? 'read-only' : 'lost';
       }
     }
   }
@@ -229,7 +235,8 @@ class StatementRecovery {
   private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
     // The driver's error as Sequelize wraps it, like every `parent` of Sequelize's own errors.
     const parent = this.engine.host.formatError(this.query, cause ?? this.error);
-    return giveUp(this.engine, this.op, { phase: 'query', reason, cause: parent, sql: this.sql, hookError });
+    const g = { phase: 'query', reason, cause: parent, sql: this.sql, hookError, config: configOf(this.engine, this.lost) } as const;
+    return giveUp(this.engine, this.op, g);
   }
 
   /** Sequelize releases the connection it acquired (destroyed, so a no-op); the replacement is ours. */
