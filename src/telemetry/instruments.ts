@@ -37,7 +37,7 @@ export function recorders(meter: MeterLike): Recorders {
   const settlements = counter('settlements', '{commit}', 'Lost COMMITs whose outcome was asked of the server, by answer');
   const replays = counter('transaction_replays', '{transaction}', 'Managed transactions run again from the start');
   const validationFailures = counter('validation_failures', '{connection}', 'Idle connections found dead when checked before reuse');
-  const sweepRemovals = counter('sweep_removals', '{connection}', 'Idle connections found dead by the background sweep');
+  const sweeps = counter('sweeps', '{sweep}', 'Pools whose older idle connections became suspect after a failure, by pool and reason');
   const retirements = counter('retirements', '{connection}', 'Healthy connections closed: too old, or pointing at a read-only server');
   const detection = histogram('silence.detection_time', 'From the start of a silence to the socket destroyed by the watchdog');
 
@@ -69,7 +69,8 @@ export function recorders(meter: MeterLike): Recorders {
     settled: (e) => settlements.add(1, { ...baseAttributes(e), [`${PREFIX}kind`]: e.kind, [`${PREFIX}committed`]: triState(e.committed) }),
     transactionReplayed: (e) => replays.add(1, baseAttributes(e)),
     validationFailed: (e) => validationFailures.add(1, baseAttributes(e)),
-    sweep: (e) => sweepRemovals.add(e.removed, baseAttributes(e)),
+    // A sweep is lazy: what it finds arrives as validation failures and retirements.
+    sweep: (e) => sweeps.add(1, { ...baseAttributes(e), [`${PREFIX}pool`]: e.pool, [`${PREFIX}reason`]: e.reason }),
     retired: (e) => retirements.add(1, { ...baseAttributes(e), [`${PREFIX}reason`]: e.reason }),
     silenceDetected: (e) => detection.record(e.detectionMs / 1000, baseAttributes(e)),
   };

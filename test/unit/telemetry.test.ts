@@ -24,7 +24,7 @@ function publishOneOfEach(): void {
   publish('settled', { kind: 'commit', committed: true });
   publish('transactionReplayed', { attempt: 1 });
   publish('validationFailed', { idleMs: 60_000 });
-  publish('sweep', { checked: 4, removed: 2 });
+  publish('sweep', { pool: 'write', reason: 'dead' });
   publish('retired', { reason: 'lifetime', ageMs: 600_000 });
   publish('silenceDetected', { silentMs: 900, detectionMs: 1200, verdict: 'no answer' });
 }
@@ -101,7 +101,13 @@ describe('instrumentOpenTelemetry with the SDK', () => {
     assert.equal(total(points, 'sequelize_autoreconnect.settlements', { 'sequelize_autoreconnect.committed': 'true' }), 1);
     assert.equal(total(points, 'sequelize_autoreconnect.transaction_replays'), 1);
     assert.equal(total(points, 'sequelize_autoreconnect.validation_failures'), 1);
-    assert.equal(total(points, 'sequelize_autoreconnect.sweep_removals'), 2);
+    assert.equal(
+      total(points, 'sequelize_autoreconnect.sweeps', {
+        'sequelize_autoreconnect.pool': 'write',
+        'sequelize_autoreconnect.reason': 'dead',
+      }),
+      1,
+    );
     assert.equal(total(points, 'sequelize_autoreconnect.retirements', { 'sequelize_autoreconnect.reason': 'lifetime' }), 1);
     const detection = points.find((p) => p.name === 'sequelize_autoreconnect.silence.detection_time');
     assert.deepEqual([detection?.count, detection?.sum], [1, 1.2]);
