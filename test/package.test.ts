@@ -42,6 +42,19 @@ describe('the package', () => {
     });
   });
 
+  it('loads nothing of OpenTelemetry until instrumentOpenTelemetry() is called, then @opentelemetry/api (built dist/)', () => {
+    const script = `
+      const loaded = () => Object.keys(require.cache).filter((f) => f.includes('@opentelemetry')).length > 0;
+      const pkg = require('sequelize-autoreconnect');
+      const before = loaded();
+      pkg.instrumentOpenTelemetry({ meterProvider: false }).disable();
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' })), {
+      before: false,
+      after: true,
+    });
+  });
+
   it('accepts as peers the drivers users install: the mariadb connector 3.x (what `npm install mariadb` gives), and 2.5', () => {
     // npm resolves peer ranges with semver (which Sequelize depends on): the same answer.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
