@@ -4,6 +4,7 @@ import type { ReconnectFailure } from '../core/failure';
 import { modelOf, policyFor } from '../core/policy';
 import type { ReconnectContext } from '../hooks';
 import { acquireAttempt, markPool } from './checkout';
+import { explainExhausted } from './exhausted';
 import { giveUp } from './give-up';
 import { hasReconnectHook } from './run-hook';
 import { operationFor, remainingMs, type Operation } from './operation';
@@ -18,7 +19,7 @@ import { ConnectTimeoutError, DeadlineError } from './timing';
  * it is, with no operation (Sequelize's own `retry`, if it matches that error, tries as bare).
  */
 export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown): Promise<Connection> {
-  if (poolBusy(engine, error)) return Promise.reject(error);
+  if (poolBusy(engine, error)) return Promise.reject(explainExhausted(engine, error));
   return new ConnectRecovery(engine, operationFor(engine.operations, options), options).run(error);
 }
 
@@ -29,7 +30,7 @@ export function connectFailed(engine: Engine, options: AcquireOptions, error: un
 export function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
   if (op.final) return Promise.reject(op.final);
   return acquireAttempt(engine, op, options).catch((error: unknown) =>
-    poolBusy(engine, error) ? Promise.reject(error) : new ConnectRecovery(engine, op, options).run(error),
+    poolBusy(engine, error) ? Promise.reject(explainExhausted(engine, error)) : new ConnectRecovery(engine, op, options).run(error),
   );
 }
 

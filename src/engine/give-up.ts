@@ -2,6 +2,7 @@ import type { GiveUpReason } from '../core/decide';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
 import type { ReconnectConfig } from '../hooks';
 import { listening, publish } from './events';
+import { explainExhausted } from './exhausted';
 import type { Operation } from './operation';
 import { asError, noteFailedIn, poolBusy, type Engine } from './state';
 
@@ -35,14 +36,14 @@ export function giveUp(engine: Engine, op: Operation, g: GiveUp): Error {
   if (op.final instanceof ConnectionLostError && op.final.phase === g.phase) return noteFailedIn(engine, op.final, g.transaction);
   if (g.phase === 'connect' && poolBusy(engine, g.cause)) {
     engine.host.debug("the pool stayed full until its acquire timeout: passing Sequelize's error on");
-    return asError(g.cause);
+    return explainExhausted(engine, asError(g.cause));
   }
   // The connect phase of a statement being recovered leaves the counting to the statement.
   if (g.phase === 'query' || !op.recovering) engine.stats.note(op.retriesMade > 0 ? 'retriesFailed' : 'notRetried');
   const details = { attempts: op.retriesMade + 1, reason: g.reason, hookError: g.hookError };
   const final =
     g.phase === 'connect'
-      ? connectFailure(asError(g.cause), details, engine.redact)
+      ? connectFailure(explainExhausted(engine, asError(g.cause)), details, engine.redact)
       : new ConnectionLostError(
           asError(g.cause),
           {

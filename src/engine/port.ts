@@ -84,6 +84,8 @@ export interface HostPort {
    * pool's `acquire` timeout. Nothing was lost; the caller gets it unchanged.
    */
   isPoolExhausted(error: unknown): boolean;
+  /** The pool's `acquire` timeout: how long a caller waits for a connection. */
+  acquireTimeoutMs(): number;
   /** Hardens (and taps) a driver connection the plugin did not open: one opened before `use()`. */
   adopt(connection: Connection): void;
   /** A round trip on a connection. */

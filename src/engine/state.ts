@@ -34,6 +34,23 @@ export interface ConnectionsState {
   opening: number;
   /** Driver connections being created right now, each bounded by the connect timeout. */
   readonly attempts: Set<ConnectAttempt>;
+  /** Attempts to reach the server since the last that succeeded (see exhausted.ts). */
+  readonly reach: Reachability;
+}
+
+/** Attempts to open a connection since the last one that succeeded. */
+export interface Reachability {
+  /** Failed attempts (refused, reset, timed out, ...) since the last success. */
+  failures: number;
+  /** When the first of them failed; 0 while the last attempt succeeded. */
+  since: number;
+  lastAt: number;
+  /** The driver's code of the last failure (`ECONNREFUSED`, ...): never a message, which may quote settings. */
+  code: string | undefined;
+}
+
+export function newReachability(): Reachability {
+  return { failures: 0, since: 0, lastAt: 0, code: undefined };
 }
 
 export interface ConnectAttempt {
@@ -133,6 +150,7 @@ export function createEngine(parts: {
       marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
       opening: 0,
       attempts: new Set(),
+      reach: newReachability(),
     },
     transactions: { underway: new WeakSet(), replayable: new WeakSet(), failedIn: new WeakMap() },
     outcomes: { supported: false, verifiedFailures: new WeakMap() },

@@ -37,8 +37,9 @@ export async function statementFailed(
   if (failure.readOnlyServer && (await refusedBySession(engine, query.connection, !!transaction))) throw error;
   engine.stats.note('disconnects');
   const lost = query.connection;
-  const lostPhase = !transaction ? 'query' : classifier.isCommit(sql) ? 'commit' : 'transaction';
-  publishLost(engine, lostPhase, failure.readOnlyServer ? 'read-only' : 'lost', error, configOf(engine, lost));
+  // A ROLLBACK on a lost connection has nothing to recover (the server rolled back): not reported as a loss.
+  const lostPhase = !transaction ? 'query' : classifier.isCommit(sql) ? 'commit' : classifier.isRollback(sql) ? undefined : 'transaction';
+  if (lostPhase) publishLost(engine, lostPhase, failure.readOnlyServer ? 'read-only' : 'lost', error, configOf(engine, lost));
   // Outside a transaction: the operation its connection was acquired for (Sequelize's own retry acquires with the same options).
   const acquiredWith = transaction ? undefined : engine.connections.records.get(lost)?.checkedOutWith;
   const op = operationFor(engine.operations, acquiredWith ?? query.options);

@@ -1,4 +1,5 @@
 import { opened, released } from '../engine/checkout';
+import { reached, unreached } from '../engine/exhausted';
 import type { Connection } from '../engine/port';
 import type { Engine } from '../engine/state';
 import type { ReconnectConfig } from '../hooks';
@@ -26,8 +27,10 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
     try {
       const connection = await connect(config);
       opened(engine, connection, config);
+      reached(engine);
       return connection;
     } catch (error) {
+      unreached(engine, error);
       if (typeof error === 'object' && error !== null) engine.connections.failedAttempts.set(error, { config, password });
       throw error;
     } finally {

@@ -99,6 +99,10 @@ export function sequelizeHost(
       if (hasShared(name)) await shared.runHooks!(name, context);
     },
     // By name: an application may load another copy of Sequelize's error classes.
+    acquireTimeoutMs: () => {
+      const pool = cm.config['pool'] as { acquire?: unknown } | undefined;
+      return typeof pool?.acquire === 'number' ? pool.acquire : 60_000;
+    },
     isPoolExhausted: (error) => (error as { name?: unknown } | null)?.name === 'SequelizeConnectionAcquireTimeoutError',
     adopt: (connection) => {
       const statements = dialect.driverStatements;

@@ -172,6 +172,7 @@ export function harness(
       for (const hook of added(model, name)) await hook(context);
     },
     isPoolExhausted: (error) => kindOf(error) === 'pool-exhausted',
+    acquireTimeoutMs: () => 1000,
     adopt: () => {},
     ping: () => Promise.resolve(),
     readOnlyBySettings: () => Promise.resolve(h.readOnlyBySettings),
