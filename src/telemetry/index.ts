@@ -108,6 +108,17 @@ export function instrumentOpenTelemetry(options: OpenTelemetryOptions = {}): Ope
   if (typeof (options as unknown) !== 'object' || (options as unknown) === null) {
     throw new TypeError('instrumentOpenTelemetry() takes an options object such as { meterProvider }, or nothing');
   }
+  const { meterProvider, spanEvents } = options as { meterProvider?: unknown; spanEvents?: unknown };
+  if (
+    meterProvider !== undefined &&
+    meterProvider !== false &&
+    typeof (meterProvider as MeterProviderLike | null)?.getMeter !== 'function'
+  ) {
+    throw new TypeError('instrumentOpenTelemetry(): `meterProvider` takes a MeterProvider (an object with getMeter()) or false');
+  }
+  if (spanEvents !== undefined && typeof spanEvents !== 'boolean') {
+    throw new TypeError(`instrumentOpenTelemetry(): \`spanEvents\` takes true or false, got ${typeof spanEvents}`);
+  }
   const api = loadApi();
   const provider = options.meterProvider === undefined ? api.metrics.getMeterProvider() : options.meterProvider;
   const sets: Recorders[] = [];

@@ -193,8 +193,11 @@ describe('instrumentOpenTelemetry with the SDK', () => {
     }
   });
 
-  it('refuses options that are not an object, with a TypeError', () => {
+  it('refuses options that are not an object, or of the wrong type, with a TypeError naming the option', () => {
     assert.throws(() => instrumentOpenTelemetry(42 as never), TypeError);
+    assert.throws(() => instrumentOpenTelemetry({ meterProvider: {} as never }), /`meterProvider` takes a MeterProvider/);
+    assert.throws(() => instrumentOpenTelemetry({ meterProvider: true as never }), /`meterProvider` takes a MeterProvider/);
+    assert.throws(() => instrumentOpenTelemetry({ spanEvents: 'yes' as never }), /`spanEvents` takes true or false, got string/);
   });
 });
 
