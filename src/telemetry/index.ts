@@ -132,12 +132,14 @@ export function instrumentOpenTelemetry(options: OpenTelemetryOptions = {}): Ope
     if (record.length === 0) continue;
     const onMessage = (message: unknown): void => {
       // A subscriber that throws becomes an uncaught exception (Node rethrows it): never from here.
-      try {
-        for (const f of record) f(message);
-      } catch (error) {
-        if (warned) return;
-        warned = true;
-        process.emitWarning(`sequelize-autoreconnect: recording an OpenTelemetry metric failed: ${String(error)}`);
+      for (const f of record) {
+        try {
+          f(message);
+        } catch (error) {
+          if (warned) continue;
+          warned = true;
+          process.emitWarning(`sequelize-autoreconnect: recording to OpenTelemetry failed: ${String(error)}`);
+        }
       }
     };
     subscribe(channels[key], onMessage);
