@@ -14,16 +14,21 @@ import { FAULT_DESCRIPTIONS, faultSchedule, startInfrastructure, type FaultKind 
 import { seed } from './demo/orders';
 import { runOrdersService, type RunResult } from './demo/run';
 import { DEMO_DIALECTS, startDemoServer, type DemoDialect } from './demo/database';
+import type { Sequelize } from 'sequelize';
 import type { AutoReconnectOptions } from '../src';
+import { recordEventTrail } from './demo/events';
 
-const USAGE = `usage: npm run demo -- [--seconds N] [--haproxy] [--dialect postgres|mysql|mariadb]
+const USAGE = `usage: npm run demo -- [--seconds N] [--haproxy] [--dialect postgres|mysql|mariadb] [--events]
 
   --seconds N   length of each of the two runs (default 10)
   --haproxy     put the real HAProxy (apt-get install -y haproxy) in front of the database
                 instead of the built-in idle-timeout proxy
   --dialect D   postgres (embedded, default), or mysql (mysql2) / mariadb (mariadb connector)
                 against a private MariaDB (apt-get install -y mariadb-server)
+  --events      after each run, print the plugin's events (its diagnostics_channel stream) in order
 `;
+/** Lines of events printed per run with --events: the rest are counted. */
+const MAX_EVENT_LINES = 60;
 
 const IDLE_TIMEOUT_MS = 1000;
 const LATENCY_MS = 2;
@@ -34,9 +39,14 @@ const SEED = 42;
 const PLUGIN_OPTIONS: AutoReconnectOptions = { retries: 3 };
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { flags: ['haproxy'], numbers: ['seconds'], choices: { dialect: DEMO_DIALECTS } }, USAGE);
+  const args = parseArgs(
+    process.argv.slice(2),
+    { flags: ['haproxy', 'events'], numbers: ['seconds'], choices: { dialect: DEMO_DIALECTS } },
+    USAGE,
+  );
   const dialect = args.choice<DemoDialect>('dialect', 'postgres');
   const durationMs = Math.round(args.number('seconds', 10) * 1000);
+  const showEvents = args.flag('events');
   let useHaproxy = args.flag('haproxy');
   if (useHaproxy && !haproxyVersion()) {
     process.stderr.write('haproxy is not installed (apt-get install -y haproxy): using the built-in idle-timeout proxy instead\n');
@@ -80,6 +90,7 @@ async function main(): Promise<void> {
         poolMax: POOL_MAX,
         schedule,
         seed: SEED,
+        watch: showEvents && plugin !== false ? (sequelize) => watchEvents(sequelize, label) : undefined,
       }),
     );
     if (wasInterrupted()) return;
@@ -149,6 +160,17 @@ function report(results: readonly RunResult[]): string {
     "  Side by side with Sequelize's own retry option, and the costs: npm run bench.",
   );
   return lines.join('\n');
+}
+
+/** Prints the run's events once it is over (progress lines own the terminal while it runs). */
+function watchEvents(sequelize: Sequelize, label: string): () => void {
+  const trail = recordEventTrail(sequelize, label);
+  return () => {
+    trail.stop();
+    const lines = trail.lines(MAX_EVENT_LINES);
+    process.stdout.write(`\n  events, ${label} (time since the run started, instance, event, what it says, dialect and host):\n`);
+    process.stdout.write(lines.length === 0 ? '    none\n' : `${lines.join('\n')}\n`);
+  };
 }
 
 function plural(n: number, noun: string): string {

@@ -14,6 +14,7 @@ import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/items';
 import { ROWS } from './hot-path-protocol';
+import { subscribeIfAsked } from './subscribe';
 import type { AllocReply, AllocRequest } from './alloc-protocol';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   }
   // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting that is off by default (`{"silenceMs":2000}`).
   const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
+  subscribeIfAsked();
   const sequelize = testSequelize(url, { appName: uniqueAppName(`alloc_${variant}`), plugin: variant === 'plugin' ? options : false });
   const Item = defineItem(sequelize);
   const ops: Record<AllocRequest['workload'], (n: number) => Promise<unknown>> = {

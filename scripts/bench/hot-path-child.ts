@@ -11,6 +11,7 @@ import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/fixture';
 import { measureAllocation } from './heap';
 import { ROWS, type HotWorkload, type RunReply, type RunRequest } from './hot-path-protocol';
+import { subscribeIfAsked } from './subscribe';
 import { runFor } from './workers';
 
 // Async so that a throw while setting up becomes the rejection handled below.
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   const url = process.env['BENCH_URL'];
   const variant = process.env['BENCH_VARIANT'];
   if (!url || (variant !== 'bare' && variant !== 'plugin') || !process.send) throw new Error('hot-path-child: run by hot-path.ts only');
+  subscribeIfAsked();
   const sequelize = testSequelize(url, {
     appName: uniqueAppName(`hot_${variant}`),
     plugin: variant === 'plugin' ? {} : false,

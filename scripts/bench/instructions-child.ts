@@ -9,6 +9,7 @@ import { QueryTypes } from 'sequelize';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/items';
 import { ROWS } from './hot-path-protocol';
+import { subscribeIfAsked } from './subscribe';
 
 const gc = (globalThis as { gc?: (options: { type: 'minor' }) => void }).gc;
 
@@ -16,6 +17,7 @@ function main(): void {
   const url = process.env['BENCH_URL'];
   const variant = process.env['BENCH_VARIANT'];
   if (!url || (variant !== 'bare' && variant !== 'plugin') || !gc) throw new Error('instructions-child: run by instructions.ts only');
+  subscribeIfAsked();
   const sequelize = testSequelize(url, { appName: uniqueAppName(`instr_${variant}`), plugin: variant === 'plugin' ? {} : false });
   const Item = defineItem(sequelize);
   const ops: Record<string, (i: number) => Promise<unknown>> = {

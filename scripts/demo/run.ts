@@ -26,6 +26,8 @@ export interface RunOptions {
   poolMax: number;
   schedule: readonly ScheduledFault[];
   seed: number;
+  /** `--events`: called with the run's instance before it starts; what it returns is called once the run is over. */
+  watch?: (sequelize: Sequelize) => () => void;
 }
 
 export interface RunResult {
@@ -66,6 +68,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
     { max: options.poolMax, min: 0, acquire: 20_000 },
   );
   const removeCleanup = onCleanup(() => sequelize.close());
+  const unwatch = options.watch?.(sequelize);
   let connectionsOpened = 0;
   sequelize.addHook('afterConnect', () => {
     connectionsOpened++;
@@ -187,6 +190,7 @@ export async function runOrdersService(options: RunOptions): Promise<RunResult> 
   removeCleanup();
   // A connection stuck under a hung statement would keep close() waiting: bound it.
   await Promise.race([sequelize.close(), delay(2000)]);
+  unwatch?.();
   Object.assign(result, await auditWrites(options.database, writes));
   return result;
 }

@@ -202,7 +202,11 @@ export function discard(engine: Engine, connection: Connection, kind: 'dead' | '
 export function markPool(engine: Engine, pool: PoolName, kind: 'dead' | 'read-only'): void {
   if (!engine.options.hygiene.sweep) return;
   const marks = engine.connections.marks[pool];
+  const previous = kind === 'read-only' ? marks.droppedAt : marks.sweptAt;
   if (kind === 'read-only') marks.droppedAt = engine.clock.now();
   else marks.sweptAt = engine.clock.now();
-  if (listening('sweep')) publish(engine, 'sweep', { pool, reason: kind }, engine.host.configOf(pool));
+  // Told once per sweep: a mark that moves again before any connection was opened adds no suspect.
+  if (previous < engine.connections.reach.openedAt && listening('sweep')) {
+    publish(engine, 'sweep', { pool, reason: kind }, engine.host.configOf(pool));
+  }
 }

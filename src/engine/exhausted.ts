@@ -1,5 +1,5 @@
 import { errorCode } from './events';
-import { newReachability, type Engine } from './state';
+import type { Engine, Reachability } from './state';
 
 /**
  * Telling "the pool is exhausted" from "the server is unreachable". Sequelize reports both as
@@ -11,20 +11,26 @@ import { newReachability, type Engine } from './state';
 /** A connection was opened: the server is reachable. */
 export function reached(engine: Engine): void {
   const r = engine.connections.reach;
-  if (r.failures !== 0) Object.assign(r, newReachability());
+  r.openedAt = engine.clock.now();
+  if (r.failures !== 0) clear(r);
 }
 
 /** An attempt to open a connection failed; a refused login still reached the server. */
 export function unreached(engine: Engine, error: unknown): void {
+  const r = engine.connections.reach;
   if (engine.dialect.classifier.classifyConnectError(error) !== 'transient') {
-    reached(engine);
+    clear(r);
     return;
   }
-  const r = engine.connections.reach;
   const now = engine.clock.now();
   if (r.failures++ === 0) r.since = now;
   r.lastAt = now;
   r.code = errorCode(error) ?? r.code;
+}
+
+function clear(r: Reachability): void {
+  r.failures = r.since = r.lastAt = 0;
+  r.code = undefined;
 }
 
 const explained = new WeakSet();

@@ -47,10 +47,12 @@ export interface Reachability {
   lastAt: number;
   /** The driver's code of the last failure (`ECONNREFUSED`, ...): never a message, which may quote settings. */
   code: string | undefined;
+  /** When a connection was last opened: a sweep matters only if one was opened since the last. */
+  openedAt: number;
 }
 
 export function newReachability(): Reachability {
-  return { failures: 0, since: 0, lastAt: 0, code: undefined };
+  return { failures: 0, since: 0, lastAt: 0, code: undefined, openedAt: 0 };
 }
 
 export interface ConnectAttempt {
