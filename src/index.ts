@@ -23,6 +23,7 @@ export {
   type TransactionReplayedEvent,
   type SilenceDetectedEvent,
 } from './engine/events';
+export { instrumentOpenTelemetry, type OpenTelemetryOptions, type OpenTelemetryHandle } from './telemetry';
 export type { GiveUpReason } from './core/decide';
 export type { ReconnectQueryOption, ReconnectTransactionOption } from './core/option-types';
 export { AutoReconnect, BeforeReconnect, AfterReconnect, type ModelReconnectOptions } from './decorators';

@@ -27,6 +27,7 @@ interface Report {
   answer: number;
   stats: string[];
   sameAsRequire?: boolean;
+  otel: string;
 }
 
 /**
@@ -128,6 +129,10 @@ describe('a fresh project installing the packed tarball', () => {
     assert.equal(out.connectionError, true);
     assert.equal(out.answer, 42);
     assert.ok(out.stats.includes('retriesSucceeded') && out.stats.includes('disconnects'), out.stats.join());
+    assert.match(
+      out.otel,
+      /^instrumentOpenTelemetry\(\) needs the @opentelemetry\/api package, which is not installed: npm install @opentelemetry\/api/,
+    );
   });
 
   it('works with import, as the same module instance require loads', async () => {
@@ -139,6 +144,7 @@ describe('a fresh project installing the packed tarball', () => {
     assert.equal(out.useReturnsInstance, true);
     assert.equal(out.connectionError, true);
     assert.equal(out.answer, 42);
+    assert.match(out.otel, /needs the @opentelemetry\/api package, which is not installed/);
   });
 
   for (const resolution of ['nodenext', 'bundler']) {

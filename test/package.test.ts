@@ -32,11 +32,26 @@ describe('the package', () => {
         'ConnectionLostError',
         'autoreconnect',
         'cachedCredentials',
+        'channels',
         'default',
         'getReconnectStats',
+        'instrumentOpenTelemetry',
         'refreshCredentials',
       ],
       use: 'function',
+    });
+  });
+
+  it('loads nothing of OpenTelemetry until instrumentOpenTelemetry() is called, then @opentelemetry/api (built dist/)', () => {
+    const script = `
+      const loaded = () => Object.keys(require.cache).filter((f) => f.includes('@opentelemetry')).length > 0;
+      const pkg = require('sequelize-autoreconnect');
+      const before = loaded();
+      pkg.instrumentOpenTelemetry({ meterProvider: false }).disable();
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' })), {
+      before: false,
+      after: true,
     });
   });
 

@@ -12,6 +12,13 @@ async function main() {
   sequelize.addHook('beforeReconnect', 'consumer', () => {});
   const [row] = await sequelize.query('SELECT 41 + 1 AS answer', { type: 'SELECT', reconnect: { retries: 1 } });
   const stats = pkg.getReconnectStats(sequelize);
+  // @opentelemetry/api is not installed here: the package loads, and only this call fails.
+  let otel = 'no error';
+  try {
+    pkg.instrumentOpenTelemetry();
+  } catch (error) {
+    otel = error.message;
+  }
   await sequelize.close();
   console.log(
     JSON.stringify({
@@ -22,6 +29,7 @@ async function main() {
       connectionError: pkg.ConnectionLostError.prototype instanceof ConnectionError,
       answer: row.answer,
       stats: Object.keys(stats).sort(),
+      otel,
     }),
   );
 }

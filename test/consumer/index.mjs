@@ -14,6 +14,13 @@ const sequelize = new Sequelize(process.env.DATABASE_URL, {
 const returned = sequelize.use(autoreconnect({ retries: 2, retryWrites: 'never' }));
 const [row] = await sequelize.query('SELECT 41 + 1 AS answer', { type: QueryTypes.SELECT });
 const stats = getReconnectStats(sequelize);
+// @opentelemetry/api is not installed here: the package loads, and only this call fails.
+let otel = 'no error';
+try {
+  esm.instrumentOpenTelemetry();
+} catch (error) {
+  otel = error.message;
+}
 await sequelize.close();
 
 console.log(
@@ -26,5 +33,6 @@ console.log(
     connectionError: ConnectionLostError.prototype instanceof ConnectionError,
     answer: row.answer,
     stats: Object.keys(stats).sort(),
+    otel,
   }),
 );

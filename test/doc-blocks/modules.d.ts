@@ -22,16 +22,3 @@ declare module 'prom-client' {
   }
   export const register: { contentType: string; metrics(): Promise<string> };
 }
-
-declare module '@opentelemetry/api' {
-  export interface ObservableResult {
-    observe(value: number, attributes?: Record<string, string | number | boolean>): void;
-  }
-  export interface ObservableCounter {
-    addCallback(callback: (result: ObservableResult) => void | Promise<void>): void;
-  }
-  export interface Meter {
-    createObservableCounter(name: string, options?: { description?: string; unit?: string }): ObservableCounter;
-  }
-  export const metrics: { getMeter(name: string, version?: string): Meter };
-}

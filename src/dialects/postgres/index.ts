@@ -31,13 +31,20 @@ function watchErrors(client: EventedClient): void {
   });
 }
 
-/** pg's `query`, handing the tap the statements it watches (Sequelize's calls: `(text, values, callback)` or `(text, callback)`). */
+/**
+ * pg's `query`, handing the tap the statements it watches (Sequelize's calls: `(text, values, callback)` or `(text, callback)`).
+ * Calls it passes on keep their arguments as they came: a trailing `undefined` added here would hide the callback from
+ * wrappers of pg's `query` that look for it last (OpenTelemetry's pg instrumentation then never ends the statement's span).
+ */
 function tapped(query: Query, tap: DriverTap): Query {
-  return function (this: EventedClient, config, values, callback) {
-    if (!tap.armed) return query.call(this, config, values, callback);
-    if (typeof values === 'function') return query.call(this, config, tap.take(this, config, undefined, values as DriverCallback));
-    if (typeof callback === 'function') return query.call(this, config, values, tap.take(this, config, values, callback as DriverCallback));
-    return query.call(this, config, values, callback);
+  return function (this: EventedClient, ...args: unknown[]) {
+    const [config, values, callback] = args;
+    if (tap.armed) {
+      if (typeof values === 'function') return query.call(this, config, tap.take(this, config, undefined, values as DriverCallback));
+      if (typeof callback === 'function')
+        return query.call(this, config, values, tap.take(this, config, values, callback as DriverCallback));
+    }
+    return query.apply(this, args as Parameters<Query>);
   };
 }
 
