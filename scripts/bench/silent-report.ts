@@ -42,16 +42,8 @@ export function silentGoals(s: SilentResult): Goal[] {
 export function renderSilent(s: SilentResult): string[] {
   const rows = s.variants.map((v) => {
     const hangs = v.plugin && !v.watchdog;
-    const detection = v.plugin && v.watchdog ? spread(v.detectionMs, seconds) : [hangs ? 'no detection (hangs)' : '— (none)', '', ''];
-    return [
-      v.dialect,
-      v.name,
-      String(v.caught),
-      ...detection,
-      ...spread(v.recoveredMs, seconds),
-      String(v.failed),
-      String(v.stuck),
-    ];
+    const detection = v.plugin && v.watchdog ? spread(v.detectionMs, seconds) : [hangs ? 'no detection (hangs)' : 'none', '—', '—'];
+    return [v.dialect, v.name, String(v.caught), ...detection, ...spread(v.recoveredMs, seconds), String(v.failed), String(v.stuck)];
   });
   rows.push([
     'Aurora only',
@@ -78,15 +70,31 @@ export function renderSilent(s: SilentResult): string[] {
       (s.skipped.length > 0 ? ` Not run: ${s.skipped.join('; ')}.` : ''),
     '',
     markdownTable(
-      ['dialect', 'variant', 'caught in flight', 'detected p50', 'p95', 'max', 'recovered p50', 'p95', 'max', 'failed', `stuck at ${seconds(s.boundMs)}`],
+      [
+        'dialect',
+        'variant',
+        'caught in flight',
+        'detected p50',
+        'p95',
+        'max',
+        'recovered p50',
+        'p95',
+        'max',
+        'failed',
+        `stuck at ${seconds(s.boundMs)}`,
+      ],
       rows,
     ),
-    ...(s.timelines.length > 0 ? ['', `![Silent death on PostgreSQL, first round: bare Sequelize and the plugin](${PICTURES.silent})`] : []),
+    ...(s.timelines.length > 0
+      ? ['', `![Silent death on PostgreSQL, first round: bare Sequelize and the plugin](${PICTURES.silent})`]
+      : []),
   ];
 }
 
 export function outagePicture(o: OutageResult): string[] {
-  return o.variants.length > 1 ? ['', `![Outage, first round: bare Sequelize and the plugin with its default backoff](${PICTURES.outage})`] : [];
+  return o.variants.length > 1
+    ? ['', `![Outage, first round: bare Sequelize and the plugin with its default backoff](${PICTURES.outage})`]
+    : [];
 }
 
 /** Draws the first round's timelines of sections 3 and 6 into `dir` (the repository, or bench-results/). */
@@ -106,7 +114,10 @@ export function writePictures(dir: string, report: { outage?: OutageResult; sile
   if (report.silent && report.silent.timelines.length > 0) {
     write(
       PICTURES.silent,
-      renderTimelines(`Silent death on PostgreSQL: every open connection silent both ways (silenceMs ${report.silent.silenceMs})`, report.silent.timelines),
+      renderTimelines(
+        `Silent death on PostgreSQL: every open connection silent both ways (silenceMs ${report.silent.silenceMs})`,
+        report.silent.timelines,
+      ),
     );
   }
   return written;

@@ -220,7 +220,8 @@ async function silentRound(target: Target, variant: SilentVariantResult, boundMs
     t0,
     endAt,
     { fromMs: mutedAt - t0, toMs: endAt - t0, label: 'open connections silent both ways (new ones pass)' },
-    { plugin: variant.plugin, mergeMs: 0 },
+    // Retried: caught in flight, or later on a pooled connection that had gone silent while idle (slower than silenceMs).
+    { plugin: variant.plugin, mergeMs: 0, retried: (op) => (op.start < mutedAt && op.end > mutedAt) || op.end - op.start >= SILENCE_MS },
   );
 }
 

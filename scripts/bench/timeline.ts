@@ -4,7 +4,7 @@
  * two panels side by side. Plain SVG text, no dependency.
  */
 
-/** `retried`: succeeded although it overlapped the fault, with the plugin (bare Sequelize never retries). */
+/** `retried`: with the plugin, succeeded although the fault caught it (the section says when; bare Sequelize never retries). */
 export type Outcome = 'ok' | 'retried' | 'error' | 'pending';
 
 /** One bar: `s`..`e` in ms from the start of the round; consecutive operations of one outcome may be merged. */
@@ -44,10 +44,8 @@ export function timelineOf(
   t0: number,
   endAt: number,
   fault: Timeline['fault'],
-  options: { plugin: boolean; mergeMs: number },
+  options: { plugin: boolean; mergeMs: number; retried: (op: TimedOp & { end: number }) => boolean },
 ): Timeline {
-  const faultFrom = t0 + fault.fromMs;
-  const faultTo = t0 + fault.toMs;
   const sorted = ops.filter((o) => o.start < endAt).sort((a, b) => a.worker - b.worker || a.start - b.start);
   const segments: Segment[] = [];
   for (const op of sorted) {
@@ -57,7 +55,7 @@ export function timelineOf(
         ? 'pending'
         : !op.ok
           ? 'error'
-          : options.plugin && op.start < faultTo && op.end > faultFrom
+          : options.plugin && options.retried({ ...op, end: op.end })
             ? 'retried'
             : 'ok';
     const last = segments[segments.length - 1];
@@ -115,7 +113,13 @@ export function renderTimelines(title: string, panels: readonly Timeline[]): str
       const sx = x(seg.s);
       const width = Math.max(1, x(seg.e) - sx);
       out.push(
-        `<rect x="${n(sx)}" y="${TOP + seg.w * ROW + 1}" width="${n(width)}" height="${ROW - 3}" fill="${COLOURS[seg.o]}" stroke="#ffffff" stroke-width="0.5"/>`,
+        `<rect x="${n(sx)}" y="${TOP + seg.w * ROW + 1}" width="${n(width)}" height="${ROW - 3}" fill="${COLOURS[seg.o]}" stroke="#ffffff" stroke-width="1"/>`,
+      );
+    }
+    // The window's edges on top of the bars, where a full row of bars hides the shade.
+    for (const edge of [fx, fx + fw]) {
+      out.push(
+        `<line x1="${n(edge)}" y1="${TOP - 2}" x2="${n(edge)}" y2="${TOP + plotHeight}" stroke="#212121" stroke-width="1" stroke-dasharray="4 3"/>`,
       );
     }
     const axisY = TOP + plotHeight + 2;
@@ -139,7 +143,7 @@ export function renderTimelines(title: string, panels: readonly Timeline[]): str
   }
   out.push(
     `<rect x="${lx}" y="${legendY - 10}" width="12" height="12" fill="#9e9e9e" fill-opacity="0.25"/>`,
-    `<text x="${lx + 16}" y="${legendY}">fault; rows: workers; x: seconds from the start of the round</text>`,
+    `<text x="${lx + 16}" y="${legendY}">fault (dashed edges); a row per worker</text>`,
     '</svg>',
   );
   return `${out.join('\n')}\n`;

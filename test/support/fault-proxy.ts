@@ -35,7 +35,12 @@ export type FaultAction =
    * reply bytes arrive (the statement has run) close both sockets. The
    * ambiguous write: it certainly ran, the client never learns the outcome.
    */
-  | 'swallow-reply';
+  | 'swallow-reply'
+  /**
+   * Forward the matching chunk, then mute its connection once the chunk reached the server:
+   * the statement runs, its answer goes nowhere, nothing is closed (a path that died mid-flight).
+   */
+  | 'mute-after-send';
 
 export interface FaultProxyOptions {
   target: { host: string; port: number };
@@ -560,6 +565,11 @@ export class FaultProxy {
         // to it, so start watching on delivery, not on receipt.
         link.forward(chunk, () => {
           link.killOnReply = true;
+        });
+        return;
+      case 'mute-after-send':
+        link.forward(chunk, () => {
+          link.muted = true;
         });
         return;
     }

@@ -56,6 +56,11 @@ export async function inject(fault: Fault, target: FaultTarget): Promise<void> {
       }
       return;
     }
+    case 'silence':
+      // Not held and not ended: a statement caught on such a connection settles only by the watchdog.
+      if (fault.which === 'all') proxies.forEach((p) => p.muteAll());
+      else proxies.forEach((p) => p.arm(MATCH['any-statement'], 'mute-after-send'));
+      return;
     case 'refuse':
       if (fault.reset) proxies.forEach((p) => p.resetAll());
       proxies.forEach((p) => p.refuse(fault.ms));
