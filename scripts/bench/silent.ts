@@ -128,10 +128,10 @@ async function openTarget(dialect: SilentDialect, mariadbUrl: string | undefined
       dialect,
       proxy: f.proxy,
       readSql: 'SELECT pg_sleep(0.2) AS slept, 1 AS n',
-      open: async (plugin) => {
+      open: (plugin) => {
         const sequelize = testSequelize(f.proxiedUrl, { appName: uniqueAppName('silent'), plugin, pool });
         opened.push(sequelize);
-        return sequelize;
+        return Promise.resolve(sequelize);
       },
       close: () => f.close(...opened),
     };
@@ -186,7 +186,7 @@ async function silentRound(target: Target, variant: SilentVariantResult, boundMs
     }
   });
   let mutedAt = 0;
-  let endAt = 0;
+  let endAt: number;
   try {
     // Past the first connects: every worker has a statement running on the server.
     await sleep(1000);
