@@ -274,10 +274,10 @@ async function inject(fault: Fault, variants: Variant[], backend: SoakBackend, h
       await haproxy?.restart({ downMs: between(50, 250) });
       return;
     case 'silence-one':
-      variants.forEach((v) => v.proxy.arm(backend.statementStart, 'mute-after-send'));
+      variants.forEach((v) => v.proxy.arm(backend.statementStart, 'black-hole-after-send'));
       return;
     case 'silence-all':
-      variants.forEach((v) => v.proxy.muteAll());
+      variants.forEach((v) => v.proxy.blackHoleAll());
       return;
   }
 }

@@ -58,8 +58,8 @@ export async function inject(fault: Fault, target: FaultTarget): Promise<void> {
     }
     case 'silence':
       // Not held and not ended: a statement caught on such a connection settles only by the watchdog.
-      if (fault.which === 'all') proxies.forEach((p) => p.muteAll());
-      else proxies.forEach((p) => p.arm(MATCH['any-statement'], 'mute-after-send'));
+      if (fault.which === 'all') proxies.forEach((p) => p.blackHoleAll());
+      else proxies.forEach((p) => p.arm(MATCH['any-statement'], 'black-hole-after-send'));
       return;
     case 'refuse':
       if (fault.reset) proxies.forEach((p) => p.resetAll());

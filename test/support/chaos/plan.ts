@@ -28,8 +28,9 @@ export type Fault =
   /** Forget or mute every open connection, then end them (FIN) after `holdMs`, as a keepalive would. */
   | { readonly kind: 'forget' | 'mute'; readonly holdMs: number }
   /**
-   * Mute the next statement's connection once it reached the server (`one`), or every open
-   * connection (`all`), and never end them: only the plugin's silence watchdog notices.
+   * Black-hole the next statement's connection once it reached the server (`one`), or every open
+   * connection (`all`): nothing later on the path reaches them (not even a restart's FIN), and
+   * nothing ends them but the plugin's silence watchdog.
    */
   | { readonly kind: 'silence'; readonly which: 'one' | 'all' }
   /** Refuse new connections for `ms`, after resetting the open ones if `reset`. */
@@ -136,8 +137,9 @@ const FAULT_WEIGHTS = {
 } as const;
 
 /**
- * Faults back to back, 50-400 ms apart, until `totalMs` of pauses are used up. Half the mutes
- * (chosen by `silent`, so that the rest of a seed's schedule is what it was) become silences.
+ * Faults back to back, 50-400 ms apart, until `totalMs` of pauses are used up. Half the mutes and
+ * some resets and cuts (chosen by `silent`, so that the rest of a seed's schedule is what it was)
+ * become silences.
  */
 function schedule(r: Rng, silent: Rng, totalMs: number): Step[] {
   const steps: Step[] = [];
@@ -150,10 +152,8 @@ function schedule(r: Rng, silent: Rng, totalMs: number): Step[] {
     let kind = r.weighted(FAULT_WEIGHTS);
     if (kind === 'restart' && restartsLeft-- <= 0) kind = 'reset';
     const drawn = fault(r, kind);
-    steps.push({
-      afterMs,
-      fault: kind === 'mute' && silent.chance(0.5) ? { kind: 'silence', which: silent.pick(['one', 'all'] as const) } : drawn,
-    });
+    const silenced = (kind === 'mute' || kind === 'cut' || kind === 'reset') && silent.chance(kind === 'mute' ? 0.5 : 0.3);
+    steps.push({ afterMs, fault: silenced ? { kind: 'silence', which: silent.pick(['one', 'all'] as const) } : drawn });
   }
   return steps;
 }
