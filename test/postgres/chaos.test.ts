@@ -15,7 +15,7 @@ import { TestServer } from '../support/postgres';
 import { formatViolations, replayCommand } from '../support/chaos/report';
 import { runChaos } from '../support/chaos/run';
 
-const SEEDS = (process.env['CHAOS_SEEDS'] ?? '263,22,29').split(',').map(Number);
+const SEEDS = (process.env['CHAOS_SEEDS'] ?? '163,65,29').split(',').map(Number);
 const SECONDS = Number(process.env['CHAOS_SECONDS'] ?? 3);
 const SLACK_MS = process.env['CHAOS_SLACK_MS'] === undefined ? undefined : Number(process.env['CHAOS_SLACK_MS']);
 

@@ -12,6 +12,8 @@ export interface FaultTarget {
   readonly server: TestServer;
   /** Every instance's proxy. */
   readonly proxies: readonly FaultProxy[];
+  /** The proxies the silent faults hit (see `silenceable` in run.ts). */
+  readonly silenceable: readonly FaultProxy[];
   /** Every instance's application_name, for pg_terminate_backend. */
   readonly appNames: readonly string[];
   /** Called with [start, end] of each span in which the network withheld answers (mute, forget). */
@@ -58,8 +60,8 @@ export async function inject(fault: Fault, target: FaultTarget): Promise<void> {
     }
     case 'silence':
       // Not held and not ended: a statement caught on such a connection settles only by the watchdog.
-      if (fault.which === 'all') proxies.forEach((p) => p.blackHoleAll());
-      else proxies.forEach((p) => p.arm(MATCH['any-statement'], 'black-hole-after-send'));
+      if (fault.which === 'all') target.silenceable.forEach((p) => p.blackHoleAll());
+      else target.silenceable.forEach((p) => p.arm(MATCH['any-statement'], 'black-hole-after-send'));
       return;
     case 'refuse':
       if (fault.reset) proxies.forEach((p) => p.resetAll());
