@@ -43,7 +43,12 @@ export async function silentScene(server: DemoServer, dialect: DemoDialect, plug
   const database = await server.database();
   const sides = [
     await side('bare Sequelize', database, server, false),
-    await side(watchdog ? `plugin, silenceMs ${SILENCE_MS}` : 'plugin (no silence watchdog for this dialect yet)', database, server, plugin),
+    await side(
+      watchdog ? `plugin, silenceMs ${SILENCE_MS}` : 'plugin (no silence watchdog for this dialect yet)',
+      database,
+      server,
+      plugin,
+    ),
   ];
   let running = true;
   const workers = sides.flatMap((s) =>
@@ -94,8 +99,7 @@ export async function silentScene(server: DemoServer, dialect: DemoDialect, plug
     textTable(rows),
     '',
     ...sides.map(
-      (s, i) =>
-        `  ${s.label}: at most ${maxStuck[i]} stuck; ${waitingAtEnd[i]} waiting when the scene ended (${s.failed} failed)`,
+      (s, i) => `  ${s.label}: at most ${maxStuck[i]} stuck; ${waitingAtEnd[i]} waiting when the scene ended (${s.failed} failed)`,
     ),
   ];
   if (!watchdog) lines.push(`  (the silence watchdog is not there for ${dialect} yet: the plugin hangs like bare Sequelize)`);

@@ -7,7 +7,9 @@
  * test/support/chaos/invariants.ts). A few seeds here (chosen to cover both restarts, an instance
  * closed under fire, two instances, and a black hole early in the run, while statements run);
  * `npm run chaos -- --seeds N` runs many. CHAOS_SEEDS=1,2, CHAOS_SECONDS=5 and CHAOS_SLACK_MS
- * (allowance over a deadline, default 2000) choose others.
+ * (allowance over a deadline, default 2000) choose others; CHAOS_KEEP_BLACK_HOLES=1 leaves the
+ * silent faults in place at the end of the run (see `keepBlackHoles`: not the default yet, for
+ * it finds statements the watchdog misses now and then).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +20,7 @@ import { runChaos } from '../support/chaos/run';
 const SEEDS = (process.env['CHAOS_SEEDS'] ?? '163,65,29').split(',').map(Number);
 const SECONDS = Number(process.env['CHAOS_SECONDS'] ?? 3);
 const SLACK_MS = process.env['CHAOS_SLACK_MS'] === undefined ? undefined : Number(process.env['CHAOS_SLACK_MS']);
+const KEEP_BLACK_HOLES = process.env['CHAOS_KEEP_BLACK_HOLES'] === '1';
 
 describe('seeded chaos against a mixed workload', () => {
   let server: TestServer;
@@ -30,9 +33,11 @@ describe('seeded chaos against a mixed workload', () => {
 
   for (const seed of SEEDS) {
     it(`seed ${seed}: only ConnectionLostErrors, nothing uncaught, no op past its deadline, a clean pool, no lost or doubled write`, async () => {
-      const result = await runChaos(server, { seed, seconds: SECONDS, slackMs: SLACK_MS });
+      const result = await runChaos(server, { seed, seconds: SECONDS, slackMs: SLACK_MS, keepBlackHoles: KEEP_BLACK_HOLES });
       if (result.violations.length > 0) {
-        assert.fail(`${formatViolations(result)}\n${result.summary.join('\n')}\nreplay: ${replayCommand(seed, SECONDS)}`);
+        assert.fail(
+          `${formatViolations(result)}\n${result.summary.join('\n')}\nreplay: ${replayCommand(seed, SECONDS, { keepBlackHoles: KEEP_BLACK_HOLES })}`,
+        );
       }
       assert.ok(result.summary.length > 0);
     });

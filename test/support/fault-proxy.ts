@@ -468,11 +468,12 @@ export class FaultProxy {
 
   /**
    * FIN-close every connection muted or forgotten so far, as a TCP keepalive or a timeout would
-   * end it at last: a statement stranded on one then fails instead of waiting forever.
+   * end it at last: a statement stranded on one then fails instead of waiting forever. With
+   * `keepSealed`, black holes (blackHoleAll()) stay: only the client can end those.
    */
-  closeStranded(): void {
+  closeStranded({ keepSealed = false }: { keepSealed?: boolean } = {}): void {
     for (const link of this.links) {
-      if (!link.muted && !link.forgotten) continue;
+      if ((!link.muted && !link.forgotten) || (keepSealed && link.sealed)) continue;
       link.sealed = false;
       link.cut();
     }

@@ -20,6 +20,12 @@ export interface ChaosOptions extends PlanFlags {
   readonly seconds: number;
   /** Allowance over an operation's deadline for a busy machine. */
   readonly slackMs?: number;
+  /**
+   * Leave the plugin instances' black holes (silent faults) in place at the end of the run, so
+   * that a statement stuck on one is a violation however short the run (otherwise the end of
+   * the faults ends them, and only a hang longer than the deadline and slack shows).
+   */
+  readonly keepBlackHoles?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -62,6 +68,7 @@ export async function runChaos(server: TestServer, options: ChaosOptions): Promi
       server,
       proxies: instances.map((i) => i.proxy),
       silenceable: instances.filter((i) => silenceable(i.plan)).map((i) => i.proxy),
+      watched: options.keepBlackHoles ? instances.filter((i) => i.plan.plugin !== false && silenceable(i.plan)).map((i) => i.proxy) : [],
       appNames: instances.map((i) => i.appName),
       onHold: (start, end) => holds.push([start, end]),
       serverUp: true,
