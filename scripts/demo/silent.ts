@@ -71,7 +71,8 @@ export async function silentScene(server: DemoServer, dialect: DemoDialect, plug
   const started = performance.now();
   const rows: string[][] = [['', ...sides.map((s) => s.label)]];
   const maxStuck = sides.map(() => 0);
-  const waitingAtEnd = sides.map(() => 0);
+  const stuckAtEnd = sides.map(() => 0);
+  const failedInScene = sides.map(() => 0);
   try {
     for (let second = 1; second * 1000 <= SCENE_MS; second++) {
       await new Promise((r) => setTimeout(r, started + second * 1000 - performance.now()));
@@ -80,11 +81,12 @@ export async function silentScene(server: DemoServer, dialect: DemoDialect, plug
       const cells = sides.map((s, i) => {
         const stuck = [...s.inFlight].filter((op) => now - op.start > STUCK_AFTER_MS).length;
         maxStuck[i] = Math.max(maxStuck[i]!, stuck);
+        stuckAtEnd[i] = stuck;
+        failedInScene[i] = s.failed;
         return `${stuck} stuck, ${s.done} reads done`;
       });
       rows.push([`${second} s${second * 1000 === SILENT_AT_MS ? ' (silence)' : ''}`, ...cells]);
     }
-    sides.forEach((s, i) => (waitingAtEnd[i] = s.inFlight.size));
   } finally {
     running = false;
     // What still hangs on a dead path fails once it is closed, as the kernel would end it (much later).
@@ -99,7 +101,8 @@ export async function silentScene(server: DemoServer, dialect: DemoDialect, plug
     textTable(rows),
     '',
     ...sides.map(
-      (s, i) => `  ${s.label}: at most ${maxStuck[i]} stuck; ${waitingAtEnd[i]} waiting when the scene ended (${s.failed} failed)`,
+      (s, i) =>
+        `  ${s.label}: at most ${maxStuck[i]} stuck, ${stuckAtEnd[i]} still stuck when the scene ended; ${failedInScene[i]} reads failed`,
     ),
   ];
   if (!watchdog) lines.push(`  (the silence watchdog is not there for ${dialect} yet: the plugin hangs like bare Sequelize)`);
