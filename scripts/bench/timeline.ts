@@ -113,7 +113,7 @@ export function renderTimelines(title: string, panels: readonly Timeline[]): str
       const sx = x(seg.s);
       const width = Math.max(1, x(seg.e) - sx);
       out.push(
-        `<rect x="${n(sx)}" y="${TOP + seg.w * ROW + 1}" width="${n(width)}" height="${ROW - 3}" fill="${COLOURS[seg.o]}" stroke="#ffffff" stroke-width="1"/>`,
+        `<rect x="${n(sx)}" y="${TOP + seg.w * ROW + 1}" width="${n(width)}" height="${ROW - 3}" fill="${COLOURS[seg.o]}"${width > 4 ? ' stroke="#ffffff" stroke-width="1"' : ''}/>`,
       );
     }
     // The window's edges on top of the bars, where a full row of bars hides the shade.
