@@ -1,8 +1,9 @@
 /**
- * `npm run bench`: what the plugin costs and what it buys, in numbers. Five sections (see
+ * `npm run bench`: what the plugin costs and what it buys, in numbers. Six sections (see
  * scripts/bench/*), each comparing variants interleaved in one run, against an embedded
- * PostgreSQL of its own. Writes bench-results/latest.json and, in a full run, the generated part
- * of BENCHMARKS.md. Exits non-zero only on a correctness failure, never on a timing.
+ * PostgreSQL of its own (section 6 starts a MariaDB too, when installed). Writes
+ * bench-results/latest.json and, in a full run, the generated part of BENCHMARKS.md and its
+ * pictures (docs/bench/*.svg; other runs draw them into bench-results/). Exits non-zero only on a correctness failure, never on a timing.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -15,6 +16,8 @@ import { selfCheck } from './bench/heap';
 import { hotPath } from './bench/hot-path';
 import { outage } from './bench/outage';
 import { recovery } from './bench/recovery';
+import { silentDeath } from './bench/silent';
+import { writePictures } from './bench/silent-report';
 import { goals, renderMarkdown, writeBenchmarksMd, type BenchReport } from './bench/report';
 import { sideBySide } from './bench/side-by-side';
 import { storm } from './bench/storm';
@@ -23,16 +26,17 @@ import type { SectionSettings } from './bench/types';
 const USAGE = `usage: npm run bench -- [--quick] [--only 1,2,…] [--no-write]
 
   --quick      a short run (a few minutes): fewer rounds and samples; does not rewrite BENCHMARKS.md
-  --only LIST  run only these sections (1 hot path, 2 recovery, 3 outage, 4 storm, 5 side by side)
+  --only LIST  run only these sections (1 hot path, 2 recovery, 3 outage, 4 storm, 5 side by side,
+               6 silent death)
   --no-write   do not rewrite BENCHMARKS.md (bench-results/latest.json is always written)
 `;
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const onlyIndex = argv.indexOf('--only');
-  const only = onlyIndex === -1 ? [1, 2, 3, 4, 5] : (argv.splice(onlyIndex, 2)[1] ?? '').split(',').map(Number);
-  if (only.some((n) => !(n >= 1 && n <= 5))) {
-    process.stderr.write(`--only takes section numbers 1-5\n\n${USAGE}`);
+  const only = onlyIndex === -1 ? [1, 2, 3, 4, 5, 6] : (argv.splice(onlyIndex, 2)[1] ?? '').split(',').map(Number);
+  if (only.some((n) => !(n >= 1 && n <= 6))) {
+    process.stderr.write(`--only takes section numbers 1-6\n\n${USAGE}`);
     return 2;
   }
   const args = parseArgs(argv, { flags: ['quick', 'no-write'] }, USAGE);
@@ -75,6 +79,7 @@ async function main(): Promise<number> {
   if (only.includes(2)) report.recovery = await recovery(settings);
   if (only.includes(4)) report.storm = await storm(settings);
   if (only.includes(5)) report.sideBySide = await sideBySide(settings);
+  if (only.includes(6)) report.silent = await silentDeath(settings);
   // Last: it restarts the server.
   if (only.includes(3)) report.outage = await outage(settings);
   report.seconds = (performance.now() - started) / 1000;
@@ -85,11 +90,14 @@ async function main(): Promise<number> {
   mkdirSync(join(root, 'bench-results'), { recursive: true });
   writeFileSync(join(root, 'bench-results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   const markdown = renderMarkdown(report);
-  if (mode === 'full' && !args.flag('no-write') && only.length === 5) {
+  if (mode === 'full' && !args.flag('no-write') && only.length === 6) {
+    mkdirSync(join(root, 'docs', 'bench'), { recursive: true });
+    const pictures = writePictures(root, report, false);
     writeBenchmarksMd(join(root, 'BENCHMARKS.md'), markdown);
-    log('wrote BENCHMARKS.md and bench-results/latest.json');
+    log(`wrote BENCHMARKS.md, ${pictures.join(', ')} and bench-results/latest.json`);
   } else {
-    log('wrote bench-results/latest.json');
+    const pictures = writePictures(join(root, 'bench-results'), report, true);
+    log(`wrote bench-results/latest.json${pictures.map((p) => `, ${p}`).join('')}`);
   }
   process.stdout.write(`\n${markdown}\n`);
   await cleanup();

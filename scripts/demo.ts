@@ -3,7 +3,8 @@
  * with `--dialect mysql|mariadb`, a private MariaDB), puts
  * an idle-timeout proxy with a little latency in front of it (the HAProxy story; the real
  * HAProxy with --haproxy), runs a small orders service through it twice on the same faults —
- * bare Sequelize, then with the plugin — and prints what each run went through.
+ * bare Sequelize, then with the plugin — and prints what each run went through. Then a last
+ * scene, a silent death: both side by side when every open connection goes silent both ways.
  */
 import { parseArgs } from './lib/args';
 import { haproxyVersion } from './lib/haproxy';
@@ -13,6 +14,7 @@ import { textTable } from './lib/table';
 import { FAULT_DESCRIPTIONS, faultSchedule, startInfrastructure, type FaultKind } from './demo/infrastructure';
 import { seed } from './demo/orders';
 import { runOrdersService, type RunResult } from './demo/run';
+import { silentScene } from './demo/silent';
 import { DEMO_DIALECTS, startDemoServer, type DemoDialect } from './demo/database';
 import type { Sequelize } from 'sequelize';
 import type { AutoReconnectOptions } from '../src';
@@ -97,6 +99,9 @@ async function main(): Promise<void> {
   }
 
   out.write(`\n${report(results)}\n`);
+  process.stderr.write('\nlast scene: a silent death…\n');
+  const scene = await silentScene(server, dialect, PLUGIN_OPTIONS);
+  out.write(`\n${scene.lines.join('\n')}\n`);
   await cleanup();
 }
 

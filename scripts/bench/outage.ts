@@ -12,6 +12,7 @@ import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem, fixture } from '../../test/support/fixture';
 import { median } from '../lib/stats';
+import { timelineOf, type Timeline, type TimedOp } from './timeline';
 import { rotatedRounds, type SectionSettings } from './types';
 import { sleep } from './workers';
 
@@ -36,6 +37,8 @@ export interface OutageRound {
   lastWaitingDoneMs: number;
   /** First operation to succeed after the server came back. */
   firstSuccessMs: number;
+  /** Each worker's reads over the round (the report draws the first round's). */
+  timeline: Timeline;
 }
 
 export interface OutageVariantResult {
@@ -87,12 +90,6 @@ export async function outage(settings: SectionSettings): Promise<OutageResult> {
   };
 }
 
-interface Op {
-  start: number;
-  end: number;
-  ok: boolean;
-}
-
 async function outageRound(settings: SectionSettings, url: string, variant: OutageVariant): Promise<OutageRound> {
   const sequelize = testSequelize(url, {
     appName: uniqueAppName('outage'),
@@ -100,11 +97,12 @@ async function outageRound(settings: SectionSettings, url: string, variant: Outa
     pool: { max: WORKERS, min: 0, acquire: 30_000 },
   });
   const Item = defineItem(sequelize);
-  const ops: Op[] = [];
+  const ops: Array<TimedOp & { end: number }> = [];
   let running = true;
+  const t0 = performance.now();
   const workers = Array.from({ length: WORKERS }, async (_, w) => {
     for (let n = 0; running; n++) {
-      const op: Op = { start: performance.now(), end: 0, ok: false };
+      const op = { worker: w, start: performance.now(), end: 0, ok: false };
       try {
         await Item.findOne({ where: { id: 1 + ((w * 31 + n) % 100) } });
         op.ok = true;
@@ -126,6 +124,7 @@ async function outageRound(settings: SectionSettings, url: string, variant: Outa
     await sleep(settings.mode === 'quick' ? 1000 : 1500);
     running = false;
     await Promise.all(workers);
+    const endAt = performance.now();
 
     const during = ops.filter((o) => o.end >= stopping);
     const waiting = ops.filter((o) => o.start < ready && o.end >= ready);
@@ -137,6 +136,16 @@ async function outageRound(settings: SectionSettings, url: string, variant: Outa
       waitingAtReady: waiting.length,
       lastWaitingDoneMs: waiting.length === 0 ? 0 : Math.max(...waiting.map((o) => o.end)) - ready,
       firstSuccessMs: firstSuccess - ready,
+      timeline: timelineOf(
+        variant.name,
+        WORKERS,
+        ops,
+        t0,
+        endAt,
+        { fromMs: stopping - t0, toMs: ready - t0, label: 'server stopped, then starting' },
+        // With the plugin, a read that succeeded although the server was down while it ran was retried.
+        { plugin: variant.plugin !== false, mergeMs: 2, retried: (op) => op.start < ready && op.end > stopping },
+      ),
     };
     if (variant.plugin !== false && round.failed > 0) {
       settings.fail(`outage (${variant.name}): ${round.failed} of ${round.operations} reads failed`);

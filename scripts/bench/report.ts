@@ -9,6 +9,8 @@ import type { HotPathResult } from './hot-path';
 import type { OutageResult } from './outage';
 import type { RecoveryResult } from './recovery';
 import type { SideBySideResult } from './side-by-side';
+import type { SilentResult } from './silent';
+import { outagePicture, renderSilent, silentGoals } from './silent-report';
 import type { StormResult } from './storm';
 import type { Goal, Mode } from './types';
 
@@ -28,6 +30,7 @@ export interface BenchReport {
   outage?: OutageResult;
   storm?: StormResult;
   sideBySide?: SideBySideResult;
+  silent?: SilentResult;
   goals: Goal[];
   correctnessFailures: string[];
 }
@@ -101,6 +104,7 @@ export function goals(report: BenchReport): Goal[] {
       });
     }
   }
+  if (report.silent) out.push(...silentGoals(report.silent));
   return out;
 }
 
@@ -239,6 +243,7 @@ export function renderMarkdown(report: BenchReport): string {
           ];
         }),
       ),
+      ...outagePicture(o),
     );
   }
 
@@ -300,6 +305,7 @@ export function renderMarkdown(report: BenchReport): string {
       ),
     );
   }
+  if (report.silent) lines.push(...renderSilent(report.silent));
   return lines.join('\n');
 }
 

@@ -246,6 +246,48 @@ describe('FaultProxy', { timeout: 20_000 }, () => {
       await eventually(async () => proxy.connectionCount === 0, 'forgotten connection closed');
     });
 
+    it('blackHoleAll(): deaf to later resets, cuts, forgets and a terminated backend; only closeStranded() ends it', async () => {
+      const { client, idleErrors } = await connectVia(proxy);
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const pid = rows[0]!.pid;
+      proxy.blackHoleAll();
+      let settled = false;
+      const stuck = failure(client.query('SELECT 1')).finally(() => (settled = true));
+      proxy.resetAll();
+      proxy.cutAll();
+      proxy.forgetAll();
+      await direct.query('SELECT pg_terminate_backend($1)', [pid]);
+      await eventually(async () => {
+        const r = await direct.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [pid]);
+        return r.rows[0]!.n === 0;
+      }, 'server backend exits');
+      // The backend's FIN would have been relayed at once: give it a few round trips to show up.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(settled, false, 'the statement on the black hole settled');
+      assert.equal(idleErrors.length, 0);
+      proxy.closeStranded();
+      assertTerminated(await stuck);
+      await eventually(async () => proxy.connectionCount === 0, 'black hole closed');
+    });
+
+    it("arm(…, 'black-hole-after-send'): the statement runs, its answer never comes, later faults pass it by", async () => {
+      const { client } = await connectVia(proxy);
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const pid = rows[0]!.pid;
+      proxy.arm('black_hole_marker', 'black-hole-after-send');
+      let settled = false;
+      const stuck = failure(client.query("SELECT 'black_hole_marker' AS m")).finally(() => (settled = true));
+      await eventually(async () => {
+        const r = await direct.query<{ query: string; state: string }>('SELECT query, state FROM pg_stat_activity WHERE pid = $1', [pid]);
+        return r.rows[0]?.state === 'idle' && r.rows[0].query.includes('black_hole_marker');
+      }, 'the statement ran on the server');
+      proxy.resetAll();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(settled, false, 'the answer or a reset reached the client');
+      proxy.closeStranded();
+      assertTerminated(await stuck);
+    });
+
     it('refuse()/accept(): new connections get an RST, existing ones keep working', async () => {
       const { client: existing } = await connectVia(proxy);
       proxy.refuse();

@@ -35,7 +35,12 @@ export type FaultAction =
    * reply bytes arrive (the statement has run) close both sockets. The
    * ambiguous write: it certainly ran, the client never learns the outcome.
    */
-  | 'swallow-reply';
+  | 'swallow-reply'
+  /**
+   * Forward the matching chunk, then black-hole its connection (see blackHoleAll()) once the
+   * chunk reached the server: the statement runs, its answer goes nowhere, nothing is closed.
+   */
+  | 'black-hole-after-send';
 
 export interface FaultProxyOptions {
   target: { host: string; port: number };
@@ -141,6 +146,8 @@ class Link {
   killOnReply = false;
   /** Set by muteAll(): nothing passes either way, nothing closes; a black hole. */
   muted = false;
+  /** Set by blackHoleAll(): muted, and out of reach of what happens later on the path (see there). */
+  sealed = false;
   /** Closed by the idle timeout: the client's FIN is on its way, its data meets an RST. */
   idleClosed = false;
   /** Set by holdReplies(): what the server says (and its close) waits for the client's next send. */
@@ -203,6 +210,7 @@ class Link {
 
   /** Immediate RST to the client; the server just sees its socket close. */
   reset(): void {
+    if (this.sealed) return;
     this.teardownQueues();
     rstClose(this.client);
     this.upstream.destroy();
@@ -210,6 +218,7 @@ class Link {
 
   /** Immediate FIN to the client and the server. */
   cut(): void {
+    if (this.sealed) return;
     this.teardownQueues();
     finClose(this.client);
     finClose(this.upstream);
@@ -231,6 +240,7 @@ class Link {
   }
 
   forget(): void {
+    if (this.sealed) return;
     this.forgotten = true;
     this.teardownQueues();
     this.upstream.destroy();
@@ -294,8 +304,8 @@ class Link {
 
   private serverGone(): void {
     this.stopIdleTimer();
-    // Forgotten links must stay silent towards the client.
-    if (this.forgotten) return;
+    // Forgotten links must stay silent towards the client; so must sealed ones.
+    if (this.forgotten || this.sealed) return;
     // Couldn't reach the target at all: refuse the client the hard way.
     if (!this.upstreamConnected) {
       rstClose(this.client);
@@ -448,11 +458,25 @@ export class FaultProxy {
   }
 
   /**
-   * FIN-close every connection muted or forgotten so far, as a TCP keepalive or a timeout would
-   * end it at last: a statement stranded on one then fails instead of waiting forever.
+   * Black-hole every open connection: muted, and deaf to what happens later on the proxy or the
+   * server (a reset, cut or forget of all connections, a session terminated, a server restart):
+   * the path to them is gone, as after a failover or a partition. Only closeStranded() ends them.
    */
-  closeStranded(): void {
-    for (const link of this.links) if (link.muted || link.forgotten) link.cut();
+  blackHoleAll(): void {
+    for (const link of this.links) link.sealed = link.muted = true;
+  }
+
+  /**
+   * FIN-close every connection muted or forgotten so far, as a TCP keepalive or a timeout would
+   * end it at last: a statement stranded on one then fails instead of waiting forever. With
+   * `keepSealed`, black holes (blackHoleAll()) stay: only the client can end those.
+   */
+  closeStranded({ keepSealed = false }: { keepSealed?: boolean } = {}): void {
+    for (const link of this.links) {
+      if ((!link.muted && !link.forgotten) || (keepSealed && link.sealed)) continue;
+      link.sealed = false;
+      link.cut();
+    }
   }
 
   /**
@@ -560,6 +584,11 @@ export class FaultProxy {
         // to it, so start watching on delivery, not on receipt.
         link.forward(chunk, () => {
           link.killOnReply = true;
+        });
+        return;
+      case 'black-hole-after-send':
+        link.forward(chunk, () => {
+          link.sealed = link.muted = true;
         });
         return;
     }

@@ -20,6 +20,20 @@ describe('chaos plan', () => {
     }
   });
 
+  it('has silent faults, and the silence watchdog on every plugin instance, below its deadline', () => {
+    const kinds = new Set<string>();
+    for (let seed = 1; seed <= 200; seed++) {
+      const plan = planRun(seed, 4);
+      for (const { fault } of plan.steps) if (fault.kind === 'silence') kinds.add(fault.which);
+      for (const { plugin } of plan.instances) {
+        if (plugin === false) continue;
+        assert.equal(typeof plugin.silenceMs, 'number', `seed ${seed}`);
+        assert.ok((plugin.silenceMs as number) < plugin.deadlineMs, `seed ${seed}`);
+      }
+    }
+    assert.deepEqual([...kinds].sort(), ['all', 'one']);
+  });
+
   it('gives each consumer of a seed its own stream', () => {
     const a = seededRandom(streamSeed(7, 0));
     const b = seededRandom(streamSeed(7, 1));

@@ -12,6 +12,10 @@ export interface FaultTarget {
   readonly server: TestServer;
   /** Every instance's proxy. */
   readonly proxies: readonly FaultProxy[];
+  /** The proxies the silent faults hit (see `silenceable` in run.ts). */
+  readonly silenceable: readonly FaultProxy[];
+  /** Of those, the ones whose black holes are never healed (`keepBlackHoles`). */
+  readonly watched: readonly FaultProxy[];
   /** Every instance's application_name, for pg_terminate_backend. */
   readonly appNames: readonly string[];
   /** Called with [start, end] of each span in which the network withheld answers (mute, forget). */
@@ -51,11 +55,17 @@ export async function inject(fault: Fault, target: FaultTarget): Promise<void> {
       try {
         await sleep(fault.holdMs);
       } finally {
-        proxies.forEach((p) => p.closeStranded());
+        // A black hole of an earlier silent fault is no hold: it stays.
+        proxies.forEach((p) => p.closeStranded({ keepSealed: true }));
         target.onHold(start, performance.now());
       }
       return;
     }
+    case 'silence':
+      // Not held and not ended: a statement caught on such a connection settles only by the watchdog.
+      if (fault.which === 'all') target.silenceable.forEach((p) => p.blackHoleAll());
+      else target.silenceable.forEach((p) => p.arm(MATCH['any-statement'], 'black-hole-after-send'));
+      return;
     case 'refuse':
       if (fault.reset) proxies.forEach((p) => p.resetAll());
       proxies.forEach((p) => p.refuse(fault.ms));
@@ -90,12 +100,15 @@ async function terminate(target: FaultTarget, state: 'active' | 'idle' | 'any', 
   );
 }
 
-/** Undoes what is left of the faults: armed matches, refusals, stranded connections, a down server. */
+/**
+ * Undoes what is left of the faults: armed matches, refusals, stranded connections, a down
+ * server; not the black holes of `watched` proxies (see `keepBlackHoles`).
+ */
 export async function heal(target: FaultTarget): Promise<void> {
   for (const proxy of target.proxies) {
     proxy.disarm();
     proxy.accept();
-    proxy.closeStranded();
+    proxy.closeStranded({ keepSealed: target.watched.includes(proxy) });
   }
   if (!target.serverUp) {
     await target.server.start();

@@ -27,6 +27,12 @@ export type Fault =
   | { readonly kind: 'reset' | 'cut' }
   /** Forget or mute every open connection, then end them (FIN) after `holdMs`, as a keepalive would. */
   | { readonly kind: 'forget' | 'mute'; readonly holdMs: number }
+  /**
+   * Black-hole the next statement's connection once it reached the server (`one`), or every open
+   * connection (`all`): nothing later on the path reaches them (not even a restart's FIN), and
+   * nothing ends them but the plugin's silence watchdog.
+   */
+  | { readonly kind: 'silence'; readonly which: 'one' | 'all' }
   /** Refuse new connections for `ms`, after resetting the open ones if `reset`. */
   | { readonly kind: 'refuse'; readonly ms: number; readonly reset: boolean }
   /** The next statement matching `target` meets `action` (on every proxy). */
@@ -63,7 +69,11 @@ export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): P
   const count = r.chance(0.4) ? 2 : 1;
   // Definite outcomes draw from a stream of their own, so that older seeds keep their schedules.
   const outcomes = rng(streamSeed(seed, 2));
-  const instances: InstancePlan[] = Array.from({ length: count }, (_, i) => withOutcomes(outcomes, pluginInstance(r, `p${i}`, seconds)));
+  // The silence watchdog and the silent faults draw from streams of their own too.
+  const silence = rng(streamSeed(seed, 3));
+  const instances: InstancePlan[] = Array.from({ length: count }, (_, i) =>
+    withSilence(silence, withOutcomes(outcomes, pluginInstance(r, `p${i}`, seconds))),
+  );
   if (flags.bare)
     instances.push({ name: 'bare', plugin: false, poolMax: r.int(2, 4), workers: r.int(2, 3), closeEarlyAtMs: undefined, delayMs: 0 });
   const mix: Record<OpKind, number> = {
@@ -74,7 +84,8 @@ export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): P
     transaction: r.int(5, 20),
     'bad-statement': r.int(1, 5),
   };
-  return { seed, seconds, instances, steps: schedule(rng(streamSeed(seed, 1)), seconds * 1000), mix, pauseMs: [0, r.int(5, 30)] };
+  const steps = schedule(rng(streamSeed(seed, 1)), rng(streamSeed(seed, 4)), seconds * 1000);
+  return { seed, seconds, instances, steps, mix, pauseMs: [0, r.int(5, 30)] };
 }
 
 /** Some instances verify their writes (`retryWrites: 'verified'`), some replay managed transactions. */
@@ -86,6 +97,12 @@ function withOutcomes(r: Rng, instance: InstancePlan): InstancePlan {
     ...instance,
     plugin: { ...instance.plugin, replayTransactions, ...(verified ? { retryWrites: 'verified' as const } : {}) },
   };
+}
+
+/** Every plugin instance watches for silence: the silent faults would otherwise hang it past any deadline. */
+function withSilence(r: Rng, instance: InstancePlan): InstancePlan {
+  if (!instance.plugin) return instance;
+  return { ...instance, plugin: { ...instance.plugin, silenceMs: r.int(300, 1000) } };
 }
 
 function pluginInstance(r: Rng, name: string, seconds: number): InstancePlan {
@@ -119,8 +136,12 @@ const FAULT_WEIGHTS = {
   restart: 6,
 } as const;
 
-/** Faults back to back, 50-400 ms apart, until `totalMs` of pauses are used up. */
-function schedule(r: Rng, totalMs: number): Step[] {
+/**
+ * Faults back to back, 50-400 ms apart, until `totalMs` of pauses are used up. Half the mutes and
+ * some resets and cuts (chosen by `silent`, so that the rest of a seed's schedule is what it was)
+ * become silences.
+ */
+function schedule(r: Rng, silent: Rng, totalMs: number): Step[] {
   const steps: Step[] = [];
   // Each restart takes a second or more: a few per run, however long.
   let restartsLeft = Math.max(1, Math.floor(totalMs / 4000));
@@ -130,7 +151,9 @@ function schedule(r: Rng, totalMs: number): Step[] {
     if (elapsed >= totalMs) break;
     let kind = r.weighted(FAULT_WEIGHTS);
     if (kind === 'restart' && restartsLeft-- <= 0) kind = 'reset';
-    steps.push({ afterMs, fault: fault(r, kind) });
+    const drawn = fault(r, kind);
+    const silenced = (kind === 'mute' || kind === 'cut' || kind === 'reset') && silent.chance(kind === 'mute' ? 0.5 : 0.3);
+    steps.push({ afterMs, fault: silenced ? { kind: 'silence', which: silent.pick(['one', 'all'] as const) } : drawn });
   }
   return steps;
 }
@@ -166,6 +189,8 @@ export function describeFault(f: Fault): string {
     case 'forget':
     case 'mute':
       return `${f.kind} ${f.holdMs} ms`;
+    case 'silence':
+      return `silence ${f.which}`;
     case 'refuse':
       return `refuse ${f.ms} ms${f.reset ? ' after reset' : ''}`;
     case 'arm':

@@ -1,8 +1,8 @@
 /** How a chaos run is reported: the command that replays a seed, and each violation in full. */
 import type { ChaosResult } from './run';
 
-export function replayCommand(seed: number, seconds: number, flags: { bare?: boolean } = {}): string {
-  return `npm run chaos -- --seed ${seed} --seconds ${seconds}${flags.bare ? ' --bare' : ''}`;
+export function replayCommand(seed: number, seconds: number, flags: { bare?: boolean; keepBlackHoles?: boolean } = {}): string {
+  return `npm run chaos -- --seed ${seed} --seconds ${seconds}${flags.bare ? ' --bare' : ''}${flags.keepBlackHoles ? ' --keep-black-holes' : ''}`;
 }
 
 /** Greppable: every violation starts a line with `VIOLATION seed=S [invariant]`. */
