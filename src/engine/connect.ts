@@ -18,9 +18,14 @@ import { ConnectTimeoutError, DeadlineError } from './timing';
  * stayed full until its `acquire` timeout lost nothing: Sequelize's error goes to the caller as
  * it is, with no operation (Sequelize's own `retry`, if it matches that error, tries as bare).
  */
-export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown): Promise<Connection> {
+export function connectFailed(engine: Engine, options: AcquireOptions, error: unknown, askedAt: number): Promise<Connection> {
   if (poolBusy(engine, error)) return Promise.reject(explainExhausted(engine, error));
-  return new ConnectRecovery(engine, operationFor(engine.operations, options), options).run(error);
+  const op = operationFor(engine.operations, options);
+  // A first attempt that got no answer: the operation has been failing since it started, or
+  // since its caller asked, if later (the pool hands a failed attempt to its oldest waiter,
+  // which may have come after the attempt began).
+  if (error instanceof ConnectTimeoutError && op.firstFailureAt === 0) op.firstFailureAt = Math.max(error.startedAt, askedAt);
+  return new ConnectRecovery(engine, op, options).run(error);
 }
 
 /**
@@ -102,8 +107,6 @@ class ConnectRecovery {
     // A deadline of ours is no failure to report: the last real one is.
     const deadlinePassed = error instanceof DeadlineError;
     if (!deadlinePassed) op.cause = error;
-    // A first attempt that got no answer: the operation has been failing since it started.
-    if (error instanceof ConnectTimeoutError && op.firstFailureAt === 0) op.firstFailureAt = error.startedAt;
     // A full pool during a retry: given up at once, with Sequelize's error (see give-up.ts).
     const exhausted = poolBusy(engine, error);
     const kind = engine.closed || deadlinePassed || exhausted ? 'fatal' : engine.dialect.classifier.classifyConnectError(error);

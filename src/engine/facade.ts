@@ -25,7 +25,7 @@ import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './veri
 function checkOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
   const ready = checkedOut(engine, options, connection);
   // A connection replaced at checkout: a failure to get its replacement is recovered from.
-  return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(engine, options, error)) : ready;
+  return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(engine, options, error, 0)) : ready;
 }
 
 /** Also the silence watchdog's record of the statement, where it watches around `run` (see silence.ts). */
@@ -83,7 +83,9 @@ export interface Facade {
   /** The host's own acquire got this connection: checked out (validated or replaced when suspect). */
   acquired(options: AcquireOptions, connection: Connection): Connection | Promise<Connection>;
   /** The host's own acquire failed: recovered from, or given up on. */
-  acquireFailed(options: AcquireOptions, error: unknown): Promise<Connection>;
+  acquireFailed(options: AcquireOptions, error: unknown, askedAt: number): Promise<Connection>;
+  /** The engine's clock: when a caller asked for a connection (see `connectFailed`). */
+  now(): number;
   /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection, and for silence. */
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
   /** Where the dialect watches statements at the driver (`driverStatements`): the tap, else undefined. */
@@ -156,9 +158,10 @@ export function createFacade(engine: Engine): Facade {
       } catch (error) {
         return Promise.reject(error);
       }
+      const askedAt = engine.clock.now();
       return engine.host.acquireOnce(options).then(
         (connection) => checkOut(engine, options, connection),
-        (error: unknown) => connectFailed(engine, options, error),
+        (error: unknown) => connectFailed(engine, options, error, askedAt),
       );
     },
     failedBefore: (options) => engine.operations.has(options),
@@ -168,7 +171,8 @@ export function createFacade(engine: Engine): Facade {
       else onWrapping = listener;
     },
     acquired: (options, connection) => checkOut(engine, options, connection),
-    acquireFailed: (options, error) => connectFailed(engine, options, error),
+    acquireFailed: (options, error, askedAt) => connectFailed(engine, options, error, askedAt),
+    now: () => engine.clock.now(),
     tap: engine.dialect.driverStatements ? new Tap(engine, silence) : undefined,
     watch(query, sql, parameters, running) {
       const handlers = runs.pop() ?? new Running(engine, runs, silence);

@@ -24,13 +24,14 @@ export function patchGetConnection(internals: Internals, facade: Facade): void {
     options = options || {};
     if (sequelize.options.databaseVersion === 0 || facade.failedBefore(options)) return facade.acquire(options);
     facade.check(options);
+    const askedAt = facade.now();
     let connection: Connection;
     try {
       await sequelize.runHooks('beforePoolAcquire', options);
       connection = await cm.pool.acquire(options.type, options.useMaster);
       await sequelize.runHooks('afterPoolAcquire', connection, options);
     } catch (error) {
-      return facade.acquireFailed(options, error instanceof TimeoutError ? new ConnectionAcquireTimeoutError(error) : error);
+      return facade.acquireFailed(options, error instanceof TimeoutError ? new ConnectionAcquireTimeoutError(error) : error, askedAt);
     }
     debug('connection acquired');
     return facade.acquired(options, connection);
