@@ -91,7 +91,8 @@ export class SilenceWatch {
   // The clock's timers catch throws; each statement's look is guarded too, so one cannot stop the others'.
   private readonly tick = (): void => {
     this.armed = false;
-    if (this.engine.closed || !this.head) return;
+    // After close() too: Sequelize's close waits for statements in flight, which a silent path would hold forever.
+    if (!this.head) return;
     const now = ++this.ticks;
     for (let watched: Watched | undefined = this.head; watched; watched = watched.next) {
       try {
@@ -143,7 +144,6 @@ export class SilenceWatch {
     // An error's words may carry what the application configured: never a password in the log.
     const why = 'why' in verdict ? this.engine.redact(verdict.why) : '';
     watched.checking = false;
-    if (this.engine.closed) return;
     const now = this.ticks;
     const silentMs = (now - watched.heardTick) * this.tickMs;
     // Bytes arrived while the check ran: the connection spoke, whatever the server said before.

@@ -111,13 +111,16 @@ describe('the silence watchdog', () => {
     assert.equal(socket.cuts.length, 0);
   });
 
-  it('does nothing after close', async () => {
+  it('after close, still cuts a statement in flight whose answer was lost (close waits for it), then stops', async () => {
     const { engine, watch, watched, socket, timers, tick } = setUp({ state: 'lost', why: 'gone' });
     watch.start(watched, {});
     await tick();
     engine.closed = true;
-    await tick(10);
-    assert.equal(socket.asked, 0);
-    assert.equal(timers.length, 0);
+    await tick(2);
+    assert.equal(socket.asked, 1);
+    assert.equal(socket.cuts.length, 1);
+    watch.end(watched);
+    await tick();
+    assert.equal(timers.length, 0, 'the tick goes on with nothing in flight');
   });
 });
