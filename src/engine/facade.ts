@@ -8,7 +8,7 @@ import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
-import { SilenceWatch, type Watched } from './silence';
+import { SilenceWatch, WatchedRecord } from './silence';
 import { noteUnderway, Tap } from './tap';
 import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './verified';
 
@@ -29,25 +29,17 @@ function checkOut(engine: Engine, options: AcquireOptions, connection: Connectio
 }
 
 /** Also the silence watchdog's record of the statement, where it watches around `run` (see silence.ts). */
-class Running implements Watched {
+class Running extends WatchedRecord {
   query: QueryLike | undefined = undefined;
   sql = '';
   parameters: unknown = undefined;
-  connection: unknown = undefined;
-  serial = 0;
-  heardTick = 0;
-  bytes = -1;
-  nextCheckTick = 0;
-  checks = 0;
-  checking = false;
-  started: string | undefined = undefined;
-  prev: Watched | undefined = undefined;
-  next: Watched | undefined = undefined;
   constructor(
     private readonly engine: Engine,
     private readonly free: Running[],
     private readonly silence: SilenceWatch | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
   readonly fulfilled = (result: unknown): unknown => {
     noteUnderway(this.engine, this.query!, this.sql);
@@ -84,8 +76,8 @@ export interface Facade {
   acquired(options: AcquireOptions, connection: Connection): Connection | Promise<Connection>;
   /** The host's own acquire failed: recovered from, or given up on. */
   acquireFailed(options: AcquireOptions, error: unknown, askedAt: number): Promise<Connection>;
-  /** The engine's clock: when a caller asked for a connection (see `connectFailed`). */
-  now(): number;
+  /** When a caller asks for a connection: what its deadline may count from (see `connectFailed`). */
+  askedAt(): number;
   /** Watches a statement's promise (Sequelize's `Query.run`) for a lost connection, and for silence. */
   watch(query: QueryLike, sql: string, parameters: unknown, running: Promise<unknown>): Promise<unknown>;
   /** Where the dialect watches statements at the driver (`driverStatements`): the tap, else undefined. */
@@ -130,6 +122,14 @@ function transactionRefusal(engine: Engine, own: ReconnectTransactionOption, man
   return replayRefusal(engine.options, own.replay, own.conflicts, PER_CALL_REPLAY);
 }
 
+/**
+ * Only an attempt already under way when the caller asked can have begun before it: with none,
+ * 0 (a small integer, not a boxed timestamp kept across the caller's await).
+ */
+function askedAt(engine: Engine): number {
+  return engine.connections.attempts.size === 0 ? 0 : engine.clock.now();
+}
+
 export function createFacade(engine: Engine): Facade {
   const runs: Running[] = [];
   const { silenceMs } = engine.options.hygiene;
@@ -158,10 +158,10 @@ export function createFacade(engine: Engine): Facade {
       } catch (error) {
         return Promise.reject(error);
       }
-      const askedAt = engine.clock.now();
+      const asked = askedAt(engine);
       return engine.host.acquireOnce(options).then(
         (connection) => checkOut(engine, options, connection),
-        (error: unknown) => connectFailed(engine, options, error, askedAt),
+        (error: unknown) => connectFailed(engine, options, error, asked),
       );
     },
     failedBefore: (options) => engine.operations.has(options),
@@ -172,7 +172,7 @@ export function createFacade(engine: Engine): Facade {
     },
     acquired: (options, connection) => checkOut(engine, options, connection),
     acquireFailed: (options, error, askedAt) => connectFailed(engine, options, error, askedAt),
-    now: () => engine.clock.now(),
+    askedAt: () => askedAt(engine),
     tap: engine.dialect.driverStatements ? new Tap(engine, silence) : undefined,
     watch(query, sql, parameters, running) {
       const handlers = runs.pop() ?? new Running(engine, runs, silence);

@@ -22,6 +22,20 @@ export interface Watched {
   next: Watched | undefined;
 }
 
+/** A Watched's fields, for the records that carry a statement (a tap's Watcher, the facade's Running). */
+export class WatchedRecord implements Watched {
+  connection: unknown = undefined;
+  serial = 0;
+  heardTick = 0;
+  bytes = -1;
+  nextCheckTick = 0;
+  checks = 0;
+  checking = false;
+  started: string | undefined = undefined;
+  prev: Watched | undefined = undefined;
+  next: Watched | undefined = undefined;
+}
+
 /** Longest wait between two checks of a statement the server says is still running. */
 const MAX_CHECK_INTERVAL_MS = 30_000;
 

@@ -1,6 +1,6 @@
 import type { DriverCallback, DriverTap } from '../dialects/types';
 import type { QueryLike } from './port';
-import type { SilenceWatch, Watched } from './silence';
+import { WatchedRecord, type SilenceWatch } from './silence';
 import type { Engine } from './state';
 import { statementFailed } from './statement';
 
@@ -14,17 +14,7 @@ import { statementFailed } from './statement';
  * error as it formats any other, with the caller's stack, in its own `catch` (its `formatError`
  * throws for some errors). `done` runs inside the driver's event handler: nothing may throw there.
  */
-class Watcher implements Watched {
-  connection: unknown = undefined;
-  serial = 0;
-  heardTick = 0;
-  bytes = -1;
-  nextCheckTick = 0;
-  checks = 0;
-  checking = false;
-  started: string | undefined = undefined;
-  prev: Watcher | undefined = undefined;
-  next: Watcher | undefined = undefined;
+class Watcher extends WatchedRecord {
   query: QueryLike | undefined = undefined;
   sql = '';
   config: unknown = undefined;
@@ -35,7 +25,9 @@ class Watcher implements Watched {
     private readonly engine: Engine,
     private readonly free: Watcher[],
     private readonly silence: SilenceWatch | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
   readonly done = (error: unknown, result?: unknown): void => {
     const { engine, query, sql, config, values, callback } = this;

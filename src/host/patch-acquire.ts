@@ -24,7 +24,7 @@ export function patchGetConnection(internals: Internals, facade: Facade): void {
     options = options || {};
     if (sequelize.options.databaseVersion === 0 || facade.failedBefore(options)) return facade.acquire(options);
     facade.check(options);
-    const askedAt = facade.now();
+    const askedAt = facade.askedAt();
     let connection: Connection;
     try {
       await sequelize.runHooks('beforePoolAcquire', options);
