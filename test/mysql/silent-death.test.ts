@@ -154,6 +154,49 @@ for (const dialect of FAMILY) {
       );
     });
 
+    it('recovers the next read on a pooled connection that went silent while idle', async () => {
+      // Validation off, so that the watchdog, not a check on acquire, finds the dead connection.
+      const { sequelize } = await f.app(dialect, { plugin: { validateIdleMs: false }, pool: { max: 1 } });
+      await sequelize.query('SELECT 1');
+      f.proxy.muteAll();
+      const started = Date.now();
+      const { uncaught, value } = await uncaughtDuring(async () =>
+        within(outcome(sequelize.query<{ answer: unknown }>('SELECT 44 AS answer', { type: QueryTypes.SELECT })), 10_000),
+      );
+      const elapsed = Date.now() - started;
+      assert.deepEqual(uncaught, []);
+      assert.ok(value !== undefined && value !== 'pending', 'the read still hangs 10 s after it started');
+      assert.ok(value.ok, !value.ok ? value.error.message : '');
+      assert.equal(Number(value.value[0]!.answer), 44);
+      // The default silenceMs (2 s) first, then one recovery.
+      assert.ok(elapsed >= 2000 && elapsed < 6000, `recovered ${elapsed} ms after the read started`);
+      const stats = getReconnectStats(sequelize);
+      assert.equal(stats.disconnects, 1);
+      assert.equal(stats.retriesSucceeded, 1);
+      console.log(`# ${dialect}: idle silent death, the next read recovered ${elapsed} ms after it started`);
+    });
+
+    it('reports the next write on a pooled connection that went silent while idle as mayHaveExecuted, run at most once', async () => {
+      const { sequelize, user } = await f.app(dialect, { plugin: { validateIdleMs: false }, pool: { max: 1 } });
+      const tag = `silent-idle-${dialect}-${user}`;
+      await sequelize.query('SELECT 1');
+      f.proxy.muteAll();
+      const started = Date.now();
+      const { uncaught, value } = await uncaughtDuring(async () =>
+        within(outcome(sequelize.query(`INSERT INTO items (tag) VALUES ('${tag}')`)), 10_000),
+      );
+      const elapsed = Date.now() - started;
+      assert.deepEqual(uncaught, []);
+      assert.ok(value !== undefined && value !== 'pending' && !value.ok, 'the write is rejected');
+      assert.ok(value.error instanceof ConnectionLostError, String(value.error));
+      assert.equal(value.error['mayHaveExecuted'], true);
+      assert.ok(elapsed < 6000, `reported ${elapsed} ms after the write started`);
+      const rows = await f.count(tag);
+      assert.ok(rows <= 1, `the write ran ${rows} times`);
+      assert.equal(getReconnectStats(sequelize).disconnects, 1);
+      console.log(`# ${dialect}: idle silent death, the next write reported ${elapsed} ms after it started; ${rows} row`);
+    });
+
     it('never cuts a healthy long query', async () => {
       const { sequelize } = await f.app(dialect, { plugin: { silenceMs: 1000 }, pool: { max: 1 } });
       await sequelize.query('SELECT 1');

@@ -4,12 +4,14 @@
  * connection, cuts the connection whose answer was lost, and never cuts a healthy long query.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
-import { admin, adminUrl, testSequelize } from '../support/db';
+import { admin, adminUrl, testSequelize, uniqueAppName } from '../support/db';
 import { fixture, outcome, waitForActiveQuery, type Fixture } from '../support/fixture';
+import { TestServer } from '../support/postgres';
 
 /** `promise`'s outcome, or 'pending' once `ms` have passed. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
@@ -167,6 +169,46 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     );
   });
 
+  it('recovers the next read on a pooled connection that went silent while idle', async () => {
+    const app = f.appName('silent-idle-read');
+    // Validation off, so that the watchdog, not a check on acquire, finds the dead connection.
+    const sequelize = testSequelize(f.proxiedUrl, { appName: app, pool: { max: 1 }, plugin: { validateIdleMs: false } });
+    instances.push(sequelize);
+    await sequelize.query('SELECT 1');
+    f.proxy.muteAll();
+    const started = Date.now();
+    const settled = await within(outcome(sequelize.query('SELECT 44 AS answer', { type: QueryTypes.SELECT })), 10_000);
+    const elapsed = Date.now() - started;
+    assert.notEqual(settled, 'pending', 'the read still hangs 10 s after it started');
+    assert.deepEqual(settled !== 'pending' && settled.ok ? settled.value : settled, [{ answer: 44 }]);
+    // The default silenceMs (2 s) first, then one recovery.
+    assert.ok(elapsed >= 2000 && elapsed < 6000, `recovered ${elapsed} ms after the read started`);
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.disconnects, 1);
+    assert.equal(stats.retriesSucceeded, 1);
+    console.log(`# idle silent death: the next read recovered ${elapsed} ms after it started`);
+  });
+
+  it('reports the next write on a pooled connection that went silent while idle as mayHaveExecuted, run at most once', async () => {
+    const app = f.appName('silent-idle-write');
+    const sequelize = testSequelize(f.proxiedUrl, { appName: app, pool: { max: 1 }, plugin: { validateIdleMs: false } });
+    instances.push(sequelize);
+    const tag = `silent-${app}`;
+    await sequelize.query('SELECT 1');
+    f.proxy.muteAll();
+    const started = Date.now();
+    const settled = await within(outcome(sequelize.query(`INSERT INTO items (tag) VALUES ('${tag}')`)), 10_000);
+    const elapsed = Date.now() - started;
+    assert.ok(settled !== 'pending' && !settled.ok, `the write: ${settled === 'pending' ? 'still pending' : 'resolved'}`);
+    assert.ok(settled.error instanceof ConnectionLostError, String(settled.error));
+    assert.equal(settled.error['mayHaveExecuted'], true);
+    assert.ok(elapsed < 6000, `reported ${elapsed} ms after the write started`);
+    const rows = await f.count(tag);
+    assert.ok(rows <= 1, `the write ran ${rows} times`);
+    assert.equal(getReconnectStats(sequelize).disconnects, 1);
+    console.log(`# idle silent death: the next write reported ${elapsed} ms after it started; ${rows} row`);
+  });
+
   it('never cuts a healthy long query', async () => {
     const app = f.appName('long-query');
     const sequelize = open(app, { silenceMs: 1000 });
@@ -233,5 +275,85 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     // What a TCP timeout would do at last: the stranded read fails or is retried, either way it ends.
     f.proxy.closeStranded();
     assert.notEqual(await within(result, 10_000), 'pending');
+  });
+});
+
+// max_connections is the server's, for everyone on it: lowered on a server of this describe's own.
+describe('a long query on a server at max_connections (PostgreSQL)', () => {
+  const MAX_CONNECTIONS = 12;
+  let server: TestServer;
+  let url: string;
+  let role: string;
+  const instances: Sequelize[] = [];
+  const fillers: pg.Client[] = [];
+  before(async () => {
+    server = await TestServer.start({ flags: ['-c', `max_connections=${MAX_CONNECTIONS}`] });
+    // Not a superuser: superusers get slots of their own (superuser_reserved_connections), so would its check.
+    role = `app_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(8).toString('hex');
+    await admin(server.url, (c) => c.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`));
+    const u = new URL(server.url);
+    u.username = role;
+    u.password = password;
+    url = u.toString();
+  });
+  after(async () => {
+    await Promise.all(fillers.map((c) => c.end().catch(() => {})));
+    await Promise.all(instances.map((s) => s.close().catch(() => {})));
+    await server?.destroy();
+  });
+
+  it('the check refused for too many connections (53300) is proof of life: the query is not cut', async () => {
+    const sequelize = testSequelize(url, { appName: uniqueAppName('full-server'), pool: { max: 1 }, plugin: { silenceMs: 1000 } });
+    instances.push(sequelize);
+    await sequelize.query('SELECT 1');
+    // Sequelize's first connection (for the version) has left: a slot it freed later would let a check in.
+    for (let i = 0; ; i++) {
+      assert.ok(i < 500, 'the version connection never left');
+      const { rows } = await admin(server.url, (c) =>
+        c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [role]),
+      );
+      if (rows[0]!.n === 1) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Every other slot the role may use is taken, until the server refuses one.
+    let refused: unknown;
+    while (refused === undefined && fillers.length < MAX_CONNECTIONS) {
+      const filler = new pg.Client({ connectionString: url });
+      filler.on('error', () => {});
+      const connected = await outcome(filler.connect());
+      if (connected.ok) fillers.push(filler);
+      else refused = connected.error;
+    }
+    assert.equal((refused as { code?: unknown } | undefined)?.code, '53300', `a new connection is refused with 53300: ${String(refused)}`);
+    // Counts the watchdog's checks and how the server answered each.
+    const connect = pg.Client.prototype.connect;
+    const checks: unknown[] = [];
+    pg.Client.prototype.connect = function (
+      this: pg.Client & { connectionParameters?: { application_name?: unknown } },
+      ...args: unknown[]
+    ) {
+      const result = (connect as (...a: unknown[]) => unknown).apply(this, args);
+      if (this.connectionParameters?.application_name === 'sequelize-autoreconnect check' && result instanceof Promise)
+        result.then(
+          () => checks.push('connected'),
+          (error: unknown) => checks.push((error as { code?: unknown } | undefined)?.code),
+        );
+      return result;
+    } as typeof connect;
+    const started = Date.now();
+    let rows: unknown;
+    try {
+      rows = await sequelize.query('SELECT pg_sleep(4) AS slept, 7 AS answer', { type: QueryTypes.SELECT });
+    } finally {
+      pg.Client.prototype.connect = connect;
+    }
+    assert.deepEqual(rows, [{ slept: '', answer: 7 }]);
+    assert.ok(Date.now() - started >= 4000);
+    assert.ok(checks.length >= 2, `the watchdog asked ${checks.length} times`);
+    assert.deepEqual(new Set(checks), new Set(['53300']), `how the server answered the checks: ${checks.join(', ')}`);
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.retries, 0);
+    assert.equal(stats.disconnects, 0);
   });
 });

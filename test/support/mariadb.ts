@@ -142,7 +142,31 @@ export class MariaDbServer {
     await done;
   }
 
+  /**
+   * Freezes the server (SIGSTOP; mariadbd is one process), as a hung VM: the kernel still
+   * completes TCP handshakes on its port, nothing answers. `thaw()` (SIGCONT) wakes it.
+   */
+  freeze(): void {
+    this.signal('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.signal('SIGCONT');
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    const child = this.process;
+    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      child.kill(signal);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+
   async destroy(): Promise<void> {
+    // A frozen server would never act on SIGTERM.
+    this.thaw();
     await this.stop().catch(() => {});
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }

@@ -36,14 +36,16 @@ export class TestServer {
     private readonly runtime: PostgresRuntime,
     readonly port: number,
     private readonly dir: string,
+    private readonly flags: readonly string[],
   ) {}
 
-  static async start(): Promise<TestServer> {
+  /** `flags`: more server settings (`-c name=value`), after the suite's own, which they override. */
+  static async start({ flags = [] }: { flags?: readonly string[] } = {}): Promise<TestServer> {
     const runtime = postgresRuntime();
     const dir = mkdtempSync(join(tmpdir(), 'sar-pg-'));
     // As root the server runs as the `postgres` user, which must reach its data directory.
     chmodSync(dir, 0o755);
-    const server = new TestServer(runtime, await freePort(), dir);
+    const server = new TestServer(runtime, await freePort(), dir, flags);
     try {
       await server.initialise();
       await server.start();
@@ -87,7 +89,7 @@ export class TestServer {
 
   /** Starts the server (again, after `stop()`) and resolves once it accepts connections. */
   async start(): Promise<void> {
-    const server = this.spawn('postgres', ['-D', this.dataDir, '-p', String(this.port), ...FLAGS]);
+    const server = this.spawn('postgres', ['-D', this.dataDir, '-p', String(this.port), ...FLAGS, ...this.flags]);
     this.process = server;
     process.on('exit', this.killOnExit);
     await new Promise<void>((resolve, reject) => {
