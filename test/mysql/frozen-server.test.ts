@@ -10,9 +10,9 @@ import { after, before, it } from 'node:test';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { QueryTypes, type Options } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
-import { describeWith, requireBinary } from '../support/binaries';
+import { describeWith } from '../support/binaries';
 import { outcome } from '../support/fixture';
-import { MariaDbServer, mariadbRequirement } from '../support/mariadb';
+import { MariaDbServer, ownMariadbRequirement } from '../support/mariadb';
 import { FAMILY, myFixture, type MyFixture } from '../support/mysql';
 import { uncaughtDuring } from '../support/transparency/errors';
 
@@ -26,7 +26,7 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
 }
 
 // Frozen is the whole server, for everyone on it: a server of this file's own.
-const ownServer = mariadbRequirement().failure ? mariadbRequirement() : requireBinary('mariadbd', 'mariadb-server');
+const ownServer = ownMariadbRequirement();
 describeWith(ownServer, 'MySQL/MariaDB: a frozen server, thawed later (SIGSTOP)', () => {
   let server: MariaDbServer;
   let f: MyFixture;

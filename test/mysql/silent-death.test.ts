@@ -11,22 +11,11 @@ import mysql2Driver from 'mysql2';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { QueryTypes } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
-import { describeWith, requireBinary } from '../support/binaries';
-import { outcome } from '../support/fixture';
-import { MariaDbServer, mariadbRequirement } from '../support/mariadb';
+import { describeWith } from '../support/binaries';
+import { outcome, within } from '../support/fixture';
+import { MariaDbServer, mariadbRequirement, ownMariadbRequirement } from '../support/mariadb';
 import { FAMILY, myFixture, type Family, type MyFixture, useMyFixture } from '../support/mysql';
 import { uncaughtDuring } from '../support/transparency/errors';
-
-/** `promise`'s outcome, or 'pending' once `ms` have passed. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Resolves once a statement of `user` containing `fragment` runs on the server (one connection, polled). */
 async function running(watcher: Connection, user: string, fragment: string): Promise<void> {
@@ -230,7 +219,7 @@ for (const dialect of FAMILY) {
 }
 
 // max_connections is the server's, for everyone on it: lowered on a server of this file's own.
-const ownServer = mariadbRequirement().failure ? mariadbRequirement() : requireBinary('mariadbd', 'mariadb-server');
+const ownServer = ownMariadbRequirement();
 describeWith(ownServer, 'MySQL/MariaDB: a long query on a server at max_connections', () => {
   let server: MariaDbServer;
   let f: MyFixture;

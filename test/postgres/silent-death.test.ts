@@ -10,19 +10,8 @@ import pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
 import { admin, adminUrl, testSequelize, uniqueAppName } from '../support/db';
-import { fixture, outcome, waitForActiveQuery, type Fixture } from '../support/fixture';
+import { fixture, outcome, waitForActiveQuery, within, type Fixture } from '../support/fixture';
 import { TestServer } from '../support/postgres';
-
-/** `promise`'s outcome, or 'pending' once `ms` have passed. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Starts `run` and mutes the proxy once its statement (`fragment`) is running on the server. */
 async function silencedMidway<T>(f: Fixture, app: string, fragment: string, run: () => Promise<T>) {

@@ -64,6 +64,17 @@ export async function outcome<T>(
   }
 }
 
+/** `promise`'s outcome, or 'pending' once `ms` have passed. */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export { defineItem, type ItemModel } from './items';
 
 /** Resolves when `appName` has a statement running on the server, so a kill lands mid-query. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { findBinary, isCI, type BinaryRequirement } from './binaries';
+import { findBinary, isCI, requireBinary, type BinaryRequirement } from './binaries';
 import { freePort } from './postgres';
 
 /** Servers still running, killed if the test process exits without cleaning up. */
@@ -29,6 +29,15 @@ export function mariadbRequirement(): BinaryRequirement {
   const message = 'mariadb-server is not installed (apt-get update && apt-get install -y mariadb-server) and MARIADB_URL is not set';
   if (isCI()) return { path: undefined, skip: false, failure: `${message}: CI must run the MySQL/MariaDB scenarios` };
   return { path: undefined, skip: `${message}; skipped locally, required under CI=true`, failure: undefined };
+}
+
+/**
+ * What a test file that starts a MariaDB of its own needs (one that breaks the whole server: a
+ * freeze, a lowered max_connections): the binaries, even where MARIADB_URL names a server.
+ */
+export function ownMariadbRequirement(): BinaryRequirement {
+  const requirement = mariadbRequirement();
+  return requirement.failure ? requirement : requireBinary('mariadbd', 'mariadb-server');
 }
 
 /**
