@@ -59,7 +59,7 @@ class Running extends WatchedRecord {
     const { query, sql, parameters } = this;
     this.release();
     // Sequelize's run gave `error` its caller's stack: so does a ConnectionLostError in its place.
-    return statementFailed(this.engine, query!, sql, parameters, error).catch((failure: unknown) => {
+    return statementFailed(this.engine, this.silence, query!, sql, parameters, error).catch((failure: unknown) => {
       throw withCallerStack(failure, error instanceof Error ? error.stack : undefined);
     });
   };

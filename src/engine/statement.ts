@@ -13,6 +13,7 @@ import { callAgain, type DriverCall } from './driver-call';
 import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
 import { asError, configFor, configOf, noteFailedIn, type Engine } from './state';
 import { lostOutcome } from './settle-commit';
+import { WatchedRecord, type SilenceWatch } from './silence';
 import { runVerified, verifies } from './verified';
 
 /**
@@ -21,9 +22,11 @@ import { runVerified, verifies } from './verified';
  * statements marked idempotent, writes certainly not sent; in a transaction only the statement
  * that opens it), within the operation's budget; otherwise a `ConnectionLostError`. Watched at
  * the driver (`driver`, its call), it is run again there and settles to a driver's result.
+ * `silence`, the instance's watchdog: it watches the statement run again as it watched the first.
  */
 export async function statementFailed(
   engine: Engine,
+  silence: SilenceWatch | undefined,
   query: QueryLike,
   sql: string,
   parameters: unknown,
@@ -72,7 +75,7 @@ export async function statementFailed(
   if (lostAt.done) return lostAt.value;
   op.mayHaveRun ||= lostAt.mayHaveRun;
   op.cause = error;
-  const recovery = new StatementRecovery(engine, op, query, sql, parameters, driver, failure, error);
+  const recovery = new StatementRecovery(engine, silence, op, query, sql, parameters, driver, failure, error);
   op.recovering = true;
   try {
     return await recovery.run();
@@ -97,6 +100,7 @@ class StatementRecovery {
 
   constructor(
     private readonly engine: Engine,
+    private readonly silence: SilenceWatch | undefined,
     private readonly op: Operation,
     private readonly query: QueryLike,
     private readonly sql: string,
@@ -210,9 +214,10 @@ class StatementRecovery {
    * Past the operation's deadline the retried statement's connection is closed under it, which
    * fails it like any lost connection; the loop then gives up with `deadline-exceeded` (and
    * `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
+   * The watchdog watches it too: a replacement that goes silent is found well before that.
    */
   private async runWithinDeadline(connection: Connection): Promise<unknown> {
-    const { engine, op } = this;
+    const { engine, op, silence } = this;
     const cancel = engine.clock.setTimer(
       () => {
         engine.host.invalidate(connection);
@@ -220,6 +225,9 @@ class StatementRecovery {
       },
       Math.max(0, remainingMs(op, this.plan.deadlineMs, engine.clock.now())),
     );
+    // A retry is rare: a record of its own (the first run's is back on its free list).
+    const watched = new WatchedRecord();
+    silence?.start(watched, connection);
     try {
       const { query, sql, parameters, driver } = this;
       // What the lost connection held for the transaction about to start (MySQL's isolation level).
@@ -230,6 +238,7 @@ class StatementRecovery {
       return await (verifies(engine, query, sql) ? runVerified(engine, query, again) : again());
     } finally {
       cancel();
+      silence?.end(watched);
     }
   }
 

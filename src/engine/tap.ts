@@ -45,7 +45,7 @@ class Watcher extends WatchedRecord {
       return;
     }
     // An async function: whatever goes wrong in it becomes its rejection, never a throw here.
-    statementFailed(engine, query!, sql, values, error, { config, values }).then(
+    statementFailed(engine, this.silence, query!, sql, values, error, { config, values }).then(
       (value) => callback!(null, value),
       (failure: unknown) => callback!(failure),
     );

@@ -87,6 +87,30 @@ for (const dialect of FAMILY) {
       console.log(`# ${dialect}: silent read recovered ${elapsed} ms after the silence`);
     });
 
+    it('watches the read run again too: a replacement that goes silent as well is found, and the read recovers on a third', async () => {
+      // A deadline far past two detections: what ends the second silence is the watchdog, not the deadline.
+      const { sequelize } = await f.app(dialect, { plugin: { silenceMs: 2000, retries: 3, deadlineMs: 30_000 } });
+      const { uncaught, value } = await uncaughtDuring(async () => {
+        // The statement's first run and its retry each reach the server, then their connections go silent.
+        f.proxy.arm('silent_twice_marker', 'black-hole-after-send', { times: 2 });
+        const started = Date.now();
+        const result = outcome(
+          sequelize.query<{ silent_twice_marker: unknown }>('SELECT 44 AS silent_twice_marker', { type: QueryTypes.SELECT }),
+        );
+        return { settled: await within(result, 15_000), elapsed: Date.now() - started };
+      });
+      assert.deepEqual(uncaught, []);
+      const { settled, elapsed } = value!;
+      assert.ok(settled !== 'pending' && settled.ok, settled !== 'pending' && !settled.ok ? settled.error.message : 'pending 15 s later');
+      assert.equal(Number(settled.value[0]!.silent_twice_marker), 44);
+      // Two detections (silenceMs + up to a tick + the check each) and two recoveries: about 6-8 s.
+      assert.ok(elapsed < 12_000, `recovered after ${elapsed} ms`);
+      const stats = getReconnectStats(sequelize);
+      assert.equal(stats.disconnects, 2);
+      assert.equal(stats.retriesSucceeded, 1);
+      console.log(`# ${dialect}: read silenced twice recovered after ${elapsed} ms`);
+    });
+
     it('counts a server the check cannot reach either as a lost session, and recovers the read once it is back', async () => {
       const { sequelize, user } = await f.app(dialect, { plugin: { retries: 20, silenceMs: 2000 } });
       const { uncaught, value } = await uncaughtDuring(async () => {

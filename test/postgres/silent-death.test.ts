@@ -54,6 +54,30 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     console.log(`# silent read recovered ${elapsed} ms after the silence`);
   });
 
+  it('watches the read run again too: a replacement that goes silent as well is found, and the read recovers on a third', async () => {
+    const app = f.appName('silent-twice');
+    // A deadline far past two detections: what ends the second silence is the watchdog, not the deadline.
+    const sequelize = open(app, { silenceMs: 2000, retries: 3, deadlineMs: 30_000 });
+    // The statement's first run and its retry each reach the server, then their connections go silent.
+    f.proxy.arm('silent_twice_marker', 'black-hole-after-send', { times: 2 });
+    const started = Date.now();
+    const result = outcome(sequelize.query('SELECT 44 AS silent_twice_marker', { type: QueryTypes.SELECT }));
+    const settled = await within(result, 15_000);
+    const elapsed = Date.now() - started;
+    assert.notEqual(settled, 'pending', 'the read still hangs 15 s later');
+    assert.ok(
+      settled !== 'pending' && settled.ok,
+      settled !== 'pending' && !settled.ok ? `${settled.error.name}: ${settled.error.message}` : '',
+    );
+    assert.deepEqual(settled.value, [{ silent_twice_marker: 44 }]);
+    // Two detections (silenceMs + up to a tick + the check each) and two recoveries: about 6-8 s.
+    assert.ok(elapsed < 12_000, `recovered after ${elapsed} ms`);
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.disconnects, 2);
+    assert.equal(stats.retriesSucceeded, 1);
+    console.log(`# read silenced twice recovered after ${elapsed} ms`);
+  });
+
   it('counts a server the check cannot reach either as a lost session, and recovers the read once it is back', async () => {
     const app = f.appName('silent-unreachable');
     const sequelize = open(app, { retries: 20, silenceMs: 2000 });
