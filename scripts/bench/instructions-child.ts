@@ -6,6 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { QueryTypes } from 'sequelize';
+import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/items';
 import { ROWS } from './hot-path-protocol';
@@ -18,7 +19,9 @@ function main(): void {
   const variant = process.env['BENCH_VARIANT'];
   if (!url || (variant !== 'bare' && variant !== 'plugin') || !gc) throw new Error('instructions-child: run by instructions.ts only');
   subscribeIfAsked();
-  const sequelize = testSequelize(url, { appName: uniqueAppName(`instr_${variant}`), plugin: variant === 'plugin' ? {} : false });
+  // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to count a setting other than the defaults (`{"silenceMs":false}`).
+  const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
+  const sequelize = testSequelize(url, { appName: uniqueAppName(`instr_${variant}`), plugin: variant === 'plugin' ? options : false });
   const Item = defineItem(sequelize);
   const ops: Record<string, (i: number) => Promise<unknown>> = {
     'SELECT 1': () => sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),

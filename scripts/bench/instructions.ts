@@ -4,12 +4,16 @@
  * instructions-child.ts under `valgrind --tool=callgrind` with `node --single-threaded` (no
  * background compilation or GC threads whose work would land in the count at random). The
  * warm-up runs uninstrumented (fast); then, with the counters zeroed before and read after
- * (callgrind_control), the child runs N and 2N operations, a few times each: (I(2N) − I(N)) / N,
+ * (callgrind_control), the child runs N and 2N operations, many times each: (I(2N) − I(N)) / N,
  * each length's lowest count, is the cost of one operation, JIT-compiled as in a long-running
- * app, with what a loop costs besides (the command's round trip) cancelled out. No GC runs in a counted loop (the young generation is
- * enlarged, as for alloc.ts): a scavenge landing in one loop and not the other would swamp the
- * difference; what GC costs follows the bytes allocated, measured beside. Skipped, with a note,
- * where valgrind is not on PATH.
+ * app, with what a loop costs besides (the command's round trip) cancelled out.
+ * Under `--single-threaded` V8 compiles on the main thread, in the counted loops: for a while
+ * after a long warm-up it still compiles a function now and then (a few million instructions
+ * each, measured), and loops fall to a steady count that repeats within ~0.3 % (SELECT 1
+ * settles after ~8 pairs of 150 / 300); hence the long warm-up, the many pairs, and the lowest
+ * count, which is a settled loop's (compiling and GC only add). No GC runs in a counted loop
+ * (the young generation is enlarged, as for alloc.ts); what GC costs follows the bytes
+ * allocated, measured beside. Skipped, with a note, where valgrind is not on PATH.
  */
 import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -34,7 +38,7 @@ export interface InstructionCell {
   warmup: number;
   /** Pairs of loops per variant; the figures come from each length's lowest count. */
   pairs: number;
-  /** Instructions per operation, and the lowest and highest of the pairs one by one (how well it resolves). */
+  /** Instructions per operation, and the lowest and highest of the settled pairs (the later half) one by one: how well it resolves. */
   bare: number;
   plugin: number;
   bareRange: [number, number];
@@ -54,7 +58,7 @@ export async function instructions(quick: boolean, progress: (message: string) =
   const valgrind = findBinary('valgrind');
   const control = findBinary('callgrind_control');
   if (!valgrind || !control) return { skipped: 'valgrind (callgrind_control) is not on PATH: instruction counts not measured' };
-  const settings = { ops: quick ? 150 : 250, warmup: quick ? 3000 : 6000, pairs: quick ? 4 : 6 };
+  const settings = { ops: 150, warmup: quick ? 10_000 : 20_000, pairs: quick ? 12 : 16 };
   const f = await fixture();
   const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
   await defineItem(seeder).bulkCreate(Array.from({ length: ROWS }, (_, i) => ({ tag: `row-${i}` })));
@@ -76,10 +80,11 @@ export async function instructions(quick: boolean, progress: (message: string) =
 /**
  * A GC or a burst of compiling that lands in one loop and not in another only adds to its count,
  * by as much as a hundred operations cost: the lowest count of each length is the one without
- * it. The spread: the per-operation figures of the pairs one by one.
+ * it. The spread: the per-operation figures of the later half of the pairs one by one (the
+ * earlier ones still compile).
  */
 function perOperation({ short, long }: Record<'short' | 'long', number[]>, ops: number): { value: number; range: [number, number] } {
-  const pairs = short.map((s, i) => (long[i]! - s) / ops);
+  const pairs = short.map((s, i) => (long[i]! - s) / ops).slice(Math.floor(short.length / 2));
   return { value: (Math.min(...long) - Math.min(...short)) / ops, range: [Math.min(...pairs), Math.max(...pairs)] };
 }
 
@@ -110,6 +115,7 @@ async function countVariant(
       'tsx',
       join(__dirname, 'instructions-child.ts'),
     ],
+    // BENCH_PLUGIN_OPTIONS, when set, goes through to the child as it is (a setting other than the defaults).
     { env: { ...process.env, BENCH_URL: url, BENCH_VARIANT: variant }, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   onExitSync(() => {
@@ -186,7 +192,8 @@ export function renderInstructions(result: InstructionResult): string[] {
     `Instructions per successful operation, counted by callgrind under \`node --single-threaded\` (no background compilation): ` +
       `after ${int(c0?.warmup ?? 0)} operations of warm-up (uninstrumented), each variant counted over ${int(c0?.ops ?? 0)} and ${int(2 * (c0?.ops ?? 0))} ` +
       `sequential operations, ${c0?.pairs ?? 0} times each; the difference of the lowest count of each length divided by the difference in length ` +
-      '(a GC or compile landing in one loop only adds). Pairs: the same from each pair alone, lowest and highest.',
+      '(V8 still compiles a function now and then in the first pairs, and a compile or a GC landing in a loop only adds). ' +
+      'Pairs: the same from each of the later half of the pairs alone, lowest and highest: what the count resolves.',
     '',
     markdownTable(
       ['workload', 'instructions/op bare', 'plugin', 'Δ', 'pairs: bare', 'plugin'],

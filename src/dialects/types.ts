@@ -106,15 +106,23 @@ export type SessionVerdict =
   | { readonly state: 'running'; readonly started: string }
   | { readonly state: 'alive' | 'lost' | 'pooled' | 'unknown'; readonly why: string };
 
+/** A connection whose statement has heard nothing for a while, and what the last check learned of it. */
+export interface SilentSession {
+  readonly connection: unknown;
+  readonly started: string | undefined;
+}
+
 export interface SilenceProbe {
   /** Bytes the connection's socket has received so far; undefined when there is none to watch. */
   readonly bytesRead: (connection: unknown) => number | undefined;
   /**
    * Asks the server, on a separate short-lived connection outside the pool (bounded by
-   * `timeoutMs`, always closed), about `connection`'s session. `started`: what the last check
-   * learned; `graceMs`: a session idle for less than this may have an answer on its way (unknown).
+   * `timeoutMs`, always closed), about each connection's session: one check connection per
+   * server, whatever the number of its sessions asked about. A verdict per subject, in order.
+   * `started`: what the last check learned; `graceMs`: a session idle for less than this may have
+   * an answer on its way (unknown).
    */
-  readonly ask: (connection: unknown, timeoutMs: number, started: string | undefined, graceMs: number) => Promise<SessionVerdict>;
+  readonly ask: (subjects: readonly SilentSession[], timeoutMs: number, graceMs: number) => Promise<SessionVerdict[]>;
   /** Destroys the connection's socket at once with `error`: its statement fails as after any lost connection. */
   readonly cut: (connection: unknown, error: Error) => void;
   /** Turns TCP keepalive on with short probes: what is left when the server cannot be asked. */

@@ -108,20 +108,24 @@ export class SilenceWatch {
     // After close() too: Sequelize's close waits for statements in flight, which a silent path would hold forever.
     if (!this.head) return;
     const now = ++this.ticks;
+    // Made only on the rare tick that finds a statement silent for silenceMs.
+    let due: Watched[] | undefined;
     for (let watched: Watched | undefined = this.head; watched; watched = watched.next) {
       try {
-        this.look(watched, now);
+        if (this.look(watched, now)) (due ??= []).push(watched);
       } catch {
         // A socket in an odd state: looked at again next tick.
       }
     }
+    if (due) this.check(due, now);
     this.arm();
   };
 
-  private look(watched: Watched, now: number): void {
-    if (watched.checking) return;
+  /** Whether the statement has been silent long enough to ask the server about it. */
+  private look(watched: Watched, now: number): boolean {
+    if (watched.checking) return false;
     const bytes = this.probe.bytesRead(watched.connection);
-    if (bytes === undefined) return;
+    if (bytes === undefined) return false;
     if (bytes !== watched.bytes) {
       const first = watched.bytes === -1;
       watched.bytes = bytes;
@@ -129,27 +133,53 @@ export class SilenceWatch {
         watched.heardTick = now;
         // It spoke: a statement the server named before may be an earlier one of the same call (mysql2's prepare, then execute).
         watched.started = undefined;
-        return;
+        return false;
       }
     }
-    if (now - watched.heardTick < this.silentTicks || now < watched.nextCheckTick) return;
+    if (now - watched.heardTick < this.silentTicks || now < watched.nextCheckTick) return false;
     if (this.pooled) {
       this.keepAlive(watched.connection);
-      return;
+      return false;
     }
-    watched.checking = true;
-    const { serial, connection, started } = watched;
+    return true;
+  }
+
+  /**
+   * Asks the server about every statement found silent at this tick at once: the probe opens one
+   * check connection per server, however many of its statements went silent together (a pool's
+   * worth, when a path is black-holed).
+   */
+  private check(due: Watched[], now: number): void {
     // Read only on this rare path: a check costs nothing to a statement that is heard from.
     const askedAt = this.engine.clock.now();
-    const silentMs = (now - watched.heardTick) * this.tickMs;
     const { connectTimeoutMs } = this.engine.options.hygiene;
     const timeoutMs = connectTimeoutMs === false ? 5000 : connectTimeoutMs;
+    const asked = due.map((watched) => {
+      watched.checking = true;
+      const silentSince = askedAt - (now - watched.heardTick) * this.tickMs;
+      return { watched, serial: watched.serial, connection: watched.connection, started: watched.started, silentSince };
+    });
+    const unknown = (error: unknown): SessionVerdict[] => asked.map(() => ({ state: 'unknown', why: String(error) }));
     this.probe
-      .ask(connection, timeoutMs, started, Math.min(1000, this.silenceMs / 2))
-      .catch((error: unknown): SessionVerdict => ({ state: 'unknown', why: String(error) }))
-      .then((verdict) => this.answered(watched, serial, connection, verdict, askedAt - silentMs))
+      .ask(asked, timeoutMs, Math.min(1000, this.silenceMs / 2))
+      .catch(unknown)
+      .then((verdicts) => {
+        asked.forEach((a, i) => {
+          try {
+            this.answered(
+              a.watched,
+              a.serial,
+              a.connection,
+              verdicts[i] ?? { state: 'unknown', why: 'the check gave no verdict' },
+              a.silentSince,
+            );
+          } catch {
+            // One statement's answer cannot stop the others'.
+          }
+        });
+      })
       .catch(() => {
-        // answered() guards its own work; nothing may escape a detached promise.
+        // Nothing may escape a detached promise.
       });
   }
 

@@ -9,21 +9,19 @@ import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, QueryLike, TransactionLike } from './port';
-import { callAgain, type DriverCall } from './driver-call';
+import { runAgain, type DriverCall } from './driver-call';
 import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
 import { asError, configFor, configOf, noteFailedIn, type Engine } from './state';
 import { lostOutcome } from './settle-commit';
 import { WatchedRecord, type SilenceWatch } from './silence';
-import { runVerified, verifies } from './verified';
 
 /**
  * A statement failed. Not a lost connection: its error, untouched. Lost: the connection is
  * discarded, and the statement run again on a new one where that cannot corrupt data (reads,
  * statements marked idempotent, writes certainly not sent; in a transaction only the statement
  * that opens it), within the operation's budget; otherwise a `ConnectionLostError`. Watched at
- * the driver (`driver`, its call), it is run again there and settles to a driver's result.
- * `silence`, the instance's watchdog: it watches the statement run again as it watched the first.
- */
+ * the driver (`driver`, its call), it is run again there and settles to a driver's result;
+ * `silence` (the instance's watchdog) watches it run again as it watched the first run. */
 export async function statementFailed(
   engine: Engine,
   silence: SilenceWatch | undefined,
@@ -214,7 +212,8 @@ class StatementRecovery {
    * Past the operation's deadline the retried statement's connection is closed under it, which
    * fails it like any lost connection; the loop then gives up with `deadline-exceeded` (and
    * `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
-   * The watchdog watches it too: a replacement that goes silent is found well before that.
+   * The watchdog watches it too (a record of its own: retries are rare), so a replacement that
+   * goes silent is found well before that.
    */
   private async runWithinDeadline(connection: Connection): Promise<unknown> {
     const { engine, op, silence } = this;
@@ -225,17 +224,11 @@ class StatementRecovery {
       },
       Math.max(0, remainingMs(op, this.plan.deadlineMs, engine.clock.now())),
     );
-    // A retry is rare: a record of its own (the first run's is back on its free list).
     const watched = new WatchedRecord();
     silence?.start(watched, connection);
     try {
-      const { query, sql, parameters, driver } = this;
-      // What the lost connection held for the transaction about to start (MySQL's isolation level).
-      const prelude = this.transaction && engine.dialect.transactionPrelude?.(sql, this.transaction);
-      if (driver) return await callAgain(engine, connection, driver, prelude);
-      if (prelude) await engine.host.runAgain(query, prelude, undefined);
-      const again = () => engine.host.runAgain(query, sql, parameters);
-      return await (verifies(engine, query, sql) ? runVerified(engine, query, again) : again());
+      const { query, sql, parameters, driver, transaction } = this;
+      return await runAgain(engine, connection, { query, sql, parameters, driver, transaction });
     } finally {
       cancel();
       silence?.end(watched);

@@ -16,6 +16,7 @@ import { outcome, within } from '../support/fixture';
 import { MariaDbServer, mariadbRequirement, ownMariadbRequirement } from '../support/mariadb';
 import { FAMILY, myFixture, type Family, type MyFixture, useMyFixture } from '../support/mysql';
 import { uncaughtDuring } from '../support/transparency/errors';
+import { until } from '../support/workload';
 
 /** Resolves once a statement of `user` containing `fragment` runs on the server (one connection, polled). */
 async function running(watcher: Connection, user: string, fragment: string): Promise<void> {
@@ -109,6 +110,29 @@ for (const dialect of FAMILY) {
       assert.equal(stats.disconnects, 2);
       assert.equal(stats.retriesSucceeded, 1);
       console.log(`# ${dialect}: read silenced twice recovered after ${elapsed} ms`);
+    });
+
+    it('asks about statements silent together on one check connection, and recovers each read', async () => {
+      const { sequelize, user } = await f.app(dialect, { plugin: { silenceMs: 2000 }, pool: { max: 3 } });
+      // The pool's three connections open before anything is counted.
+      await Promise.all([0, 1, 2].map(() => sequelize.query('SELECT SLEEP(0.05)')));
+      const { uncaught, value } = await uncaughtDuring(() =>
+        countingConnects(dialect, async () => {
+          const reads = [0, 1, 2].map((n) =>
+            outcome(sequelize.query<{ n: unknown }>(`SELECT SLEEP(0.3) AS slept, ${n} AS n`, { type: QueryTypes.SELECT })),
+          );
+          await until('the three reads to run', async () => (await f.sessions(user, 'SLEEP(0.3)')) === 3, 5000);
+          f.proxy.muteAll();
+          return within(Promise.all(reads), 10_000);
+        }),
+      );
+      assert.deepEqual(uncaught, []);
+      const settled = value!.value;
+      assert.notEqual(settled, 'pending', 'some reads still hang 10 s after the silence');
+      assert.deepEqual(settled !== 'pending' && settled.map((r) => (r.ok ? Number(r.value[0]!.n) : r.error.message)), [0, 1, 2]);
+      // One check for the three, then a replacement connection for each read.
+      assert.equal(value!.connects, 1 + 3);
+      assert.equal(getReconnectStats(sequelize).disconnects, 3);
     });
 
     it('counts a server the check cannot reach either as a lost session, and recovers the read once it is back', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveOptions } from '../../src/core/options';
 import { connectVerdict, rowVerdict } from '../../src/dialects/postgres/silence';
+import { askByServer } from '../../src/dialects/silence-groups';
 import type { SessionVerdict, SilenceProbe } from '../../src/dialects/types';
 import type { Clock } from '../../src/engine/port';
 import { SilenceWatch, type Watched } from '../../src/engine/silence';
@@ -40,10 +41,14 @@ describe('the silence watchdog', () => {
       setTimer: (fn) => (timers.push(fn), () => {}),
       yieldToIO: () => Promise.resolve(),
     };
-    const socket = { bytes: 100, cuts: [] as Error[], asked: 0 };
+    const socket = { bytes: 100, cuts: [] as Error[], asked: 0, batches: [] as number[] };
     const probe: SilenceProbe = {
       bytesRead: () => socket.bytes,
-      ask: () => (socket.asked++, Promise.resolve(verdict)),
+      ask: (subjects) => {
+        socket.asked += subjects.length;
+        socket.batches.push(subjects.length);
+        return Promise.resolve(subjects.map(() => verdict));
+      },
       cut: (_c, error) => socket.cuts.push(error),
       keepAlive: () => {},
     };
@@ -122,5 +127,45 @@ describe('the silence watchdog', () => {
     watch.end(watched);
     await tick();
     assert.equal(timers.length, 0, 'the tick goes on with nothing in flight');
+  });
+
+  it('asks about every statement found silent at one tick in one batch (the probe opens one check per server)', async () => {
+    const { watch, watched, socket, tick } = setUp({ state: 'lost', why: 'its session is idle' });
+    const others = [{ ...watched }, { ...watched }];
+    watch.start(watched, {});
+    for (const other of others) watch.start(other, {});
+    await tick(3);
+    assert.deepEqual(socket.batches, [3]);
+    assert.equal(socket.cuts.length, 3);
+  });
+});
+
+describe('silent sessions asked about by server', () => {
+  it('one batch per server, each verdict back in its place; a session that cannot be asked about is unknown', async () => {
+    const where: Record<string, { origin: string; server: string; id: number } | undefined> = {
+      a: { origin: 'A', server: 'one', id: 1 },
+      b: { origin: 'B', server: 'two', id: 2 },
+      c: { origin: 'A', server: 'one', id: 3 },
+      d: undefined,
+    };
+    const batches: Array<{ origin: string; ids: number[]; started: Array<string | undefined> }> = [];
+    const subjects = ['a', 'b', 'c', 'd'].map((connection, i) => ({ connection, started: `T${i}` }));
+    const verdicts = await askByServer(
+      subjects,
+      (c) => where[c as string],
+      { state: 'unknown', why: 'no id' },
+      (batch) => {
+        batches.push({ origin: batch.origin, ids: batch.ids, started: batch.started });
+        return Promise.resolve((index: number) => ({ state: 'lost', why: `${batch.origin}:${batch.ids[index]}` }) as const);
+      },
+    );
+    assert.deepEqual(batches, [
+      { origin: 'A', ids: [1, 3], started: ['T0', 'T2'] },
+      { origin: 'B', ids: [2], started: ['T1'] },
+    ]);
+    assert.deepEqual(
+      verdicts.map((v) => ('why' in v ? v.why : v.state)),
+      ['A:1', 'B:2', 'A:3', 'no id'],
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import type { SessionVerdict, SilenceProbe } from '../types';
+import { askByServer, objectIds, type ServerBatch, type SessionAddress } from '../silence-groups';
+import type { SessionVerdict, SilenceProbe, SilentSession } from '../types';
 
 /**
  * The silence watchdog's questions for MySQL and MariaDB (see `SilenceProbe`), through mysql2 or
@@ -24,22 +25,33 @@ interface Origin {
   /** The TCP socket the connection speaks on (the mariadb connector keeps its own private). */
   readonly socket: (connection: unknown) => Socket | undefined;
   readonly open: (timeoutMs: number) => Checker;
+  /** The server and account a check connects to, with the driver: sessions asked about together share it. */
+  readonly server: string;
 }
 
 /** How each connection of the plugin's was made: the checker is made the same way, unguarded. */
 const origins = new WeakMap<object, Origin>();
+const libIds = objectIds();
+
+function serverKey(lib: object, config: unknown): string {
+  const c = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
+  return [libIds(lib), c['host'], c['port'], c['socketPath'], c['user']].join('\u0000');
+}
 
 /**
- * One round trip, the same SQL on MySQL and MariaDB (MariaDB's `QUERY_ID` does not exist on
+ * One round trip for every session asked about on a server (a row for each one found, or one
+ * row with no session when none is), the same SQL on MySQL and MariaDB (MariaDB's `QUERY_ID` does not exist on
  * MySQL). The checker's own id tells a proxy in between (ProxySQL): its id would not be the
  * server's. A statement is told from the next by when it started, `UNIX_TIMESTAMP() - TIME`, in
  * whole seconds: two estimates of one start differ by at most 1, so a tolerance of 1 never takes
  * a statement for another (the direction that would cut a healthy query); the other direction
  * only waits one more check. Text as CHAR: the drivers disagree on BIGINT (number, BigInt, string).
  */
-export const SESSION_SQL = `SELECT CAST(CONNECTION_ID() AS CHAR) AS me, CAST(p.ID AS CHAR) AS id, p.COMMAND AS command,
+export function sessionsSql(count: number): string {
+  return `SELECT CAST(CONNECTION_ID() AS CHAR) AS me, CAST(p.ID AS CHAR) AS id, p.COMMAND AS command,
   CAST(p.TIME AS CHAR) AS time, CAST(UNIX_TIMESTAMP() - p.TIME AS CHAR) AS since
-  FROM (SELECT 1) AS one LEFT JOIN information_schema.PROCESSLIST AS p ON p.ID = ?`;
+  FROM (SELECT 1) AS one LEFT JOIN information_schema.PROCESSLIST AS p ON p.ID IN (${Array(count).fill('?').join(', ')})`;
+}
 
 /** 1040 too many connections, 1203 / 1226 the account's limit: a live server refusing for want of slots. */
 const FULL_ERRNOS = new Set([1040, 1203, 1226]);
@@ -76,16 +88,28 @@ export function rowVerdict(row: Row | undefined, checkerId: unknown, started: st
   return { state: 'running', started: since };
 }
 
-async function ask(connection: unknown, timeoutMs: number, started: string | undefined, graceMs: number): Promise<SessionVerdict> {
+const NO_THREAD: SessionVerdict = { state: 'unknown', why: 'the connection has no known thread id' };
+
+function address(connection: unknown): SessionAddress<Origin, number> | undefined {
   const origin = typeof connection === 'object' && connection !== null ? origins.get(connection) : undefined;
   const id = (connection as { threadId?: unknown }).threadId;
-  if (!origin || typeof id !== 'number') return { state: 'unknown', why: 'the connection has no known thread id' };
+  if (!origin || typeof id !== 'number') return undefined;
+  return { origin, server: origin.server, id };
+}
+
+/** The row of thread `id` among those the check returned; none: its session is gone (the one row left joined to nothing). */
+function rowOf(rows: Row[], id: number): Row | undefined {
+  return rows.find((row) => row['id'] === String(id)) ?? (rows[0] && { ...rows[0], id: null });
+}
+
+async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, timeoutMs: number, graceMs: number) {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<'expired'>((resolve) => {
     timer = setTimeout(resolve, timeoutMs, 'expired');
     // Bounded anyway: it keeps nothing alive.
     timer.unref();
   });
+  const all = (verdict: SessionVerdict) => () => verdict;
   let checker: Checker | undefined;
   try {
     checker = origin.open(timeoutMs);
@@ -96,13 +120,14 @@ async function ask(connection: unknown, timeoutMs: number, started: string | und
       ),
       expired,
     ]);
-    if (login === 'expired') return { state: 'lost', why: `the server is unreachable (no login within ${timeoutMs} ms)` };
-    if (login) return connectVerdict(login.error);
-    const rows = await Promise.race([checker.query(SESSION_SQL, [id]), expired]);
-    if (rows === 'expired') return { state: 'unknown', why: `the check got no answer within ${timeoutMs} ms` };
-    return rowVerdict(rows[0], checker.threadId(), started, graceMs);
+    if (login === 'expired') return all({ state: 'lost', why: `the server is unreachable (no login within ${timeoutMs} ms)` });
+    if (login) return all(connectVerdict(login.error));
+    const rows = await Promise.race([checker.query(sessionsSql(ids.length), ids), expired]);
+    if (rows === 'expired') return all({ state: 'unknown', why: `the check got no answer within ${timeoutMs} ms` });
+    const me = checker.threadId();
+    return (index: number) => rowVerdict(rowOf(rows, ids[index]!), me, started[index], graceMs);
   } catch (error) {
-    return { state: 'unknown', why: `the check failed (${error instanceof Error ? error.message : String(error)})` };
+    return all({ state: 'unknown', why: `the check failed (${error instanceof Error ? error.message : String(error)})` });
   } finally {
     clearTimeout(timer);
     try {
@@ -112,6 +137,9 @@ async function ask(connection: unknown, timeoutMs: number, started: string | und
     }
   }
 }
+
+const ask = (subjects: readonly SilentSession[], timeoutMs: number, graceMs: number): Promise<SessionVerdict[]> =>
+  askByServer(subjects, address, NO_THREAD, (batch) => askServer(batch, timeoutMs, graceMs));
 
 /** With `error` where the driver still listens for one; a driver that let go of its socket (its listeners off) would leave it unhandled. */
 function destroy(socket: Socket | undefined, error: Error): void {
@@ -144,6 +172,7 @@ interface Mysql2 {
 export function rememberMysql2(connection: object, lib: Mysql2, config: unknown): void {
   const base = typeof config === 'object' && config !== null ? config : {};
   origins.set(connection, {
+    server: serverKey(lib, config),
     socket: (c) => (c as Mysql2Connection).stream,
     open: (timeoutMs) => {
       const checker = lib.createConnection({ ...base, connectTimeout: timeoutMs });
@@ -182,6 +211,7 @@ interface Mariadb {
  */
 export function rememberMariadb(connection: object, socket: Socket, lib: Mariadb, config: { host?: string; port?: number }): void {
   origins.set(connection, {
+    server: serverKey(lib, config),
     socket: () => socket,
     open: (timeoutMs) => {
       let own: Socket | undefined;

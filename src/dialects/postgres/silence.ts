@@ -1,4 +1,5 @@
-import type { SessionVerdict, SilenceProbe } from '../types';
+import { askByServer, objectIds, type ServerBatch, type SessionAddress } from '../silence-groups';
+import type { SessionVerdict, SilenceProbe, SilentSession } from '../types';
 
 /** What a pg client exposes that the check needs. */
 interface SilentClient {
@@ -15,17 +16,26 @@ interface CheckClient extends SilentClient {
 }
 type ClientClass = new (config: unknown) => CheckClient;
 
-/** How each client of the plugin's was made: the check connection is made the same way, unguarded. */
-const origins = new WeakMap<object, { readonly Base: ClientClass; readonly config: unknown }>();
+/** How a client of the plugin's was made: the check connection is made the same way, unguarded. */
+interface Origin {
+  readonly Base: ClientClass;
+  readonly config: unknown;
+}
+const origins = new WeakMap<object, Origin>();
+const classIds = objectIds();
 
 export function rememberOrigin(client: object, Base: unknown, config: unknown): void {
   origins.set(client, { Base: Base as ClientClass, config });
 }
 
-/** One round trip: the checker's own pid tells a pooler in between (its pid would not be the backend's). */
-const SESSION_SQL = `SELECT pg_backend_pid() AS me, a.pid, a.state, a.query_start::text AS started,
+/**
+ * One round trip for every session asked about on a server: a row for each one found, or one
+ * row with no session when none is. The checker's own pid tells a pooler in between (its pid
+ * would not be the backend's).
+ */
+const SESSIONS_SQL = `SELECT pg_backend_pid() AS me, a.pid, a.state, a.query_start::text AS started,
   (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS idle_ms
-  FROM (SELECT 1) AS one LEFT JOIN pg_stat_activity AS a ON a.pid = $1`;
+  FROM (SELECT 1) AS one LEFT JOIN pg_stat_activity AS a ON a.pid = ANY($1::int[])`;
 
 /** Connect errors that say nothing reached the server, so neither does our session's answer. */
 const UNREACHABLE = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|timeout|Connection terminated/i;
@@ -63,11 +73,25 @@ export function rowVerdict(
   return { state: 'lost', why: `its session is ${state}` };
 }
 
-async function ask(connection: unknown, timeoutMs: number, started: string | undefined, graceMs: number): Promise<SessionVerdict> {
-  const client = connection as SilentClient;
-  const origin = origins.get(client);
-  const pid = client.processID;
-  if (!origin || typeof pid !== 'number') return { state: 'unknown', why: 'the connection has no known backend pid' };
+const NO_PID: SessionVerdict = { state: 'unknown', why: 'the connection has no known backend pid' };
+
+/** The server a client's check connects to: sessions of one role on one database are asked about together. */
+function address(connection: unknown): SessionAddress<Origin, number> | undefined {
+  if (typeof connection !== 'object' || connection === null) return undefined;
+  const origin = origins.get(connection);
+  const pid = (connection as SilentClient).processID;
+  if (!origin || typeof pid !== 'number') return undefined;
+  const config = (typeof origin.config === 'object' && origin.config !== null ? origin.config : {}) as Record<string, unknown>;
+  const server = [classIds(origin.Base), config['host'], config['port'], config['database'], config['user']].join('\u0000');
+  return { origin, server, id: pid };
+}
+
+/** The row of `pid` among those the check returned; none: its session is gone (the one row left joined to nothing). */
+function rowOf(rows: Array<Record<string, unknown>>, pid: number): Record<string, unknown> | undefined {
+  return rows.find((row) => row['pid'] === pid) ?? (rows[0] && { ...rows[0], pid: null, state: null });
+}
+
+async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, timeoutMs: number, graceMs: number) {
   const base = typeof origin.config === 'object' && origin.config !== null ? origin.config : {};
   const checker = new origin.Base({
     ...base,
@@ -76,16 +100,17 @@ async function ask(connection: unknown, timeoutMs: number, started: string | und
     application_name: 'sequelize-autoreconnect check',
   });
   checker.on('error', () => {});
+  const all = (verdict: SessionVerdict) => () => verdict;
   try {
     try {
       await checker.connect();
     } catch (error) {
-      return connectVerdict(error);
+      return all(connectVerdict(error));
     }
-    const { rows } = await checker.query(SESSION_SQL, [pid]);
-    return rowVerdict(rows[0], checker.processID, started, graceMs);
+    const { rows } = await checker.query(SESSIONS_SQL, [ids]);
+    return (index: number) => rowVerdict(rowOf(rows, ids[index]!), checker.processID, started[index], graceMs);
   } catch (error) {
-    return { state: 'unknown', why: `the check failed (${error instanceof Error ? error.message : String(error)})` };
+    return all({ state: 'unknown', why: `the check failed (${error instanceof Error ? error.message : String(error)})` });
   } finally {
     // No graceful end: a check that got no answer would wait for that too.
     try {
@@ -95,6 +120,9 @@ async function ask(connection: unknown, timeoutMs: number, started: string | und
     }
   }
 }
+
+const ask = (subjects: readonly SilentSession[], timeoutMs: number, graceMs: number): Promise<SessionVerdict[]> =>
+  askByServer(subjects, address, NO_PID, (batch) => askServer(batch, timeoutMs, graceMs));
 
 export const postgresSilence: SilenceProbe = {
   bytesRead: (connection) => (connection as SilentClient).connection?.stream?.bytesRead,
