@@ -5,10 +5,13 @@
  */
 import { TestServer } from '../test/support/postgres';
 import { allocation } from './bench/alloc';
+import { buildPlugin } from './bench/built';
 import { cleanup, initScratch, onCleanup } from './lib/scratch';
 
 async function main(): Promise<void> {
   initScratch('sar-alloc');
+  // The plugin as users run it (see bench/built.ts).
+  buildPlugin();
   const server = await TestServer.start();
   onCleanup(() => server.destroy());
   process.env['DATABASE_URL'] = server.url;

@@ -11,6 +11,7 @@ import { Session } from 'node:inspector';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { QueryTypes } from 'sequelize';
 import type { AutoReconnectOptions } from '../../src';
+import { builtPlugin } from './built';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/items';
 import { ROWS } from './hot-path-protocol';
@@ -30,7 +31,11 @@ async function main(): Promise<void> {
   // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to measure a setting other than the defaults (`{"silenceMs":false}`).
   const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
   subscribeIfAsked();
-  const sequelize = testSequelize(url, { appName: uniqueAppName(`alloc_${variant}`), plugin: variant === 'plugin' ? options : false });
+  const sequelize = testSequelize(url, {
+    appName: uniqueAppName(`alloc_${variant}`),
+    plugin: variant === 'plugin' ? options : false,
+    factory: builtPlugin(),
+  });
   const Item = defineItem(sequelize);
   const ops: Record<AllocRequest['workload'], (n: number) => Promise<unknown>> = {
     'SELECT 1': () => sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),

@@ -4,9 +4,8 @@
  * tells it when to run; runs of the two variants alternate, adjacent in time.
  */
 import { Session, type Profiler } from 'node:inspector';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { QueryTypes } from 'sequelize';
+import { builtPlugin, BUILT_PREFIX } from './built';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/fixture';
 import { measureAllocation } from './heap';
@@ -24,6 +23,7 @@ async function main(): Promise<void> {
   const sequelize = testSequelize(url, {
     appName: uniqueAppName(`hot_${variant}`),
     plugin: variant === 'plugin' ? {} : false,
+    factory: builtPlugin(),
     pool: { max: 16, min: 0 },
   });
   const Item = defineItem(sequelize);
@@ -68,7 +68,7 @@ async function profiled<T>(fn: () => Promise<T>): Promise<{ result: T; profile: 
   return { result, profile };
 }
 
-/** Self time of the nodes whose code lives in the plugin's source (src/), and of all but idle. */
+/** Self time of the nodes whose code lives in the built plugin (dist/), and of all but idle. */
 function selfTimes(profile: Profiler.Profile): { pluginSelfUs: number; profiledUs: number } {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   let pluginSelfUs = 0;
@@ -80,13 +80,10 @@ function selfTimes(profile: Profiler.Profile): { pluginSelfUs: number; profiledU
     const dt = deltas[i] ?? 0;
     if (!frame || frame.functionName === '(idle)') continue;
     profiledUs += dt;
-    if (frame.url.startsWith(PLUGIN_SOURCE_PREFIX)) pluginSelfUs += dt;
+    if (frame.url.startsWith(BUILT_PREFIX)) pluginSelfUs += dt;
   }
   return { pluginSelfUs, profiledUs };
 }
-
-/** The plugin's own files: this repository's src/, as the benchmark runs it. */
-const PLUGIN_SOURCE_PREFIX = `${pathToFileURL(join(__dirname, '..', '..', 'src')).href}/`;
 
 main().catch((error: unknown) => {
   process.stderr.write(`hot-path-child: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -9,6 +9,7 @@ import { QueryTypes } from 'sequelize';
 import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem } from '../../test/support/items';
+import { builtPlugin } from './built';
 import { ROWS } from './hot-path-protocol';
 import { subscribeIfAsked } from './subscribe';
 
@@ -21,7 +22,11 @@ function main(): void {
   subscribeIfAsked();
   // BENCH_PLUGIN_OPTIONS (JSON): the plugin's options, to count a setting other than the defaults (`{"silenceMs":false}`).
   const options = JSON.parse(process.env['BENCH_PLUGIN_OPTIONS'] ?? '{}') as AutoReconnectOptions;
-  const sequelize = testSequelize(url, { appName: uniqueAppName(`instr_${variant}`), plugin: variant === 'plugin' ? options : false });
+  const sequelize = testSequelize(url, {
+    appName: uniqueAppName(`instr_${variant}`),
+    plugin: variant === 'plugin' ? options : false,
+    factory: builtPlugin(),
+  });
   const Item = defineItem(sequelize);
   const ops: Record<string, (i: number) => Promise<unknown>> = {
     'SELECT 1': () => sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),

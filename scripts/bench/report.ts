@@ -136,7 +136,8 @@ export function renderMarkdown(report: BenchReport): string {
       '',
       '### 1. Hot-path overhead',
       '',
-      `Each variant in a process of its own; ${h.cells[0]?.rounds ?? 0} rounds of ${h.runMs} ms per variant, in rotating order. ` +
+      'The plugin as users run it: the built package (`npm run build`, dist/), not the TypeScript source through tsx. ' +
+        `Each variant in a process of its own; ${h.cells[0]?.rounds ?? 0} rounds of ${h.runMs} ms per variant, in rotating order. ` +
         'Ratio: median of the per-round throughput ratios to bare Sequelize, with quartiles; the A/A control is a second, identical bare ' +
         'Sequelize: its distance from 1.000 is what this machine cannot resolve. CPU: user time of the process per operation. ' +
         "Plugin's own code: CPU self time of the plugin's functions per operation, sampled by V8's profiler (100 µs) in a separate run, and its share of all sampled CPU. " +

@@ -81,10 +81,12 @@ export interface TestSequelizeOptions extends Options {
   /** Plugin options, or false for bare Sequelize. */
   plugin?: AutoReconnectOptions | false;
   appName: string;
+  /** The plugin's factory, when not this repository's source (the benches install the built package). */
+  factory?: typeof autoreconnect;
 }
 
 /** A Sequelize instance on `url`, its connections tagged with `appName` so tests can kill exactly them. */
-export function testSequelize(url: string, { plugin = {}, appName, ...options }: TestSequelizeOptions): Sequelize {
+export function testSequelize(url: string, { plugin = {}, appName, factory = autoreconnect, ...options }: TestSequelizeOptions): Sequelize {
   const sequelize = new Sequelize(url, {
     dialect: 'postgres',
     logging: false,
@@ -92,7 +94,7 @@ export function testSequelize(url: string, { plugin = {}, appName, ...options }:
     pool: { max: 5, acquire: 10_000, ...options.pool },
     dialectOptions: { application_name: appName, ...options.dialectOptions },
   });
-  if (plugin !== false) sequelize.use(autoreconnect(plugin));
+  if (plugin !== false) sequelize.use(factory(plugin));
   else guardBareClients(sequelize);
   return sequelize;
 }
