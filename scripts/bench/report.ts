@@ -69,11 +69,13 @@ export function goals(report: BenchReport): Goal[] {
         measured: pct(v.successRate),
         met: v.successRate === 1,
       });
+      // Issue 21's goal. Each waiting read needs a new connection, so the machine's connect time
+      // bounds it: the first read done after the server is back (bare Sequelize's too) says how much.
       out.push({
-        what: `3. outage, ${v.name}: waiting work done after the server is back`,
-        target: '≤ 250 ms',
-        measured: formatMs(v.lastWaitingDoneMs),
-        met: v.lastWaitingDoneMs <= 250,
+        what: `3. outage, ${v.name}: last waiting read done after the server is back`,
+        target: '≤ 25 ms',
+        measured: `${formatMs(v.lastWaitingDoneMs)} (the first read done at ${formatMs(v.firstSuccessMs)})`,
+        met: v.lastWaitingDoneMs <= 25,
       });
     }
   }
