@@ -20,8 +20,8 @@ import { WatchedRecord, type SilenceWatch } from './silence';
  * discarded, and the statement run again on a new one where that cannot corrupt data (reads,
  * statements marked idempotent, writes certainly not sent; in a transaction only the statement
  * that opens it), within the operation's budget; otherwise a `ConnectionLostError`. Watched at
- * the driver (`driver`, its call), it is run again there and settles to a driver's result;
- * `silence` (the instance's watchdog) watches it run again as it watched the first run. */
+ * the driver (`driver`, its call), it is run again there; `silence` watches it run again.
+ */
 export async function statementFailed(
   engine: Engine,
   silence: SilenceWatch | undefined,
@@ -212,8 +212,7 @@ class StatementRecovery {
    * Past the operation's deadline the retried statement's connection is closed under it, which
    * fails it like any lost connection; the loop then gives up with `deadline-exceeded` (and
    * `mayHaveExecuted`, since it was sent). Nothing the plugin starts outlives the deadline.
-   * The watchdog watches it too (a record of its own: retries are rare), so a replacement that
-   * goes silent is found well before that.
+   * Watched for silence too (a record of its own: retries are rare), well before that.
    */
   private async runWithinDeadline(connection: Connection): Promise<unknown> {
     const { engine, op, silence } = this;

@@ -40,8 +40,8 @@ function serverKey(lib: object, config: unknown): string {
 
 /**
  * One round trip for every session asked about on a server (a row for each one found, or one
- * row with no session when none is), the same SQL on MySQL and MariaDB (MariaDB's `QUERY_ID` does not exist on
- * MySQL). The checker's own id tells a proxy in between (ProxySQL): its id would not be the
+ * row with no session when none is), the same SQL on MySQL and MariaDB (MariaDB's `QUERY_ID`
+ * does not exist on MySQL). The checker's own id tells a proxy in between (ProxySQL): its id would not be the
  * server's. A statement is told from the next by when it started, `UNIX_TIMESTAMP() - TIME`, in
  * whole seconds: two estimates of one start differ by at most 1, so a tolerance of 1 never takes
  * a statement for another (the direction that would cut a healthy query); the other direction
