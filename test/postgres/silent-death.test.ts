@@ -222,10 +222,9 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     console.log(`# idle silent death: the next write reported ${elapsed} ms after it started; ${rows} row`);
   });
 
-  it('never cuts a healthy long query', async () => {
-    const app = f.appName('long-query');
+  /** Runs `sql` (silenceMs 1000), counting the watchdog's questions to the server about it. */
+  async function runCountingChecks(app: string, sql: string): Promise<{ result: unknown; checks: number; elapsed: number }> {
     const sequelize = open(app, { silenceMs: 1000 });
-    // Counts the watchdog's questions to the server: the query must have been checked, and found running.
     const query = pg.Client.prototype.query;
     let checks = 0;
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
@@ -233,18 +232,33 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
       return (query as (...a: unknown[]) => unknown).apply(this, args);
     } as typeof query;
     const started = Date.now();
-    let rows: unknown;
     try {
-      rows = await sequelize.query('SELECT pg_sleep(4) AS slept, 7 AS answer', { type: QueryTypes.SELECT });
+      const result = await sequelize.query(sql, { type: sql.startsWith('SELECT') ? QueryTypes.SELECT : QueryTypes.RAW });
+      const stats = getReconnectStats(sequelize);
+      assert.equal(stats.retries, 0);
+      assert.equal(stats.disconnects, 0);
+      return { result, checks, elapsed: Date.now() - started };
     } finally {
       pg.Client.prototype.query = query;
     }
+  }
+
+  it('never cuts a healthy long query', async () => {
+    // The query must have been checked, and found running.
+    const { result, checks, elapsed } = await runCountingChecks(f.appName('long-query'), 'SELECT pg_sleep(4) AS slept, 7 AS answer');
     assert.ok(checks >= 2, `the watchdog asked ${checks} times`);
-    assert.deepEqual(rows, [{ slept: '', answer: 7 }]);
-    assert.ok(Date.now() - started >= 4000);
-    const stats = getReconnectStats(sequelize);
-    assert.equal(stats.retries, 0);
-    assert.equal(stats.disconnects, 0);
+    assert.deepEqual(result, [{ slept: '', answer: 7 }]);
+    assert.ok(elapsed >= 4000);
+  });
+
+  it('never cuts a long COPY, which sends nothing back until it ends', async () => {
+    const { result, checks, elapsed } = await runCountingChecks(
+      f.appName('long-copy'),
+      "COPY (SELECT g, pg_sleep(1) FROM generate_series(1, 3) AS g) TO '/dev/null'",
+    );
+    assert.ok(checks >= 1, `the watchdog asked ${checks} times`);
+    assert.ok(elapsed >= 3000);
+    assert.equal((result as [unknown, { command?: string; rowCount?: number }])[1].rowCount, 3);
   });
 
   it('with the defaults, 8 readers on a pool of 6 all complete: the 6 silenced are cut after one check, the 2 waiting for a slot get one', async () => {
