@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { ConnectionLostError, getReconnectStats } from '../../src';
-import { admin, adminUrl, testSequelize, uniqueAppName } from '../support/db';
+import { admin, adminUrl, countingSilenceChecks, testSequelize, uniqueAppName } from '../support/db';
 import { fixture, outcome, waitForActiveQuery, within, type Fixture } from '../support/fixture';
 import { TestServer } from '../support/postgres';
 
@@ -225,22 +225,13 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
   /** Runs `sql` (silenceMs 1000), counting the watchdog's questions to the server about it. */
   async function runCountingChecks(app: string, sql: string): Promise<{ result: unknown; checks: number; elapsed: number }> {
     const sequelize = open(app, { silenceMs: 1000 });
-    const query = pg.Client.prototype.query;
-    let checks = 0;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      if (typeof args[0] === 'string' && args[0].includes('pg_stat_activity AS a')) checks++;
-      return (query as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof query;
     const started = Date.now();
-    try {
-      const result = await sequelize.query(sql, { type: sql.startsWith('SELECT') ? QueryTypes.SELECT : QueryTypes.RAW });
-      const stats = getReconnectStats(sequelize);
-      assert.equal(stats.retries, 0);
-      assert.equal(stats.disconnects, 0);
-      return { result, checks, elapsed: Date.now() - started };
-    } finally {
-      pg.Client.prototype.query = query;
-    }
+    const type = sql.startsWith('SELECT') ? QueryTypes.SELECT : QueryTypes.RAW;
+    const { value: result, checks } = await countingSilenceChecks(() => sequelize.query(sql, { type }));
+    const stats = getReconnectStats(sequelize);
+    assert.equal(stats.retries, 0);
+    assert.equal(stats.disconnects, 0);
+    return { result, checks, elapsed: Date.now() - started };
   }
 
   it('never cuts a healthy long query', async () => {

@@ -171,3 +171,18 @@ export async function assertPoolIntact(sequelize: Sequelize): Promise<void> {
   const max = (sequelize as unknown as { connectionManager: { config: { pool: { max: number } } } }).connectionManager.config.pool.max;
   assert.ok(state.size <= max, `pool holds ${state.size} connections, more than max ${max}`);
 }
+
+/** Runs `fn`, counting the silence watchdog's questions to PostgreSQL (its `pg_stat_activity` query) meanwhile. */
+export async function countingSilenceChecks<T>(fn: () => Promise<T>): Promise<{ value: T; checks: number }> {
+  const query = Client.prototype.query;
+  let checks = 0;
+  Client.prototype.query = function (this: Client, ...args: unknown[]) {
+    if (typeof args[0] === 'string' && args[0].includes('pg_stat_activity AS a')) checks++;
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    return { value: await fn(), checks };
+  } finally {
+    Client.prototype.query = query;
+  }
+}

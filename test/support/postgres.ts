@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,15 +40,47 @@ export class TestServer {
   ) {}
 
   /** `flags`: more server settings (`-c name=value`), after the suite's own, which they override. */
-  static async start({ flags = [] }: { flags?: readonly string[] } = {}): Promise<TestServer> {
-    const runtime = postgresRuntime();
-    const dir = mkdtempSync(join(tmpdir(), 'sar-pg-'));
+  static start({ flags = [] }: { flags?: readonly string[] } = {}): Promise<TestServer> {
+    return TestServer.create(postgresRuntime(), 'sar-pg-', flags, async (server) => {
+      await server.initialise();
+      await server.start();
+    });
+  }
+
+  /**
+   * A hot standby of `primary`, streaming from it: the primary's data directory copied while it
+   * is stopped (a cold base backup, so no pg_basebackup of the embedded server's version is
+   * needed), then both started. It serves read-only sessions, shown in its own pg_stat_activity.
+   */
+  static standbyOf(primary: TestServer): Promise<TestServer> {
+    return TestServer.create(primary.runtime, 'sar-pg-standby-', primary.flags, async (standby) => {
+      await primary.stop();
+      execFileSync('cp', ['-a', primary.dataDir, standby.dataDir]);
+      const signal = join(standby.dataDir, 'standby.signal');
+      const conf = join(standby.dataDir, 'postgresql.auto.conf');
+      writeFileSync(signal, '');
+      const conninfo = `host=127.0.0.1 port=${primary.port} user=${SUPERUSER} password=${SUPERUSER_PASSWORD}`;
+      appendFileSync(conf, `primary_conninfo = '${conninfo}'\n`);
+      const { user } = primary.runtime;
+      if (user) for (const file of [signal, conf]) chownSync(file, user.uid, user.gid);
+      await primary.start();
+      await standby.start();
+    });
+  }
+
+  /** A server in a folder of its own on a free port, made ready by `prepare`; removed again if that fails. */
+  private static async create(
+    runtime: PostgresRuntime,
+    prefix: string,
+    flags: readonly string[],
+    prepare: (server: TestServer) => Promise<void>,
+  ): Promise<TestServer> {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
     // As root the server runs as the `postgres` user, which must reach its data directory.
     chmodSync(dir, 0o755);
     const server = new TestServer(runtime, await freePort(), dir, flags);
     try {
-      await server.initialise();
-      await server.start();
+      await prepare(server);
     } catch (error) {
       await server.destroy();
       throw error;
@@ -96,7 +128,8 @@ export class TestServer {
       let log = '';
       const onData = (chunk: Buffer) => {
         log += chunk.toString();
-        if (log.includes('ready to accept connections')) {
+        // A standby: "ready to accept read-only connections".
+        if (/ready to accept (read-only )?connections/.test(log)) {
           log = '';
           resolve();
         }
