@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { autoreconnect } from '../../src';
 import { MAX_HOLD_MS, planRun } from '../support/chaos/plan';
 import { rng, seededRandom, streamSeed } from '../support/random';
 
@@ -32,6 +33,14 @@ describe('chaos plan', () => {
       }
     }
     assert.deepEqual([...kinds].sort(), ['all', 'one']);
+  });
+
+  it('makes only options the plugin accepts (a refused combination would end the run at use())', () => {
+    for (let seed = 11_000_000; seed < 11_000_500; seed++) {
+      for (const { plugin } of planRun(seed, 3).instances) {
+        if (plugin !== false) assert.doesNotThrow(() => autoreconnect(plugin), `seed ${seed}`);
+      }
+    }
   });
 
   it('gives each consumer of a seed its own stream', () => {

@@ -92,10 +92,13 @@ export function planRun(seed: number, seconds: number, flags: PlanFlags = {}): P
 function withOutcomes(r: Rng, instance: InstancePlan): InstancePlan {
   if (!instance.plugin) return instance;
   const verified = r.chance(0.35);
-  const replayTransactions = r.chance(0.5);
+  // Drawn whatever the rest, so that every other seed's plan stays as it was; never with
+  // `retryWrites: 'never'`, which forbids replaying (a TypeError at use()).
+  const replay = r.chance(0.5);
+  const retryWrites = verified ? ('verified' as const) : instance.plugin.retryWrites;
   return {
     ...instance,
-    plugin: { ...instance.plugin, replayTransactions, ...(verified ? { retryWrites: 'verified' as const } : {}) },
+    plugin: { ...instance.plugin, replayTransactions: replay && retryWrites !== 'never', retryWrites },
   };
 }
 
