@@ -23,8 +23,11 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
   const open = async (config: ReconnectConfig): Promise<Connection> => {
     // Read now: a hook may replace it on the shared config while this attempt is under way.
     const { password } = config;
-    engine.connections.opening++;
+    const { connections } = engine;
+    connections.opening++;
+    const waited = connections.gate.enter();
     try {
+      if (waited) await waited;
       const connection = await connect(config);
       opened(engine, connection, config);
       reached(engine);
@@ -34,7 +37,8 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
       if (typeof error === 'object' && error !== null) engine.connections.failedAttempts.set(error, { config, password });
       throw error;
     } finally {
-      engine.connections.opening--;
+      connections.opening--;
+      connections.gate.leave();
     }
   };
 
@@ -63,6 +67,7 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
   cm.close = function (): Promise<void> {
     engine.closed = true;
     engine.backoffs.wakeAll();
+    engine.connections.gate.openAll();
     return close();
   };
 
