@@ -24,8 +24,11 @@ import { runVerified, runVerifiedCommit, verifies, verifiesCommit } from './veri
 
 function checkOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
   const ready = checkedOut(engine, options, connection);
-  // A connection replaced at checkout: a failure to get its replacement is recovered from.
-  return ready instanceof Promise ? ready.catch((error: unknown) => connectFailed(engine, options, error, 0)) : ready;
+  if (!(ready instanceof Promise)) return ready;
+  // Replaced at checkout: a failure to get its replacement is recovered from, its deadline counted
+  // from now, not from the start of an older attempt the pool may hand it (see connectFailed).
+  const asked = askedAt(engine);
+  return ready.catch((error: unknown) => connectFailed(engine, options, error, asked));
 }
 
 /** Also the silence watchdog's record of the statement, where it watches around `run` (see silence.ts). */
