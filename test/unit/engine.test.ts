@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { ConnectionLostError, type GiveUpReason } from '../../src';
 import { decorateHook } from '../../src/core/decorations';
 import type { Connection, TransactionLike } from '../../src/engine/port';
+import { opened, released } from '../../src/engine/checkout';
+import { ConnectTimeoutError } from '../../src/engine/timing';
 import { fail, harness, query, type Harness } from './support/fake-host';
 
 const FAST = { backoff: { baseMs: 100, maxMs: 400 } };
@@ -229,5 +231,24 @@ describe('the recovery engine (fake host, virtual time)', () => {
     const constraint = fail('not-lost', 'duplicate key');
     await assert.rejects(lostStatement(h, 'INSERT', constraint).result, (e) => e === constraint);
     assert.equal(h.engine.stats.snapshot().disconnects, 0);
+  });
+
+  it('a connection replaced at checkout counts its deadline from the checkout, not from an older attempt the pool hands it', async () => {
+    // Someone else's connect, under way for 3 s already: it times out and the pool hands its
+    // failure to the replacement this checkout asks for; the next attempt gets no answer.
+    const started = 1_000_000;
+    const older = { startedAt: started - 3000, abort: () => {} };
+    const timedOut = Object.assign(new ConnectTimeoutError(5000, older.startedAt), { kind: 'transient' });
+    const h = harness({ retries: 5, deadlineMs: 4000, validateIdleMs: 0, ...FAST }, { connects: [timedOut, 'hang'] });
+    assert.equal(h.now(), started);
+    h.engine.connections.attempts.add(older);
+    Object.assign(h.engine.host, { ping: () => Promise.reject(new Error('no answer')) });
+    // An idle connection (validateIdleMs 0: checked at every checkout) that fails its check.
+    const idle = { id: 'idle' } as Connection;
+    opened(h.engine, idle, h.engine.host.configOf('write'));
+    released(h.engine, idle);
+    const error = await rejection(Promise.resolve(h.facade.acquired({}, idle)));
+    assert.equal(error.reason, 'deadline-exceeded');
+    assert.equal(h.now() - started, 4000, 'the whole deadline, counted from the checkout');
   });
 });
