@@ -8,6 +8,7 @@
  * to 2 s, full jitter) and with a short one (25 ms to 250 ms). A worker whose operation failed
  * waits 20 ms before the next, as a caller would, so bare Sequelize does not spin.
  */
+import pg from 'pg';
 import type { AutoReconnectOptions } from '../../src';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { defineItem, fixture } from '../../test/support/fixture';
@@ -55,6 +56,9 @@ export interface OutageResult {
   workers: number;
   stoppedForMs: number;
   variants: OutageVariantResult[];
+  /** The floor: a bare pg client trying every millisecond, its first read done after the server is back (median, ms). */
+  floorMs: number;
+  floorRounds: number[];
 }
 
 const WORKERS = 16;
@@ -64,17 +68,24 @@ export async function outage(settings: SectionSettings): Promise<OutageResult> {
   const rounds = settings.mode === 'quick' ? 1 : 3;
   const f = await fixture();
   const results = OUTAGE_VARIANTS.map((v) => ({ ...v, rounds: [] as OutageRound[] }));
+  const floorRounds: number[] = [];
   try {
     const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
     await defineItem(seeder).bulkCreate(Array.from({ length: 100 }, (_, i) => ({ tag: `row-${i}` })));
     await seeder.close();
     await rotatedRounds(settings, 'outage', rounds, results, (variant) => outageRound(settings, f.url, variant));
+    for (let r = 0; r < rounds; r++) {
+      settings.progress(`outage: floor, round ${r + 1}/${rounds}`);
+      floorRounds.push(await floorRound(settings, f.url));
+    }
   } finally {
     await f.close();
   }
   return {
     workers: WORKERS,
     stoppedForMs: STOPPED_FOR_MS,
+    floorMs: median(floorRounds),
+    floorRounds,
     variants: results.map((v) => {
       const operations = v.rounds.reduce((a, r) => a + r.operations, 0);
       const failed = v.rounds.reduce((a, r) => a + r.failed, 0);
@@ -156,4 +167,36 @@ async function outageRound(settings: SectionSettings, url: string, variant: Outa
     await Promise.all(workers);
     await sequelize.close().catch(() => {});
   }
+}
+
+/**
+ * The floor of "back at once": how soon after the ready line a client can be served at all.
+ * A bare pg client tries every millisecond from the stop on (a new connection each time, one at
+ * a time, no worker running meanwhile); measured, its first read done after the server is back.
+ * A just-started server's first login is the slow part.
+ */
+async function floorRound(settings: SectionSettings, url: string): Promise<number> {
+  await settings.server.stop();
+  const giveUpAt = performance.now() + STOPPED_FOR_MS + 10_000;
+  const firstRead = (async () => {
+    while (performance.now() < giveUpAt) {
+      const client = new pg.Client({ connectionString: url });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.query('SELECT id FROM items WHERE id = 1');
+        return performance.now();
+      } catch {
+        // Not back yet.
+      } finally {
+        await client.end().catch(() => {});
+      }
+      await sleep(1);
+    }
+    return NaN;
+  })();
+  await sleep(STOPPED_FOR_MS / 4);
+  await settings.server.start();
+  const ready = performance.now();
+  return (await firstRead) - ready;
 }

@@ -69,12 +69,12 @@ export function goals(report: BenchReport): Goal[] {
         measured: pct(v.successRate),
         met: v.successRate === 1,
       });
-      // Issue 21's goal. Each waiting read needs a new connection, so the machine's connect time
-      // bounds it: the first read done after the server is back (bare Sequelize's too) says how much.
+      // Issue 21's goal. A just-started server's first login bounds it: the floor (a bare client
+      // trying every millisecond, its first read) says how much.
       out.push({
         what: `3. outage, ${v.name}: last waiting read done after the server is back`,
         target: '≤ 25 ms',
-        measured: `${formatMs(v.lastWaitingDoneMs)} (the first read done at ${formatMs(v.firstSuccessMs)})`,
+        measured: `${formatMs(v.lastWaitingDoneMs)} (the first read at ${formatMs(v.firstSuccessMs)}; floor ${formatMs(report.outage.floorMs)})`,
         met: v.lastWaitingDoneMs <= 25,
       });
     }
@@ -218,7 +218,9 @@ export function renderMarkdown(report: BenchReport): string {
       '### 3. Outage ride-through',
       '',
       `PostgreSQL stopped (fast shutdown) for ${o.stoppedForMs} ms, then started, under ${o.workers} workers reading through a model; ` +
-        `${o.variants[0]?.rounds.length ?? 0} rounds per variant, rotated. "Back" is the server's "ready to accept connections".`,
+        `${o.variants[0]?.rounds.length ?? 0} rounds per variant, rotated. "Back" is the server's "ready to accept connections". ` +
+        `The floor, how soon any client can be served: a bare pg client trying every millisecond (a new connection each time), ` +
+        `no worker running, does its first read ${formatMs(o.floorMs)} after the server is back (median; rounds ${o.floorRounds.map(formatMs).join(', ')}).`,
       '',
       markdownTable(
         [
