@@ -1,0 +1,228 @@
+/**
+ * `npm run call-path`: how a lost statement travels through src/, measured rather than read.
+ *
+ * src/ is compiled into a temporary folder with a call at the top of every function that notes
+ * its file; the engine then recovers lost statements against the fake host of the unit tests
+ * (no Sequelize, no server, virtual time). For each scenario it prints the files in the order the
+ * flow enters them, how many it visits, and its re-entries: calls into a file the flow had
+ * visited and left (a call within one file, or back to a caller on return, is none). Issue 20's
+ * aim: at most 5.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import ts from 'typescript';
+
+const ROOT = resolve(__dirname, '..');
+const SRC = join(ROOT, 'src');
+
+/** Inserts `globalThis.__callPath?.(file)` at the top of every function body of a src/ file. */
+function tracer(context: ts.TransformationContext): ts.Transformer<ts.SourceFile> {
+  const f = context.factory;
+  return (source) => {
+    if (!source.fileName.startsWith(SRC + sep) && !source.fileName.startsWith(SRC + '/')) return source;
+    const file = relative(SRC, source.fileName).split(sep).join('/');
+    const note = (fn: ts.Node) =>
+      f.createCallChain(
+        f.createPropertyAccessExpression(f.createIdentifier('globalThis'), '__callPath'),
+        f.createToken(ts.SyntaxKind.QuestionDotToken),
+        undefined,
+        [f.createStringLiteral(file), f.createStringLiteral(`${file}:${fn.pos}`)],
+      );
+    const withNote = (fn: ts.Node, body: ts.Block): ts.Block =>
+      f.updateBlock(body, [f.createExpressionStatement(note(fn)), ...body.statements.map((s) => ts.visitNode(s, visit) as ts.Statement)]);
+    const visit = (node: ts.Node): ts.Node => {
+      if (
+        (ts.isFunctionDeclaration(node) ||
+          ts.isMethodDeclaration(node) ||
+          ts.isFunctionExpression(node) ||
+          ts.isConstructorDeclaration(node) ||
+          ts.isGetAccessorDeclaration(node)) &&
+        node.body
+      ) {
+        return replaceBody(node, withNote(node, node.body));
+      }
+      if (ts.isArrowFunction(node)) {
+        const body = ts.isBlock(node.body)
+          ? withNote(node, node.body)
+          : f.createParenthesizedExpression(f.createCommaListExpression([note(node), ts.visitNode(node.body, visit) as ts.Expression]));
+        return f.updateArrowFunction(
+          node,
+          node.modifiers,
+          node.typeParameters,
+          node.parameters,
+          node.type,
+          node.equalsGreaterThanToken,
+          body,
+        );
+      }
+      return ts.visitEachChild(node, visit, context);
+    };
+    const replaceBody = (node: ts.Node, body: ts.Block): ts.Node => {
+      if (ts.isFunctionDeclaration(node)) {
+        return f.updateFunctionDeclaration(
+          node,
+          node.modifiers,
+          node.asteriskToken,
+          node.name,
+          node.typeParameters,
+          node.parameters,
+          node.type,
+          body,
+        );
+      }
+      if (ts.isMethodDeclaration(node)) {
+        return f.updateMethodDeclaration(
+          node,
+          node.modifiers,
+          node.asteriskToken,
+          node.name,
+          node.questionToken,
+          node.typeParameters,
+          node.parameters,
+          node.type,
+          body,
+        );
+      }
+      if (ts.isFunctionExpression(node)) {
+        return f.updateFunctionExpression(
+          node,
+          node.modifiers,
+          node.asteriskToken,
+          node.name,
+          node.typeParameters,
+          node.parameters,
+          node.type,
+          body,
+        );
+      }
+      if (ts.isConstructorDeclaration(node)) return f.updateConstructorDeclaration(node, node.modifiers, node.parameters, body);
+      if (ts.isGetAccessorDeclaration(node))
+        return f.updateGetAccessorDeclaration(node, node.modifiers, node.name, node.parameters, node.type, body);
+      return node;
+    };
+    return ts.visitEachChild(source, visit, context);
+  };
+}
+
+/** Compiles src/ and the fake host, traced, into `out`. */
+function compile(out: string): void {
+  const host = join(ROOT, 'test', 'unit', 'support', 'fake-host.ts');
+  const program = ts.createProgram([host], {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+    esModuleInterop: true,
+    experimentalDecorators: true,
+    skipLibCheck: true,
+    rootDir: ROOT,
+    outDir: out,
+  });
+  const result = program.emit(undefined, undefined, undefined, false, { before: [tracer] });
+  if (result.emitSkipped) throw new Error('call-path: compiling src/ failed');
+}
+
+interface Path {
+  /** Files in the order the flow enters them, a run of calls within one file shown once. */
+  order: string[];
+  visited: number;
+  reentries: string[];
+}
+
+/** Notes each call into src/: its file, and its caller's (from the stack), while recording. */
+function record(out: string): { start(): void; stop(): Path } {
+  const compiled = join(out, 'src') + sep;
+  let on = false;
+  let path: Path = { order: [], visited: 0, reentries: [] };
+  const seen = new Set<string>();
+  const callerFile = (): string | undefined => {
+    const holder: { stack?: string } = {};
+    Error.captureStackTrace(holder, callPath);
+    // Line 0 is the message, 1 the traced function, 2 whoever called it.
+    const line = holder.stack?.split('\n')[2] ?? '';
+    const name = /\(?([^\s(]+):\d+:\d+\)?$/.exec(line)?.[1] ?? '';
+    return name.startsWith(compiled) ? name.slice(compiled.length).replace(/\.js$/, '.ts').split(sep).join('/') : undefined;
+  };
+  const read = new Set<string>();
+  function callPath(file: string, fn: string): void {
+    // A function read already is not read again: only the first call of each counts.
+    if (!on || read.has(fn)) return;
+    read.add(fn);
+    // Called back from outside src/ (a promise reaction, the host): from where the flow last was.
+    const from = callerFile() ?? path.order[path.order.length - 1];
+    if (from === file) return;
+    if (seen.has(file)) path.reentries.push(`${from ?? '?'} → ${file}`);
+    seen.add(file);
+    path.order.push(file);
+  }
+  (globalThis as { __callPath?: typeof callPath }).__callPath = callPath;
+  return {
+    start() {
+      path = { order: [], visited: 0, reentries: [] };
+      seen.clear();
+      read.clear();
+      on = true;
+    },
+    stop() {
+      on = false;
+      path.visited = seen.size;
+      return path;
+    },
+  };
+}
+
+type FakeHost = typeof import('../test/unit/support/fake-host');
+
+/** Each scenario sets up a fake host and returns the operation to follow. */
+const SCENARIOS: Array<{ name: string; setUp(fake: FakeHost): () => Promise<unknown> }> = [
+  {
+    name: 'a lost read, run again at once on a new connection',
+    setUp: ({ harness, query, fail }) => {
+      const { facade } = harness({});
+      return () => facade.watch(query('SELECT'), 'SELECT 1', undefined, Promise.reject(fail('lost-unsent')));
+    },
+  },
+  {
+    name: 'a lost read while the server is down a moment: a refused connect, a backoff, a new connection',
+    setUp: ({ harness, query, fail }) => {
+      const { facade } = harness({ retries: 3 }, { connects: [fail('transient')] });
+      return () => facade.watch(query('SELECT'), 'SELECT 1', undefined, Promise.reject(fail('lost-unsent')));
+    },
+  },
+  {
+    name: 'a lost write that may have run: given up (mayHaveExecuted)',
+    setUp: ({ harness, query, fail }) => {
+      const { facade } = harness({});
+      return () => facade.watch(query('INSERT'), 'INSERT INTO t VALUES (1)', undefined, Promise.reject(fail('lost-sent'))).catch(() => {});
+    },
+  },
+];
+
+async function main(): Promise<void> {
+  // Under node_modules, so that the compiled files find the packages src/ imports.
+  const out = mkdtempSync(join(ROOT, 'node_modules', '.call-path-'));
+  try {
+    compile(out);
+    const recorder = record(out);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fake = require(join(out, 'test', 'unit', 'support', 'fake-host.js')) as FakeHost;
+    let worst = 0;
+    for (const scenario of SCENARIOS) {
+      const operation = scenario.setUp(fake);
+      recorder.start();
+      await operation();
+      const path = recorder.stop();
+      worst = Math.max(worst, path.reentries.length);
+      console.log(`\n${scenario.name}\n  ${path.visited} files, ${path.reentries.length} re-entries`);
+      console.log(`  path: ${path.order.join(' → ')}`);
+      if (path.reentries.length > 0) console.log(`  re-entries: ${path.reentries.join('; ')}`);
+    }
+    console.log(`\nmost re-entries: ${worst} (aim: at most 5)`);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
