@@ -26,8 +26,14 @@ function tracer(context: ts.TransformationContext): ts.Transformer<ts.SourceFile
         f.createPropertyAccessExpression(f.createIdentifier('globalThis'), '__callPath'),
         f.createToken(ts.SyntaxKind.QuestionDotToken),
         undefined,
-        [f.createStringLiteral(file), f.createStringLiteral(`${file}:${fn.pos}`)],
+        [f.createStringLiteral(file), f.createStringLiteral(`${file}:${nameOf(fn)}`)],
       );
+    // A function's name, or its line for an anonymous one.
+    const nameOf = (fn: ts.Node): string => {
+      const named = fn as { name?: ts.Node };
+      const line = source.getLineAndCharacterOfPosition(fn.getStart(source)).line + 1;
+      return named.name && ts.isIdentifier(named.name) ? named.name.text : `line ${line}`;
+    };
     const withNote = (fn: ts.Node, body: ts.Block): ts.Block =>
       f.updateBlock(body, [f.createExpressionStatement(note(fn)), ...body.statements.map((s) => ts.visitNode(s, visit) as ts.Statement)]);
     const visit = (node: ts.Node): ts.Node => {
@@ -150,7 +156,7 @@ function record(out: string): { start(): void; stop(): Path } {
     // Called back from outside src/ (a promise reaction, the host): from where the flow last was.
     const from = callerFile() ?? path.order[path.order.length - 1];
     if (from === file) return;
-    if (seen.has(file)) path.reentries.push(`${from ?? '?'} → ${file}`);
+    if (seen.has(file)) path.reentries.push(`${from ?? '?'} → ${fn}`);
     seen.add(file);
     path.order.push(file);
   }
