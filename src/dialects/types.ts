@@ -112,17 +112,26 @@ export interface SilentSession {
   readonly started: string | undefined;
 }
 
+/** How long a check may take. */
+export interface CheckBounds {
+  /** To log in: no login by then, the server is unreachable (lost). */
+  readonly connectMs: number;
+  /** Logged in, for the answer: none by then, no verdict (unknown, asked again later). */
+  readonly answerMs: number;
+  /** A session idle for less than this may have an answer on its way (unknown). */
+  readonly graceMs: number;
+}
+
 export interface SilenceProbe {
   /** Bytes the connection's socket has received so far; undefined when there is none to watch. */
   readonly bytesRead: (connection: unknown) => number | undefined;
   /**
-   * Asks the server, on a separate short-lived connection outside the pool (bounded by
-   * `timeoutMs`, always closed), about each connection's session: one check connection per
-   * server, whatever the number of its sessions asked about. A verdict per subject, in order.
-   * `started`: what the last check learned; `graceMs`: a session idle for less than this may have
-   * an answer on its way (unknown).
+   * Asks the server, on a separate short-lived connection outside the pool (always closed),
+   * about each connection's session: one check connection per server, whatever the number of
+   * its sessions asked about. A verdict per subject, in order. `started`: what the last check
+   * learned.
    */
-  readonly ask: (subjects: readonly SilentSession[], timeoutMs: number, graceMs: number) => Promise<SessionVerdict[]>;
+  readonly ask: (subjects: readonly SilentSession[], bounds: CheckBounds) => Promise<SessionVerdict[]>;
   /** Destroys the connection's socket at once with `error`: its statement fails as after any lost connection. */
   readonly cut: (connection: unknown, error: Error) => void;
   /** Turns TCP keepalive on with short probes: what is left when the server cannot be asked. */

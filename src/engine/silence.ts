@@ -38,6 +38,8 @@ export class WatchedRecord implements Watched {
 
 /** Longest wait between two checks of a statement the server says is still running. */
 const MAX_CHECK_INTERVAL_MS = 30_000;
+/** The least a logged-in check waits for its answer, however short `silenceMs`. */
+const MIN_ANSWER_MS = 1000;
 
 /**
  * The watchdog: one timer per instance, armed while statements are in flight, that looks at
@@ -153,7 +155,10 @@ export class SilenceWatch {
     // Read only on this rare path: a check costs nothing to a statement that is heard from.
     const askedAt = this.engine.clock.now();
     const { connectTimeoutMs } = this.engine.options.hygiene;
-    const timeoutMs = connectTimeoutMs === false ? 5000 : connectTimeoutMs;
+    const connectMs = connectTimeoutMs === false ? 5000 : connectTimeoutMs;
+    // A check that logged in and then hears nothing for as long as a statement may is silent
+    // itself: abandoned (no verdict) and asked again later, not waited for up to the connect bound.
+    const answerMs = Math.min(connectMs, Math.max(this.silenceMs, MIN_ANSWER_MS));
     const asked = due.map((watched) => {
       watched.checking = true;
       const silentSince = askedAt - (now - watched.heardTick) * this.tickMs;
@@ -161,7 +166,7 @@ export class SilenceWatch {
     });
     const unknown = (error: unknown): SessionVerdict[] => asked.map(() => ({ state: 'unknown', why: String(error) }));
     this.probe
-      .ask(asked, timeoutMs, Math.min(1000, this.silenceMs / 2))
+      .ask(asked, { connectMs, answerMs, graceMs: Math.min(1000, this.silenceMs / 2) })
       .catch(unknown)
       .then((verdicts) => {
         asked.forEach((a, i) => {

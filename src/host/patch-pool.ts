@@ -9,16 +9,33 @@ import type { ConnectionManagerInternals } from './probe';
 const RECENT_FAILURE_MS = 5_000;
 
 /**
- * Wraps this instance's `_connect` (the pool's factory), `releaseConnection` and `close`: notes
- * when and with which settings each connection was opened and last returned, retires
- * connections past their lifetime on release, lets a read pool fall over to another replica
- * when one is down, and stops every retry once the instance is closed.
+ * How long a connection may take to close gracefully (the driver says goodbye, then waits for the
+ * server to close its end) before its socket is destroyed: one that died without a word would
+ * keep `sequelize.close()` waiting for good. At `close()`, which Sequelize's pool ends one
+ * connection after another, the idle connections share it.
+ */
+export const DISCONNECT_GRACE_MS = 1_000;
+
+/**
+ * Wraps this instance's `_connect` (the pool's factory), `disconnect`, `releaseConnection` and
+ * `close`: notes when and with which settings each connection was opened and last returned,
+ * retires connections past their lifetime on release, lets a read pool fall over to another
+ * replica when one is down, bounds every graceful close, and stops every retry once the
+ * instance is closed.
  */
 export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void {
   const connect = cm._connect.bind(cm);
   const release = cm.releaseConnection.bind(cm);
   const close = cm.close.bind(cm);
+  const disconnect = cm.disconnect.bind(cm);
   const replicaFailures = new WeakMap<ReconnectConfig, number>();
+  let closingUntil = 0;
+  const graceMs = (): number => {
+    if (!engine.closed) return DISCONNECT_GRACE_MS;
+    const now = engine.clock.now();
+    if (closingUntil === 0) closingUntil = now + DISCONNECT_GRACE_MS;
+    return Math.max(0, closingUntil - now);
+  };
 
   const open = async (config: ReconnectConfig): Promise<Connection> => {
     // Read now: a hook may replace it on the shared config while this attempt is under way.
@@ -62,6 +79,35 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
       }
     }
     throw firstError;
+  };
+
+  // The pool's destroy (an idle connection at close(), one found dead or retired) ends here.
+  cm.disconnect = function (connection: Connection): Promise<void> {
+    const { abortDriverConnection: abort } = engine.dialect;
+    const ending = disconnect(connection);
+    if (!abort) return ending;
+    const ms = graceMs();
+    return new Promise<void>((resolve, reject) => {
+      const cancel = engine.clock.setTimer(() => {
+        engine.host.debug(`a connection did not close within ${ms} ms; its socket is destroyed`);
+        try {
+          abort(connection);
+        } catch {
+          // Gone already: nothing left to close.
+        }
+        resolve();
+      }, ms);
+      ending.then(
+        () => {
+          cancel();
+          resolve();
+        },
+        (error: unknown) => {
+          cancel();
+          reject(error);
+        },
+      );
+    });
   };
 
   cm.close = function (): Promise<void> {

@@ -19,6 +19,8 @@ export interface ConnectionManagerInternals {
   destroyConnection(connection: Connection): Promise<void>;
   /** The pool's factory: opens one connection with these settings. */
   _connect(config: ReconnectConfig): Promise<Connection>;
+  /** The dialect's own: closes a driver connection gracefully (the pool's destroy, through `_disconnect`). */
+  disconnect(connection: Connection): Promise<void>;
   /** The dialect's own: creates a driver connection with `lib` before its first `await`, then sets it up. */
   connect(config: ReconnectConfig): Promise<Connection>;
   /** The driver module (`dialectModule`, or the one Sequelize loaded). */
@@ -82,7 +84,7 @@ export function probe(sequelize: Sequelize): Internals {
     );
   }
   need(typeof s['connectionManager'] === 'object', 'sequelize.connectionManager');
-  for (const name of ['getConnection', 'releaseConnection', 'destroyConnection', '_connect', 'connect', 'close']) {
+  for (const name of ['getConnection', 'releaseConnection', 'destroyConnection', '_connect', 'connect', 'disconnect', 'close']) {
     need(isFn(cm[name]), `connectionManager.${name}()`);
   }
   need(typeof cm['config'] === 'object' && cm['config'] !== null, 'connectionManager.config');

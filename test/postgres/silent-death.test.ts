@@ -291,6 +291,44 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     console.log(`# 8 readers, pool of 6, silenced: all done ${elapsed} ms after the silence`);
   });
 
+  it('abandons a check that logs in and gets no answer after silenceMs, and asks again: the read recovers well before the connect timeout', async () => {
+    const app = f.appName('silent-check');
+    // connectTimeoutMs stays 5 s: on the old code the unanswered check waited for all of it.
+    const sequelize = open(app, { silenceMs: 1000 });
+    f.proxy.arm('silent_check_marker', 'black-hole-after-send');
+    f.proxy.arm('pg_stat_activity', 'black-hole-after-send', { times: 1 });
+    const started = Date.now();
+    const settled = await within(outcome(sequelize.query('SELECT 45 AS silent_check_marker', { type: QueryTypes.SELECT })), 15_000);
+    const elapsed = Date.now() - started;
+    assert.ok(settled !== 'pending' && settled.ok, settled === 'pending' ? 'pending 15 s later' : !settled.ok ? settled.error.message : '');
+    assert.deepEqual(settled.value, [{ silent_check_marker: 45 }]);
+    // silenceMs, the first check abandoned 1 s after its login, silenceMs more, a second check, one recovery: 3-4 s.
+    assert.ok(elapsed < 5000, `recovered after ${elapsed} ms`);
+    console.log(`# a check that got no answer: the read recovered after ${elapsed} ms`);
+  });
+
+  it('close() is not held by idle connections that went silent: their sockets go after a second, where bare Sequelize waits for good', async () => {
+    for (const plugin of [false, {}] as const) {
+      const sequelize = testSequelize(f.proxiedUrl, { appName: f.appName('close-silent'), plugin, pool: { max: 3 } });
+      const pause = () => sequelize.query('SELECT pg_sleep(0.05)', { type: QueryTypes.SELECT });
+      await Promise.all([pause(), pause(), pause()]);
+      // Three idle connections, each ended one after another by Sequelize's close(): they share the second.
+      f.proxy.blackHoleAll();
+      const started = Date.now();
+      const closed = await within(sequelize.close(), 4000);
+      const elapsed = Date.now() - started;
+      f.proxy.closeStranded();
+      if (plugin === false) {
+        assert.equal(closed, 'pending', 'bare Sequelize waits for the silent connections to close');
+        await sequelize.close();
+        continue;
+      }
+      assert.notEqual(closed, 'pending', 'close() still pending 4 s later');
+      assert.ok(elapsed >= 950 && elapsed < 2000, `close() took ${elapsed} ms`);
+      console.log(`# close() with 3 silent idle connections: ${elapsed} ms`);
+    }
+  });
+
   it('with silenceMs: false, leaves a silenced read waiting (as the driver does)', async () => {
     const app = f.appName('watchdog-off');
     const sequelize = open(app, { silenceMs: false });

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { askByServer, objectIds, type ServerBatch, type SessionAddress } from '../silence-groups';
-import type { SessionVerdict, SilenceProbe, SilentSession } from '../types';
+import type { CheckBounds, SessionVerdict, SilenceProbe, SilentSession } from '../types';
 
 /**
  * The silence watchdog's questions for MySQL and MariaDB (see `SilenceProbe`), through mysql2 or
@@ -102,34 +102,39 @@ function rowOf(rows: Row[], id: number): Row | undefined {
   return rows.find((row) => row['id'] === String(id)) ?? (rows[0] && { ...rows[0], id: null });
 }
 
-async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, timeoutMs: number, graceMs: number) {
+/** `promise`, or `'expired'` after `ms` (a timer that keeps nothing alive). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'expired'> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<'expired'>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs, 'expired');
-    // Bounded anyway: it keeps nothing alive.
+    timer = setTimeout(resolve, ms, 'expired');
     timer.unref();
   });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, { connectMs, answerMs, graceMs }: CheckBounds) {
   const all = (verdict: SessionVerdict) => () => verdict;
   let checker: Checker | undefined;
   try {
-    checker = origin.open(timeoutMs);
-    const login = await Promise.race([
-      checker.connected.then(
-        () => undefined,
-        (error: unknown) => ({ error }),
-      ),
-      expired,
-    ]);
-    if (login === 'expired') return all({ state: 'lost', why: `the server is unreachable (no login within ${timeoutMs} ms)` });
+    checker = origin.open(connectMs);
+    const loggingIn = checker.connected.then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    const login = await within(loggingIn, connectMs);
+    if (login === 'expired') return all({ state: 'lost', why: `the server is unreachable (no login within ${connectMs} ms)` });
     if (login) return all(connectVerdict(login.error));
-    const rows = await Promise.race([checker.query(sessionsSql(ids.length), ids), expired]);
-    if (rows === 'expired') return all({ state: 'unknown', why: `the check got no answer within ${timeoutMs} ms` });
+    const rows = await within(checker.query(sessionsSql(ids.length), ids), answerMs);
+    if (rows === 'expired') return all({ state: 'unknown', why: `the check got no answer within ${answerMs} ms` });
     const me = checker.threadId();
     return (index: number) => rowVerdict(rowOf(rows, ids[index]!), me, started[index], graceMs);
   } catch (error) {
     return all({ state: 'unknown', why: `the check failed (${error instanceof Error ? error.message : String(error)})` });
   } finally {
-    clearTimeout(timer);
     try {
       checker?.destroy();
     } catch {
@@ -138,8 +143,8 @@ async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, 
   }
 }
 
-const ask = (subjects: readonly SilentSession[], timeoutMs: number, graceMs: number): Promise<SessionVerdict[]> =>
-  askByServer(subjects, address, NO_THREAD, (batch) => askServer(batch, timeoutMs, graceMs));
+const ask = (subjects: readonly SilentSession[], bounds: CheckBounds): Promise<SessionVerdict[]> =>
+  askByServer(subjects, address, NO_THREAD, (batch) => askServer(batch, bounds));
 
 /** With `error` where the driver still listens for one; a driver that let go of its socket (its listeners off) would leave it unhandled. */
 function destroy(socket: Socket | undefined, error: Error): void {

@@ -1,5 +1,5 @@
 import { askByServer, objectIds, type ServerBatch, type SessionAddress } from '../silence-groups';
-import type { SessionVerdict, SilenceProbe, SilentSession } from '../types';
+import type { CheckBounds, SessionVerdict, SilenceProbe, SilentSession } from '../types';
 
 /** What a pg client exposes that the check needs. */
 interface SilentClient {
@@ -91,12 +91,12 @@ function rowOf(rows: Array<Record<string, unknown>>, pid: number): Record<string
   return rows.find((row) => row['pid'] === pid) ?? (rows[0] && { ...rows[0], pid: null, state: null });
 }
 
-async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, timeoutMs: number, graceMs: number) {
+async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, { connectMs, answerMs, graceMs }: CheckBounds) {
   const base = typeof origin.config === 'object' && origin.config !== null ? origin.config : {};
   const checker = new origin.Base({
     ...base,
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs,
+    connectionTimeoutMillis: connectMs,
+    query_timeout: answerMs,
     application_name: 'sequelize-autoreconnect check',
   });
   checker.on('error', () => {});
@@ -121,8 +121,8 @@ async function askServer({ origin, ids, started }: ServerBatch<Origin, number>, 
   }
 }
 
-const ask = (subjects: readonly SilentSession[], timeoutMs: number, graceMs: number): Promise<SessionVerdict[]> =>
-  askByServer(subjects, address, NO_PID, (batch) => askServer(batch, timeoutMs, graceMs));
+const ask = (subjects: readonly SilentSession[], bounds: CheckBounds): Promise<SessionVerdict[]> =>
+  askByServer(subjects, address, NO_PID, (batch) => askServer(batch, bounds));
 
 export const postgresSilence: SilenceProbe = {
   bytesRead: (connection) => (connection as SilentClient).connection?.stream?.bytesRead,
