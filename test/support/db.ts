@@ -155,11 +155,16 @@ export function poolState(sequelize: Sequelize): PoolLike {
 
 /**
  * No connection borrowed and not returned, none counted twice: every connection the pool
- * counts is idle in it. Destroys finish asynchronously, so allow them a moment.
+ * counts is idle in it. Destroys finish asynchronously, so allow them a moment; `settleMs`: more,
+ * for a connection still being opened for a caller that was served meanwhile (bounded by the
+ * connect timeout).
  */
-export async function assertPoolIntact(sequelize: Sequelize): Promise<void> {
+export async function assertPoolIntact(sequelize: Sequelize, settleMs = 1000): Promise<void> {
   let state = poolState(sequelize);
-  for (let i = 0; i < 50 && (state.using !== 0 || state.size !== state.available || state.waiting !== 0); i++) {
+  for (
+    const until = Date.now() + settleMs;
+    Date.now() < until && (state.using !== 0 || state.size !== state.available || state.waiting !== 0);
+  ) {
     await new Promise((r) => setTimeout(r, 20));
     state = poolState(sequelize);
   }
