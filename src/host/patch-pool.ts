@@ -27,15 +27,8 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
   const connect = cm._connect.bind(cm);
   const release = cm.releaseConnection.bind(cm);
   const close = cm.close.bind(cm);
-  const disconnect = cm.disconnect.bind(cm);
   const replicaFailures = new WeakMap<ReconnectConfig, number>();
-  let closingUntil = 0;
-  const graceMs = (): number => {
-    if (!engine.closed) return DISCONNECT_GRACE_MS;
-    const now = engine.clock.now();
-    if (closingUntil === 0) closingUntil = now + DISCONNECT_GRACE_MS;
-    return Math.max(0, closingUntil - now);
-  };
+  boundDisconnect(engine, cm);
 
   const open = async (config: ReconnectConfig): Promise<Connection> => {
     // Read now: a hook may replace it on the shared config while this attempt is under way.
@@ -81,17 +74,42 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
     throw firstError;
   };
 
-  // The pool's destroy (an idle connection at close(), one found dead or retired) ends here.
+  cm.close = function (): Promise<void> {
+    engine.closed = true;
+    engine.backoffs.wakeAll();
+    engine.connections.gate.openAll();
+    return close();
+  };
+
+  cm.releaseConnection = function (connection: Connection): void {
+    if (released(engine, connection)) release(connection);
+  };
+}
+
+/**
+ * The pool's destroy (an idle connection at `close()`, one found dead or retired) ends in the
+ * dialect's `disconnect`: bounded by `DISCONNECT_GRACE_MS`, shared at `close()`.
+ */
+function boundDisconnect(engine: Engine, cm: ConnectionManagerInternals): void {
+  const disconnect = cm.disconnect.bind(cm);
+  let closingUntil = 0;
+  const graceMs = (): number => {
+    if (!engine.closed) return DISCONNECT_GRACE_MS;
+    const now = engine.clock.now();
+    if (closingUntil === 0) closingUntil = now + DISCONNECT_GRACE_MS;
+    return Math.max(0, closingUntil - now);
+  };
+  // Destroys the socket of an established connection, whatever the driver is doing on it.
+  const cut = engine.dialect.silence?.cut;
   cm.disconnect = function (connection: Connection): Promise<void> {
-    const { abortDriverConnection: abort } = engine.dialect;
     const ending = disconnect(connection);
-    if (!abort) return ending;
+    if (!cut) return ending;
     const ms = graceMs();
     return new Promise<void>((resolve, reject) => {
       const cancel = engine.clock.setTimer(() => {
         engine.host.debug(`a connection did not close within ${ms} ms; its socket is destroyed`);
         try {
-          abort(connection);
+          cut(connection, Object.assign(new Error(`no answer to its close within ${ms} ms`), { code: 'ECONNRESET' }));
         } catch {
           // Gone already: nothing left to close.
         }
@@ -108,16 +126,5 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
         },
       );
     });
-  };
-
-  cm.close = function (): Promise<void> {
-    engine.closed = true;
-    engine.backoffs.wakeAll();
-    engine.connections.gate.openAll();
-    return close();
-  };
-
-  cm.releaseConnection = function (connection: Connection): void {
-    if (released(engine, connection)) release(connection);
   };
 }

@@ -12,6 +12,7 @@ import { ConnectionLostError, getReconnectStats } from '../../src';
 import { admin, adminUrl, countingSilenceChecks, testSequelize, uniqueAppName } from '../support/db';
 import { fixture, outcome, waitForActiveQuery, within, type Fixture } from '../support/fixture';
 import { TestServer } from '../support/postgres';
+import { uncaughtDuring } from '../support/transparency/errors';
 
 /** Starts `run` and mutes the proxy once its statement (`fragment`) is running on the server. */
 async function silencedMidway<T>(f: Fixture, app: string, fragment: string, run: () => Promise<T>) {
@@ -315,9 +316,10 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
       // Three idle connections, each ended one after another by Sequelize's close(): they share the second.
       f.proxy.blackHoleAll();
       const started = Date.now();
-      const closed = await within(sequelize.close(), 4000);
+      const { uncaught, value: closed } = await uncaughtDuring(() => within(sequelize.close(), 4000));
       const elapsed = Date.now() - started;
       f.proxy.closeStranded();
+      assert.deepEqual(uncaught, []);
       if (plugin === false) {
         assert.equal(closed, 'pending', 'bare Sequelize waits for the silent connections to close');
         await sequelize.close();
