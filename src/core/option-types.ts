@@ -98,9 +98,9 @@ export interface PoolHygieneOptions {
    * Idle, gone, on another statement, or the server unreachable within `connectTimeoutMs`: its
    * answer was lost, so its socket is destroyed and it is recovered as after any lost
    * connection. A check that logs in and then gets no answer within this long (at least 1 s) is
-   * abandoned and asked again later. A successful statement costs a few field writes (no timer, no allocation): one
-   * timer per instance ticks while statements are in flight. `false`: a connection that dies
-   * without a word waits as long as the driver does.
+   * abandoned and asked again later. A successful statement costs a few field writes (no timer,
+   * no allocation): one timer per instance ticks while statements are in flight. `false`: a
+   * connection that dies without a word waits as long as the driver does.
    * @default 2000
    */
   silenceMs?: number | false;
