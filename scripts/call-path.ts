@@ -34,23 +34,18 @@ function tracer(context: ts.TransformationContext): ts.Transformer<ts.SourceFile
       const line = source.getLineAndCharacterOfPosition(fn.getStart(source)).line + 1;
       return named.name && ts.isIdentifier(named.name) ? named.name.text : `line ${line}`;
     };
-    const withNote = (fn: ts.Node, body: ts.Block): ts.Block =>
-      f.updateBlock(body, [f.createExpressionStatement(note(fn)), ...body.statements.map((s) => ts.visitNode(s, visit) as ts.Statement)]);
     const visit = (node: ts.Node): ts.Node => {
-      if (
-        (ts.isFunctionDeclaration(node) ||
-          ts.isMethodDeclaration(node) ||
-          ts.isFunctionExpression(node) ||
-          ts.isConstructorDeclaration(node) ||
-          ts.isGetAccessorDeclaration(node)) &&
-        node.body
-      ) {
-        return replaceBody(node, withNote(node, node.body));
+      // A function's body: the note first.
+      const fn = node.parent;
+      if (ts.isBlock(node) && ts.isFunctionLike(fn) && (fn as { body?: ts.Node }).body === node) {
+        const block = ts.visitEachChild(node, visit, context);
+        return f.updateBlock(block, [f.createExpressionStatement(note(fn)), ...block.statements]);
       }
-      if (ts.isArrowFunction(node)) {
-        const body = ts.isBlock(node.body)
-          ? withNote(node, node.body)
-          : f.createParenthesizedExpression(f.createCommaListExpression([note(node), ts.visitNode(node.body, visit) as ts.Expression]));
+      // An arrow with an expression body: (note, expression).
+      if (ts.isArrowFunction(node) && !ts.isBlock(node.body)) {
+        const body = f.createParenthesizedExpression(
+          f.createCommaListExpression([note(node), ts.visitNode(node.body, visit) as ts.Expression]),
+        );
         return f.updateArrowFunction(
           node,
           node.modifiers,
@@ -62,49 +57,6 @@ function tracer(context: ts.TransformationContext): ts.Transformer<ts.SourceFile
         );
       }
       return ts.visitEachChild(node, visit, context);
-    };
-    const replaceBody = (node: ts.Node, body: ts.Block): ts.Node => {
-      if (ts.isFunctionDeclaration(node)) {
-        return f.updateFunctionDeclaration(
-          node,
-          node.modifiers,
-          node.asteriskToken,
-          node.name,
-          node.typeParameters,
-          node.parameters,
-          node.type,
-          body,
-        );
-      }
-      if (ts.isMethodDeclaration(node)) {
-        return f.updateMethodDeclaration(
-          node,
-          node.modifiers,
-          node.asteriskToken,
-          node.name,
-          node.questionToken,
-          node.typeParameters,
-          node.parameters,
-          node.type,
-          body,
-        );
-      }
-      if (ts.isFunctionExpression(node)) {
-        return f.updateFunctionExpression(
-          node,
-          node.modifiers,
-          node.asteriskToken,
-          node.name,
-          node.typeParameters,
-          node.parameters,
-          node.type,
-          body,
-        );
-      }
-      if (ts.isConstructorDeclaration(node)) return f.updateConstructorDeclaration(node, node.modifiers, node.parameters, body);
-      if (ts.isGetAccessorDeclaration(node))
-        return f.updateGetAccessorDeclaration(node, node.modifiers, node.name, node.parameters, node.type, body);
-      return node;
     };
     return ts.visitEachChild(source, visit, context);
   };
