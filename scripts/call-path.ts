@@ -8,7 +8,7 @@
  * visited and left (a call within one file, or back to a caller on return, is none). Issue 20's
  * aim: at most 5.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
@@ -82,6 +82,8 @@ function compile(out: string): void {
 interface Path {
   /** Files in the order the flow enters them, a run of calls within one file shown once. */
   order: string[];
+  /** Every function at its first call (`--functions`). */
+  functions: string[];
   visited: number;
   reentries: string[];
 }
@@ -90,21 +92,26 @@ interface Path {
 function record(out: string): { start(): void; stop(): Path } {
   const compiled = join(out, 'src') + sep;
   let on = false;
-  let path: Path = { order: [], visited: 0, reentries: [] };
+  let path: Path = { order: [], functions: [], visited: 0, reentries: [] };
   const seen = new Set<string>();
   const callerFile = (): string | undefined => {
     const holder: { stack?: string } = {};
     Error.captureStackTrace(holder, callPath);
-    // Line 0 is the message, 1 the traced function, 2 whoever called it.
-    const line = holder.stack?.split('\n')[2] ?? '';
-    const name = /\(?([^\s(]+):\d+:\d+\)?$/.exec(line)?.[1] ?? '';
-    return name.startsWith(compiled) ? name.slice(compiled.length).replace(/\.js$/, '.ts').split(sep).join('/') : undefined;
+    // Line 0 is the message, 1 the traced function, then its callers. A native frame between
+    // (`new Promise`, an executor run at once) is skipped: the function that made it is the caller.
+    for (const line of holder.stack?.split('\n').slice(2) ?? []) {
+      const name = /\(?([^\s(]+):\d+:\d+\)?$/.exec(line)?.[1];
+      if (name === undefined) continue;
+      return name.startsWith(compiled) ? name.slice(compiled.length).replace(/\.js$/, '.ts').split(sep).join('/') : undefined;
+    }
+    return undefined;
   };
   const read = new Set<string>();
   function callPath(file: string, fn: string): void {
     // A function read already is not read again: only the first call of each counts.
     if (!on || read.has(fn)) return;
     read.add(fn);
+    path.functions.push(fn);
     // Called back from outside src/ (a promise reaction, the host): from where the flow last was.
     const from = callerFile() ?? path.order[path.order.length - 1];
     if (from === file) return;
@@ -115,7 +122,7 @@ function record(out: string): { start(): void; stop(): Path } {
   (globalThis as { __callPath?: typeof callPath }).__callPath = callPath;
   return {
     start() {
-      path = { order: [], visited: 0, reentries: [] };
+      path = { order: [], functions: [], visited: 0, reentries: [] };
       seen.clear();
       read.clear();
       on = true;
@@ -157,7 +164,8 @@ const SCENARIOS: Array<{ name: string; setUp(fake: FakeHost): () => Promise<unkn
 
 async function main(): Promise<void> {
   // Under node_modules, so that the compiled files find the packages src/ imports.
-  const out = mkdtempSync(join(ROOT, 'node_modules', '.call-path-'));
+  // Its real path: stack frames name files by it (node_modules may be a link).
+  const out = realpathSync(mkdtempSync(join(ROOT, 'node_modules', '.call-path-')));
   try {
     compile(out);
     const recorder = record(out);
@@ -173,6 +181,7 @@ async function main(): Promise<void> {
       console.log(`\n${scenario.name}\n  ${path.visited} files, ${path.reentries.length} re-entries`);
       console.log(`  path: ${path.order.join(' → ')}`);
       if (path.reentries.length > 0) console.log(`  re-entries: ${path.reentries.join('; ')}`);
+      if (process.argv.includes('--functions')) console.log(`  functions: ${path.functions.join(' → ')}`);
     }
     console.log(`\nmost re-entries: ${worst} (aim: at most 5)`);
   } finally {

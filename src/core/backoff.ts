@@ -10,12 +10,12 @@ export interface Backoff {
  *
  * `immediateFirst`: a connection found dead while the server is fine (a stale pooled
  * connection, a killed backend) is best replaced at once; waiting only helps when the
- * server itself is unreachable.
+ * server itself is unreachable. `random`: a draw from [0, 1).
  */
-export function backoffDelay(attempt: number, backoff: Backoff, immediateFirst: boolean, random: () => number = Math.random): number {
+export function backoffDelay(attempt: number, backoff: Backoff, immediateFirst: boolean, random: number = Math.random()): number {
   if (attempt <= 1 && immediateFirst) return 0;
   const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt - 1, 30));
-  return Math.floor(random() * ceiling);
+  return Math.floor(random * ceiling);
 }
 
 /**
@@ -23,8 +23,3 @@ export function backoffDelay(attempt: number, backoff: Backoff, immediateFirst: 
  * answers again, so that they go as soon as it does rather than when their jittered delays end.
  */
 export const SCOUT_INTERVAL_MS = 15;
-
-/** A sleep worth scouting during: one longer than the interval (a shorter one ends about as soon). */
-export function worthScouting(sleepMs: number, intervalMs: number | false): intervalMs is number {
-  return intervalMs !== false && sleepMs > intervalMs;
-}

@@ -39,18 +39,17 @@ export function statementRetryable(s: StatementFacts): true | GiveUpReason {
 }
 
 export interface Budget {
-  /** Retries already made for this operation. */
-  readonly retriesMade: number;
-  readonly retries: number;
-  /** Milliseconds left of the deadline. */
-  readonly remainingMs: number;
+  /** What the operation spent: its retries, and the clock time of its first failure (0 before any; its deadline counts from there). */
+  readonly spent: { readonly retriesMade: number; readonly firstFailureAt: number };
+  readonly limits: { readonly retries: number; readonly deadlineMs: number };
+  readonly now: number;
 }
 
 /** Is there room for one more retry? */
-export function budgetAllows(b: Budget): true | GiveUpReason {
-  if (b.retries === 0) return 'retry-disabled';
-  if (b.retriesMade >= b.retries) return 'retries-exhausted';
-  if (b.remainingMs <= 0) return 'deadline-exceeded';
+export function budgetAllows({ spent, limits, now }: Budget): true | GiveUpReason {
+  if (limits.retries === 0) return 'retry-disabled';
+  if (spent.retriesMade >= limits.retries) return 'retries-exhausted';
+  if (remainingMs(spent.firstFailureAt || now, limits.deadlineMs, now) <= 0) return 'deadline-exceeded';
   return true;
 }
 
@@ -66,8 +65,7 @@ export interface ConnectFacts {
   readonly canRefresh: boolean;
   /** The login was refused with a password replaced since, and the bound on such retries is not reached. */
   readonly staleLogin: boolean;
-  /** Asked only once the failure is one worth a retry (it starts the deadline's clock). */
-  readonly budget: () => Budget;
+  readonly budget: Budget;
 }
 
 /** What a statement whose connection was lost says, as far as the decision goes. */
@@ -75,7 +73,7 @@ export interface QueryFacts {
   readonly phase: 'query';
   readonly closed: boolean;
   readonly statement: StatementFacts;
-  readonly budget: () => Budget;
+  readonly budget: Budget;
 }
 
 /**
@@ -93,7 +91,7 @@ export type Step =
 export interface TransactionFacts {
   readonly phase: 'transaction';
   readonly closed: boolean;
-  readonly budget: () => Budget;
+  readonly budget: Budget;
 }
 
 /**
@@ -108,21 +106,21 @@ export function transactionReplayable(lost: { readonly transactionLost: boolean;
 export function nextStep(facts: ConnectFacts | QueryFacts | TransactionFacts): Step {
   if (facts.phase === 'transaction') {
     if (facts.closed) return giveUp('closed', true);
-    const room = budgetAllows(facts.budget());
+    const room = budgetAllows(facts.budget);
     return room === true ? RETRY : giveUp(room, true);
   }
   if (facts.phase === 'query') {
     if (facts.closed) return giveUp('closed', true);
     const allowed = statementRetryable(facts.statement);
     if (allowed !== true) return giveUp(allowed, true);
-    const room = budgetAllows(facts.budget());
+    const room = budgetAllows(facts.budget);
     return room === true ? RETRY : giveUp(room, true);
   }
   if (facts.closed) return giveUp('closed', false);
   if (facts.deadlinePassed) return giveUp('deadline-exceeded', false);
   if (facts.kind === 'fatal' || (facts.kind === 'auth' && !facts.canRefresh)) return giveUp('not-retryable', false);
   if (facts.kind === 'auth' && facts.staleLogin) return RETRY_NOW;
-  const room = budgetAllows(facts.budget());
+  const room = budgetAllows(facts.budget);
   return room === true ? RETRY : giveUp(room, true);
 }
 

@@ -29,6 +29,11 @@ export type ConnectFailure = 'transient' | 'auth' | 'fatal';
 export type ReconnectFailure = 'transient' | 'auth' | 'lost' | 'read-only' | 'conflict';
 
 /** One per database dialect: pure functions over errors and SQL text. */
+/** A thrown value as an `Error` (what hooks and give-ups carry). */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
 export interface DialectClassifier {
   readonly dialect: string;
   classifyQueryError(error: unknown): QueryFailure;

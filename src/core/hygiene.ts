@@ -41,7 +41,7 @@ export function checkoutAction(stamps: ConnectionStamps, marks: PoolMarks, hygie
 }
 
 /** A connection's retirement time: `maxLifetimeMs` less up to 10% jitter, so a pool opened at once does not close at once. */
-export function retireAt(createdAt: number, maxLifetimeMs: number | false, random: () => number = Math.random): number {
+export function retireAt(createdAt: number, maxLifetimeMs: number | false, random: number = Math.random()): number {
   if (maxLifetimeMs === false) return Infinity;
-  return createdAt + Math.round(maxLifetimeMs * (1 - 0.1 * random()));
+  return createdAt + Math.round(maxLifetimeMs * (1 - 0.1 * random));
 }

@@ -3,7 +3,8 @@ import type { ReconnectConfig } from '../hooks';
 import { policyFor } from '../core/policy';
 import { listening, publish } from './events';
 import { operationFor, remainingMs, type Operation } from './operation';
-import type { AcquireOptions, Connection, PoolName } from './port';
+import type { AcquireOptions, Connection } from './port';
+import { discard } from './discard';
 import { type ConnectionRecord, type Engine } from './state';
 import { DeadlineError, withDeadline } from './timing';
 
@@ -15,7 +16,7 @@ export function opened(engine: Engine, connection: Connection, config: Reconnect
     createdAt: now,
     checkedAt: now,
     releasedAt: NaN,
-    retireAt: retireAt(now, engine.options.hygiene.maxLifetimeMs, () => engine.clock.random()),
+    retireAt: retireAt(now, engine.options.hygiene.maxLifetimeMs, engine.clock.random()),
     checkedOutWith: undefined,
   };
   engine.connections.records.set(connection, record);
@@ -47,7 +48,7 @@ export function released(engine: Engine, connection: Connection): boolean {
  */
 export function checkedOut(engine: Engine, options: AcquireOptions, connection: Connection): Connection | Promise<Connection> {
   // While others back off, a connection handed out says the server is back: wake them.
-  if (engine.backoffs.anyone) engine.backoffs.wakeAll();
+  if (engine.backoffs.sleeping > 0) engine.backoffs.wakeAll();
   const record = engine.connections.records.get(connection) ?? adopt(engine, connection);
   record.checkedOutWith = options;
   const action = checkoutAction(
@@ -66,10 +67,9 @@ export function checkedOut(engine: Engine, options: AcquireOptions, connection: 
 }
 
 /** One attempt at a usable connection, bounded by the deadline once the operation has failed. */
-export function acquireAttempt(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
-  return (op.firstFailureAt === 0 ? engine.host.acquireOnce(options) : withinDeadline(engine, op, options)).then((connection) =>
-    checkedOut(engine, options, connection),
-  );
+export async function acquireAttempt(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
+  const connection = await (op.firstFailureAt === 0 ? engine.host.acquireOnce(options) : withinDeadline(engine, op, options));
+  return checkedOut(engine, options, connection);
 }
 
 function withinDeadline(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
@@ -186,27 +186,4 @@ function retire(engine: Engine, connection: Connection, record: ConnectionRecord
   engine.host.debug(`connection ${reason === 'lifetime' ? 'reached its max lifetime' : 'points at a read-only server'}; closing it`);
   if (listening('retired')) publish(engine, 'retired', { reason, ageMs: engine.clock.now() - record.createdAt }, record.config);
   engine.host.destroy(connection);
-}
-
-/**
- * A connection found dead (or on a read-only server) is never handed out again: marked invalid
- * and destroyed now, so a later
- * release of it is a no-op. Its pool's older idle connections become suspect.
- */
-export function discard(engine: Engine, connection: Connection, kind: 'dead' | 'read-only'): void {
-  engine.host.invalidate(connection);
-  engine.host.destroy(connection);
-  markPool(engine, engine.host.poolOf(connection), kind);
-}
-
-export function markPool(engine: Engine, pool: PoolName, kind: 'dead' | 'read-only'): void {
-  if (!engine.options.hygiene.sweep) return;
-  const marks = engine.connections.marks[pool];
-  const previous = kind === 'read-only' ? marks.droppedAt : marks.sweptAt;
-  if (kind === 'read-only') marks.droppedAt = engine.clock.now();
-  else marks.sweptAt = engine.clock.now();
-  // Told once per sweep: a mark that moves again before any connection was opened adds no suspect.
-  if (previous < engine.connections.reach.openedAt && listening('sweep')) {
-    publish(engine, 'sweep', { pool, reason: kind }, engine.host.configOf(pool));
-  }
 }

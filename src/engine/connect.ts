@@ -1,16 +1,18 @@
 import type { Model, ModelStatic } from 'sequelize';
-import { nextStep, type GiveUpReason, type Step } from '../core/decide';
+import { nextStep, type Step } from '../core/decide';
 import type { ReconnectFailure } from '../core/failure';
 import { modelOf, policyFor } from '../core/policy';
 import type { ReconnectContext } from '../hooks';
-import { acquireAttempt, markPool } from './checkout';
-import { explainExhausted } from './exhausted';
+import { acquireAttempt } from './checkout';
+import { markPool } from './discard';
+import { explainExhausted, poolBusy } from './exhausted';
 import { giveUp } from './give-up';
 import { hasReconnectHook } from './run-hook';
-import { operationFor, remainingMs, type Operation } from './operation';
+import { operationFor, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
-import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
-import { asError, poolBusy, type Engine } from './state';
+import { publishLost, publishRecovered } from './events';
+import { retry, type GiveUp, type RetryAbout, type RetryPlan } from './retry';
+import type { Engine } from './state';
 import { ConnectTimeoutError, DeadlineError } from './timing';
 
 /**
@@ -32,11 +34,14 @@ export function connectFailed(engine: Engine, options: AcquireOptions, error: un
  * A connection for an operation that has failed before: given up already (Sequelize's own
  * retry gets the same error at once), or one attempt within its deadline, recovered from.
  */
-export function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
-  if (op.final) return Promise.reject(op.final);
-  return acquireAttempt(engine, op, options).catch((error: unknown) =>
-    poolBusy(engine, error) ? Promise.reject(explainExhausted(engine, error)) : new ConnectRecovery(engine, op, options).run(error),
-  );
+export async function acquireFor(engine: Engine, op: Operation, options: AcquireOptions): Promise<Connection> {
+  if (op.final) throw op.final;
+  try {
+    return await acquireAttempt(engine, op, options);
+  } catch (error) {
+    if (poolBusy(engine, error)) throw explainExhausted(engine, error);
+    return new ConnectRecovery(engine, op, options).run(error);
+  }
 }
 
 /**
@@ -77,22 +82,12 @@ class ConnectRecovery {
           continue;
         }
       }
-      countRetry(engine, op);
-      const context = this.context(error, failure);
-      const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
-      await beforeRetry(engine, op, plan, context, failure, giveUpWith, this.options);
-      if (engine.closed) throw this.giveUp('closed');
-      const next = await reconnect(engine, op, plan, context, () => acquireAttempt(engine, op, this.options), giveUpWith);
+      const next = await retry(engine, op, plan, this.about(failure, error), error, acquireAttempt, this.options, this.giveUp);
       if ('failed' in next) {
         error = next.failed;
         continue;
       }
-      const { connection } = next;
-      engine.backoffs.wakeAll();
-      await afterReconnect(engine, op, plan, context, (hookError) => {
-        engine.host.release(connection);
-        return this.giveUp('hook-failed', hookError);
-      });
+      const { connection, context } = next;
       if (!op.recovering) {
         engine.stats.note('retriesSucceeded');
         publishRecovered(engine, op, context.config);
@@ -117,11 +112,7 @@ class ConnectRecovery {
       kind,
       canRefresh: kind === 'auth' && hasReconnectHook(engine, this.model, 'beforeReconnect'),
       staleLogin: kind === 'auth' && this.refusedWithReplacedPassword(error) && op.staleLogins < engine.host.maxPoolSize(),
-      budget: () => ({
-        retriesMade: op.retriesMade,
-        retries: this.plan.retries,
-        remainingMs: remainingMs(op, this.plan.deadlineMs, engine.clock.now()),
-      }),
+      budget: { spent: op, limits: this.plan, now: engine.clock.now() },
     });
     const failure = kind === 'auth' ? 'auth' : 'transient';
     if (!exhausted && (step.action !== 'give-up' || step.counted)) {
@@ -134,12 +125,10 @@ class ConnectRecovery {
     return { step, failure };
   }
 
-  private context(error: unknown, failure: ReconnectFailure): ReconnectContext {
+  private about(failure: ReconnectFailure, error: unknown): RetryAbout {
     const { engine, pool } = this;
     const config = this.failedAttempt(error)?.config ?? engine.host.configOf(pool);
     return {
-      error: asError(error),
-      attempt: this.op.retriesMade,
       phase: 'connect',
       failure,
       config,
@@ -150,11 +139,11 @@ class ConnectRecovery {
     };
   }
 
-  private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+  private readonly giveUp: GiveUp = (reason, hookError, cause) => {
     if (cause !== undefined && !(cause instanceof DeadlineError)) this.op.cause = cause;
     const config = this.failedAttempt(this.op.cause)?.config ?? this.engine.host.configOf(this.pool);
     return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError, config });
-  }
+  };
 
   private failedAttempt(error: unknown) {
     return typeof error === 'object' && error !== null ? this.engine.connections.failedAttempts.get(error) : undefined;

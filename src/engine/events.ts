@@ -3,6 +3,7 @@ import type { Sequelize } from 'sequelize';
 import type { GiveUpReason } from '../core/decide';
 import type { ReconnectFailure } from '../core/failure';
 import type { ReconnectConfig } from '../hooks';
+import type { Operation } from './operation';
 import type { Engine } from './state';
 
 /**
@@ -180,6 +181,30 @@ export function publish<K extends ChannelKey>(
     host: hostLabel(config ?? engine.host.configOf('write')),
   };
   live[key].publish({ ...base, ...fields });
+}
+
+/** A connection was found lost (or could not be opened): told to `connectionLost` subscribers. */
+export function publishLost(
+  engine: Engine,
+  phase: 'connect' | 'query' | 'transaction' | 'commit',
+  failure: ReconnectFailure,
+  error: unknown,
+  config: ReconnectConfig,
+  inTransaction = phase === 'transaction' || phase === 'commit',
+): void {
+  if (listening('connectionLost')) publish(engine, 'connectionLost', { phase, failure, code: errorCode(error), inTransaction }, config);
+}
+
+/** An operation succeeded after at least one retry: told to `recovered` subscribers. */
+export function publishRecovered(engine: Engine, op: Operation, config?: ReconnectConfig): void {
+  if (listening('recovered')) {
+    publish(engine, 'recovered', { attempts: op.retriesMade + 1, elapsedMs: elapsedSince(engine, op) }, config);
+  }
+}
+
+/** Since the operation's first failure. */
+export function elapsedSince(engine: Engine, op: Operation): number {
+  return op.firstFailureAt === 0 ? 0 : engine.clock.now() - op.firstFailureAt;
 }
 
 /** The driver's error code, outermost first (Sequelize wraps it as `original`/`parent`). */

@@ -8,6 +8,15 @@ import type { Engine, Reachability } from './state';
  * the server succeeded meanwhile, says so in the message.
  */
 
+/**
+ * Sequelize's acquire timeout while no connection was being opened: every connection was busy
+ * and none was lost. With one being opened, the timeout is an outage (a server that accepts and
+ * never answers): a connect failure like any other.
+ */
+export function poolBusy(engine: Engine, error: unknown): boolean {
+  return engine.connections.opening === 0 && engine.host.isPoolExhausted(error);
+}
+
 /** A connection was opened: the server is reachable. */
 export function reached(engine: Engine): void {
   const r = engine.connections.reach;

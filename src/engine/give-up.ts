@@ -2,9 +2,10 @@ import type { GiveUpReason } from '../core/decide';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
 import type { ReconnectConfig } from '../hooks';
 import { listening, publish } from './events';
-import { explainExhausted } from './exhausted';
+import { explainExhausted, poolBusy } from './exhausted';
 import type { Operation } from './operation';
-import { asError, noteFailedIn, poolBusy, type Engine } from './state';
+import { asError } from '../core/failure';
+import { noteFailedIn, type Engine } from './state';
 
 export interface GiveUp {
   readonly phase: 'connect' | 'query';

@@ -1,5 +1,3 @@
-import { remainingMs as remaining } from '../core/decide';
-
 /**
  * What the plugin knows about one operation that failed (one `sequelize.query` call, across
  * Sequelize's own retry attempts): its connect and query phases share the retry budget. Created
@@ -52,5 +50,5 @@ export function operationFor(operations: WeakMap<object, Operation>, options: ob
 /** Marks the first failure and returns the milliseconds left of the deadline. */
 export function remainingMs(op: Operation, deadlineMs: number, now: number): number {
   if (op.firstFailureAt === 0) op.firstFailureAt = now;
-  return remaining(op.firstFailureAt, deadlineMs, now);
+  return deadlineMs - (now - op.firstFailureAt);
 }

@@ -1,12 +1,12 @@
-import { nextStep, transactionReplayable, type GiveUpReason } from '../core/decide';
+import { nextStep, transactionReplayable } from '../core/decide';
 import { ConnectionLostError } from '../errors';
-import type { ReconnectContext } from '../hooks';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
-import { newOperation, remainingMs, type Operation } from './operation';
-import { listening, publish } from './events';
-import { afterReconnect, beforeRetry, countRetry, elapsedSince, publishRecovered, reconnect, type RetryPlan } from './retry';
-import { asError, configFor, type Engine } from './state';
+import { newOperation, type Operation } from './operation';
+import { elapsedSince, listening, publish, publishRecovered } from './events';
+import { retry, type GiveUp, type RetryAbout, type RetryPlan } from './retry';
+import { asError } from '../core/failure';
+import { configFor, type Engine } from './state';
 
 /** Did this failure leave the transaction certainly not committed, so that running it again is safe? */
 export function isReplayable(error: unknown): error is ConnectionLostError {
@@ -89,31 +89,15 @@ class TransactionReplay<T> {
   async run(): Promise<T> {
     const { engine, op, plan } = this;
     for (;;) {
-      const step = nextStep({
-        phase: 'transaction',
-        closed: engine.closed,
-        budget: () => ({
-          retriesMade: op.retriesMade,
-          retries: plan.retries,
-          remainingMs: remainingMs(op, plan.deadlineMs, engine.clock.now()),
-        }),
-      });
+      const step = nextStep({ phase: 'transaction', closed: engine.closed, budget: { spent: op, limits: plan, now: engine.clock.now() } });
       if (step.action !== 'retry') throw this.giveUp(step.action === 'give-up' ? step.reason : 'not-retryable');
-      countRetry(engine, op);
-      const context = this.context();
-      const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
-      await beforeRetry(engine, op, plan, context, this.failure, giveUpWith);
       // A connection proves the server takes new sessions (the connect phase rides out an outage); the transaction gets its own.
-      const next = await reconnect(engine, op, plan, context, () => acquireFor(engine, op, { useMaster: true }), giveUpWith);
+      const next = await retry(engine, op, plan, this.about(), this.last, acquireFor, { useMaster: true }, this.giveUp);
       if ('failed' in next) {
         if (next.failed instanceof ConnectionLostError) throw this.giveUp(next.failed.reason, undefined, next.failed.cause);
         throw this.giveUp(engine.closed ? 'closed' : 'not-retryable');
       }
-      const { connection } = next;
-      await afterReconnect(engine, op, plan, context, (hookError) => {
-        engine.host.release(connection);
-        return this.giveUp('hook-failed', hookError);
-      });
+      const { connection, context } = next;
       engine.host.release(connection);
       engine.stats.note('transactionReplays');
       if (listening('transactionReplayed')) publish(engine, 'transactionReplayed', { attempt: op.retriesMade }, context.config);
@@ -132,21 +116,13 @@ class TransactionReplay<T> {
     }
   }
 
-  private context(): ReconnectContext {
+  private about(): RetryAbout {
     const { engine } = this;
     const config = configFor(engine, 'write');
-    return {
-      error: asError(this.last),
-      attempt: this.op.retriesMade,
-      phase: 'transaction',
-      failure: this.failure,
-      config,
-      pool: engine.host.replicated ? 'write' : undefined,
-      host: config.host,
-    };
+    return { phase: 'transaction', failure: this.failure, config, pool: engine.host.replicated ? 'write' : undefined, host: config.host };
   }
 
-  private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+  private readonly giveUp: GiveUp = (reason, hookError, cause) => {
     // Out of replays after a conflict: the caller gets the server's error, as without the plugin.
     if (this.failure === 'conflict' && hookError === undefined && cause === undefined && reason !== 'closed') {
       this.engine.stats.note('retriesFailed');
@@ -166,5 +142,5 @@ class TransactionReplay<T> {
       transactionLost: true,
       hookError,
     });
-  }
+  };
 }

@@ -1,18 +1,18 @@
 import { backoffDelay } from '../core/backoff';
-import type { ReconnectFailure } from '../core/failure';
-import type { ReconnectConfig, ReconnectContext } from '../hooks';
-import { errorCode, listening, publish } from './events';
+import type { GiveUpReason } from '../core/decide';
+import type { ReconnectContext } from '../hooks';
+import { listening, publish } from './events';
 import { remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection } from './port';
 import { runHook } from './run-hook';
 import { sleepScouted } from './scout';
-import { asError, type Engine } from './state';
+import { asError } from '../core/failure';
+import type { Engine } from './state';
 
 /**
- * The steps every recovery takes between two attempts. Each recovery (a connection in
- * connect.ts, a statement in statement.ts, a managed transaction in replay.ts) is a loop of its
- * own that reads top to bottom: decide (core/decide), `countRetry`, `beforeRetry`, `reconnect`,
- * put the new connection in place, `afterReconnect`, the next attempt.
+ * One retry, the same in every recovery. Each recovery (a connection in connect.ts, a statement
+ * in statement.ts, a managed transaction in replay.ts) is a loop of its own that reads top to
+ * bottom: decide (core/decide), `retry`, put the new connection to use, the next attempt.
  */
 
 /** What bounds one recovery: the name it reports under, its budget and its backoff. */
@@ -27,89 +27,60 @@ export interface RetryPlan {
   readonly operation: 'read' | 'write' | 'transaction';
 }
 
-/** A hook threw: the error the recovery gives up with instead (`reconnectError`: the attempt that failed, if one did). */
-export type GiveUpWith = (hookError: unknown, reconnectError?: unknown) => Error;
+/** What a retry is about, as the hooks are told it; the retry adds its number and the error. */
+export type RetryAbout = Omit<ReconnectContext, 'attempt' | 'error'>;
 
-/** A retry starts: counted (the hooks' `attempt` is its number). */
-export function countRetry(engine: Engine, op: Operation): void {
-  op.retriesMade++;
-  engine.stats.note('retries');
-}
+/** How the recovery gets a new connection (connect.ts's `acquireAttempt` or `acquireFor`). */
+export type Acquire = (engine: Engine, op: Operation, options: AcquireOptions) => Promise<Connection>;
+
+/** The error a recovery ends with (`cause`: the failure it reports, when not its last one). */
+export type GiveUp = (reason: GiveUpReason, hookError?: unknown, cause?: unknown) => Error;
+
+/** A new connection, not in use yet; or the error that kept it from being had. Each with what the hooks were told. */
+export type Retried =
+  | { readonly connection: Connection; readonly context: ReconnectContext }
+  | { readonly failed: unknown; readonly context: ReconnectContext };
 
 /**
- * Tells `beforeReconnect` (which may end the recovery), and backs off within the deadline; a
- * connect backoff (`scoutWith`: its options) ends as soon as the server answers again.
+ * Spends one retry of `op`: counted; `beforeReconnect` told; a backoff within the deadline (a
+ * connect backoff ends as soon as the server answers again); a connection from `acquire`;
+ * `afterReconnect` told whether there is one. A hook that throws ends the recovery (`giveUp`,
+ * the new connection released), and so does `close()` during the backoff.
  */
-export async function beforeRetry(
+export async function retry(
   engine: Engine,
   op: Operation,
   plan: RetryPlan,
-  context: ReconnectContext,
-  failure: ReconnectFailure,
-  giveUpWith: GiveUpWith,
-  scoutWith?: AcquireOptions,
-): Promise<void> {
+  about: RetryAbout,
+  error: unknown,
+  acquire: Acquire,
+  options: AcquireOptions,
+  giveUp: GiveUp,
+): Promise<Retried> {
+  op.retriesMade++;
+  engine.stats.note('retries');
+  const context: ReconnectContext = { ...about, error: asError(error), attempt: op.retriesMade };
   const what =
     plan.name === 'connect'
-      ? `connect failed (${failure})`
+      ? `connect failed (${context.failure})`
       : `connection lost under a ${plan.name === 'query' ? 'statement' : 'transaction'}`;
   engine.host.debug(`${what}: ${engine.redact(context.error.message)}; retry ${op.retriesMade} of ${plan.retries}`);
-  await runHook(engine, 'beforeReconnect', context, giveUpWith, hookBoundMs(engine, op, plan));
-  const left = Math.max(0, remainingMs(op, plan.deadlineMs, engine.clock.now()));
-  const delay = backoffDelay(op.retriesMade, plan.backoff, plan.immediateFirst, () => engine.clock.random());
-  const ms = Math.min(delay, left);
+  await runHook(engine, 'beforeReconnect', context, (hookError) => giveUp('hook-failed', hookError), hookBoundMs(engine, op, plan));
+
+  const delay = backoffDelay(op.retriesMade, plan.backoff, plan.immediateFirst, engine.clock.random());
   const sleptFrom = engine.clock.now();
-  await (scoutWith ? sleepScouted(engine, scoutWith, ms) : engine.backoffs.sleep(ms));
+  const ms = Math.min(delay, Math.max(0, remainingMs(op, plan.deadlineMs, sleptFrom)));
+  await (plan.name === 'connect' ? sleepScouted(engine, options, ms) : engine.backoffs.sleep(ms));
   if (listening('retry')) {
     const delayMs = engine.clock.now() - sleptFrom;
     publish(engine, 'retry', { attempt: op.retriesMade, delayMs, phase: plan.name, operation: plan.operation }, context.config);
   }
-}
+  if (engine.closed) throw giveUp('closed');
 
-/** A connection was found lost (or could not be opened): told to `connectionLost` subscribers. */
-export function publishLost(
-  engine: Engine,
-  phase: 'connect' | 'query' | 'transaction' | 'commit',
-  failure: ReconnectFailure,
-  error: unknown,
-  config: ReconnectConfig,
-  inTransaction = phase === 'transaction' || phase === 'commit',
-): void {
-  if (listening('connectionLost')) publish(engine, 'connectionLost', { phase, failure, code: errorCode(error), inTransaction }, config);
-}
-
-/** An operation succeeded after at least one retry: told to `recovered` subscribers. */
-export function publishRecovered(engine: Engine, op: Operation, config?: ReconnectConfig): void {
-  if (listening('recovered')) {
-    publish(engine, 'recovered', { attempts: op.retriesMade + 1, elapsedMs: elapsedSince(engine, op) }, config);
-  }
-}
-
-/** Since the operation's first failure. */
-export function elapsedSince(engine: Engine, op: Operation): number {
-  return op.firstFailureAt === 0 ? 0 : engine.clock.now() - op.firstFailureAt;
-}
-
-/**
- * A new connection for the next attempt, or the error that kept it from being had (after
- * `afterReconnect` was told of it: a hook that throws ends the recovery).
- */
-export async function reconnect(
-  engine: Engine,
-  op: Operation,
-  plan: RetryPlan,
-  context: ReconnectContext,
-  connect: () => Promise<Connection>,
-  giveUpWith: GiveUpWith,
-): Promise<{ readonly connection: Connection } | { readonly failed: unknown }> {
   const startedAt = engine.clock.now();
+  let connection: Connection;
   try {
-    const connection = await connect();
-    engine.stats.note('reconnects');
-    if (listening('reconnect')) {
-      publish(engine, 'reconnect', { attempt: context.attempt, ok: true, durationMs: engine.clock.now() - startedAt }, context.config);
-    }
-    return { connection };
+    connection = await acquire(engine, op, options);
   } catch (reconnectError) {
     engine.stats.note('reconnectFailures');
     if (listening('reconnect')) {
@@ -118,20 +89,25 @@ export async function reconnect(
       publish(engine, 'reconnect', { attempt: context.attempt, ok: false, durationMs, failure }, context.config);
     }
     const told = { ...context, reconnected: false, reconnectError: asError(reconnectError) };
-    await runHook(engine, 'afterReconnect', told, (hookError) => giveUpWith(hookError, reconnectError), hookBoundMs(engine, op, plan));
-    return { failed: reconnectError };
+    await runHook(
+      engine,
+      'afterReconnect',
+      told,
+      (hookError) => giveUp('hook-failed', hookError, reconnectError),
+      hookBoundMs(engine, op, plan),
+    );
+    return { failed: reconnectError, context };
   }
-}
-
-/** The new connection is in place: `afterReconnect` is told (a hook that throws ends the recovery). */
-export function afterReconnect(
-  engine: Engine,
-  op: Operation,
-  plan: RetryPlan,
-  context: ReconnectContext,
-  giveUpWith: GiveUpWith,
-): Promise<void> {
-  return runHook(engine, 'afterReconnect', { ...context, reconnected: true }, giveUpWith, hookBoundMs(engine, op, plan));
+  engine.stats.note('reconnects');
+  if (listening('reconnect')) {
+    publish(engine, 'reconnect', { attempt: context.attempt, ok: true, durationMs: engine.clock.now() - startedAt }, context.config);
+  }
+  const hookFailed = (hookError: unknown) => {
+    engine.host.release(connection);
+    return giveUp('hook-failed', hookError);
+  };
+  await runHook(engine, 'afterReconnect', { ...context, reconnected: true }, hookFailed, hookBoundMs(engine, op, plan));
+  return { connection, context };
 }
 
 /** A hook has what is left of its operation's deadline (at least a second, for one run just before it). */

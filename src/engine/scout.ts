@@ -1,4 +1,3 @@
-import { worthScouting } from '../core/backoff';
 import type { AcquireOptions, Connection } from './port';
 import type { Engine } from './state';
 import { withDeadline } from './timing';
@@ -13,7 +12,8 @@ import { withDeadline } from './timing';
  */
 export async function sleepScouted(engine: Engine, options: AcquireOptions, ms: number): Promise<void> {
   const { scout } = engine;
-  if (!worthScouting(ms, scout.intervalMs)) return engine.backoffs.sleep(ms);
+  // Worth scouting during a sleep longer than the interval only: a shorter one ends about as soon.
+  if (scout.intervalMs === false || ms <= scout.intervalMs) return engine.backoffs.sleep(ms);
   // Only what picks the pool: the rest (a transaction, a uuid) belongs to the sleeper.
   scout.options = { type: options.type, useMaster: options.useMaster };
   scout.sleepers++;

@@ -1,7 +1,7 @@
 import { policyFor } from '../core/policy';
 import { settleStep, type CommitOutcome } from '../core/settle';
 import type { TransactionIds } from '../dialects/types';
-import { discard } from './checkout';
+import { discard } from './discard';
 import { listening, publish } from './events';
 import { acquireFor } from './connect';
 import { newOperation, remainingMs, type Operation } from './operation';

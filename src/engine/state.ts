@@ -8,7 +8,7 @@ import type { TransactionIds } from '../dialects/types';
 import type { AcquireOptions, Clock, Connection, HostPort, PoolName } from './port';
 import { ConnectGate, CONNECT_PACE_MS } from './connect-gate';
 import { Stats } from './stats';
-import { Backoffs } from './timing';
+import { Backoffs } from './backoffs';
 
 /** What the plugin knows of one connection it opened. */
 export interface ConnectionRecord extends ConnectionStamps {
@@ -168,15 +168,6 @@ export function createEngine(parts: {
 }
 
 /**
- * Sequelize's acquire timeout while no connection was being opened: every connection was busy
- * and none was lost. With one being opened, the timeout is an outage (a server that accepts and
- * never answers): a connect failure like any other.
- */
-export function poolBusy(engine: Engine, error: unknown): boolean {
-  return engine.connections.opening === 0 && engine.host.isPoolExhausted(error);
-}
-
-/**
  * The settings the next connection will be made with: the failed connection's own (one
  * replica's, with replication), else the pool's. A hook that changes them changes that host's.
  */
@@ -187,10 +178,6 @@ export function configFor(engine: Engine, pool: PoolName, connection?: Connectio
 /** The settings a connection was opened with (the replica's, with replication). */
 export function configOf(engine: Engine, connection: Connection): ReconnectConfig {
   return configFor(engine, engine.host.poolOf(connection), connection);
-}
-
-export function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** Notes the transaction whose statement failed with `error` (its own error, or a lost connection given up on). */

@@ -1,17 +1,19 @@
 import type { Model, ModelStatic } from 'sequelize';
-import { nextStep, type GiveUpReason, type Step } from '../core/decide';
+import { nextStep, type Step } from '../core/decide';
 import type { QueryFailure, ReconnectFailure } from '../core/failure';
 import { modelOf, policyFor, type Policy } from '../core/policy';
 import { ConnectionLostError } from '../errors';
 import type { ReconnectContext } from '../hooks';
-import { discard, refusedBySession } from './checkout';
+import { refusedBySession } from './checkout';
+import { discard } from './discard';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, QueryLike, TransactionLike } from './port';
 import { runAgain, type DriverCall } from './driver-call';
-import { afterReconnect, beforeRetry, countRetry, publishLost, publishRecovered, reconnect, type RetryPlan } from './retry';
-import { asError, configFor, configOf, noteFailedIn, type Engine } from './state';
+import { publishLost, publishRecovered } from './events';
+import { retry, type GiveUp, type RetryAbout, type RetryPlan } from './retry';
+import { configFor, configOf, noteFailedIn, type Engine } from './state';
 import { lostOutcome } from './settle-commit';
 import { WatchedRecord, type SilenceWatch } from './silence';
 
@@ -124,22 +126,16 @@ class StatementRecovery {
     for (;;) {
       const step = this.decide();
       if (step.action !== 'retry') throw this.giveUp(step.action === 'give-up' ? step.reason : 'not-retryable');
-      countRetry(engine, op);
-      const context = this.context();
-      const giveUpWith = (hookError: unknown, reconnectError?: unknown) => this.giveUp('hook-failed', hookError, reconnectError);
-      await beforeRetry(engine, op, plan, context, this.failure, giveUpWith);
-      const next = await reconnect(engine, op, plan, context, () => acquireFor(engine, op, this.acquireOptions()), giveUpWith);
+      const next = await retry(engine, op, plan, this.about(), this.error, acquireFor, this.acquireOptions(), this.giveUp);
       // Our connect phase gives up with a ConnectionLostError; after close(), Sequelize's own getConnection refuses with a plain Error.
       if ('failed' in next) {
         if (next.failed instanceof ConnectionLostError) throw this.giveUp(next.failed.reason, undefined, next.failed.cause);
         throw this.giveUp(engine.closed ? 'closed' : 'not-retryable');
       }
-      const { connection } = next;
+      const { connection, context } = next;
       engine.host.debug(`reconnected: a new connection for retry ${op.retriesMade}`);
       if (!this.transaction) this.owned = connection;
       engine.host.moveStatement(this.query, connection);
-      // Installed already: released with the operation.
-      await afterReconnect(engine, op, plan, context, giveUpWith);
       try {
         const value = await this.runWithinDeadline(connection);
         engine.stats.note('retriesSucceeded');
@@ -176,21 +172,15 @@ class StatementRecovery {
         idempotent: !!this.transaction || settings.idempotent,
         retryWrites: settings.retryWrites,
       },
-      budget: () => ({
-        retriesMade: op.retriesMade,
-        retries: this.plan.retries,
-        remainingMs: remainingMs(op, this.plan.deadlineMs, engine.clock.now()),
-      }),
+      budget: { spent: op, limits: this.plan, now: engine.clock.now() },
     });
   }
 
-  private context(): ReconnectContext {
+  private about(): RetryAbout {
     const { engine, lost } = this;
     const pool = engine.host.poolOf(lost);
     const config = configFor(engine, pool, lost);
     return {
-      error: asError(this.error),
-      attempt: this.op.retriesMade,
       phase: 'query',
       failure: this.failure,
       config,
@@ -234,12 +224,12 @@ class StatementRecovery {
     }
   }
 
-  private giveUp(reason: GiveUpReason, hookError?: unknown, cause?: unknown): Error {
+  private readonly giveUp: GiveUp = (reason, hookError, cause) => {
     // The driver's error as Sequelize wraps it, like every `parent` of Sequelize's own errors.
     const parent = this.engine.host.formatError(this.query, cause ?? this.error);
     const g = { phase: 'query', reason, cause: parent, sql: this.sql, hookError, config: configOf(this.engine, this.lost) } as const;
     return giveUp(this.engine, this.op, g);
-  }
+  };
 
   /** Sequelize releases the connection it acquired (destroyed, so a no-op); the replacement is ours. */
   releaseOwned(): void {

@@ -67,7 +67,7 @@ export function withDeadline<T>(
   late: (value: T) => void,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    let expired = false;
+    let expired = false as boolean; // set by the timer, read after an await
     const cancel = clock.setTimer(
       () => {
         expired = true;
@@ -75,68 +75,27 @@ export function withDeadline<T>(
       },
       Math.max(0, ms),
     );
-    promise.then(
-      (value) => {
-        if (expired) {
-          // No one handles this reaction's promise: a throw here would be an unhandled rejection.
-          try {
-            late(value);
-          } catch {
-            // The value came too late for anyone; there is no caller left to tell.
-          }
-          return;
-        }
-        cancel();
-        resolve(value);
-      },
-      (error: unknown) => {
+    // One flow for both outcomes; a throw in it would be an unhandled rejection, so none escapes.
+    void (async () => {
+      let value: T;
+      try {
+        value = await promise;
+      } catch (error) {
         if (expired) return;
         cancel();
         reject(error);
-      },
-    );
+        return;
+      }
+      if (!expired) {
+        cancel();
+        resolve(value);
+        return;
+      }
+      try {
+        late(value);
+      } catch {
+        // The value came too late for anyone; there is no caller left to tell.
+      }
+    })();
   });
-}
-
-/**
- * The operations of one instance that are backing off. When one of them (or any other caller)
- * gets a connection, the server is reachable again: the others are woken at once instead of
- * each sleeping out its jittered delay, which after a few retries is up to `backoff.maxMs`.
- * The pool still bounds how many then connect at once. `close()` wakes them too.
- */
-export class Backoffs {
-  private waiting = 0;
-  private wake: (() => void) | undefined;
-  private woken: Promise<void> | undefined;
-
-  constructor(private readonly clock: Clock) {}
-
-  /** Is any operation sleeping? Cheap enough for the hot path. */
-  get anyone(): boolean {
-    return this.waiting > 0;
-  }
-
-  /** Waits `ms` (0: only lets I/O be seen), or less if `wakeAll()` is called meanwhile. */
-  async sleep(ms: number): Promise<void> {
-    if (ms <= 0) {
-      await this.clock.yieldToIO();
-      return;
-    }
-    this.woken ??= new Promise<void>((resolve) => (this.wake = resolve));
-    let cancel: (() => void) | undefined;
-    this.waiting++;
-    try {
-      await Promise.race([new Promise<void>((resolve) => (cancel = this.clock.setTimer(resolve, ms))), this.woken]);
-    } finally {
-      this.waiting--;
-      cancel?.();
-    }
-  }
-
-  wakeAll(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    this.woken = undefined;
-    wake?.();
-  }
 }

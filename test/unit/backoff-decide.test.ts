@@ -7,36 +7,15 @@ import { newOperation, remainingMs } from '../../src/engine/operation';
 describe('backoff', () => {
   const b = { baseMs: 100, maxMs: 1000 };
   it('replaces a stale connection at once on the first retry', () => {
-    assert.equal(
-      backoffDelay(1, b, true, () => 0.99),
-      0,
-    );
-    assert.equal(
-      backoffDelay(2, b, true, () => 0.5),
-      100,
-    );
+    assert.equal(backoffDelay(1, b, true, 0.99), 0);
+    assert.equal(backoffDelay(2, b, true, 0.5), 100);
   });
   it('grows exponentially with full jitter up to maxMs', () => {
-    assert.equal(
-      backoffDelay(1, b, false, () => 0.999),
-      99,
-    );
-    assert.equal(
-      backoffDelay(3, b, false, () => 0.5),
-      200,
-    );
-    assert.equal(
-      backoffDelay(10, b, false, () => 0.5),
-      500,
-    );
-    assert.equal(
-      backoffDelay(60, b, false, () => 0.999),
-      999,
-    );
-    assert.equal(
-      backoffDelay(4, b, false, () => 0),
-      0,
-    );
+    assert.equal(backoffDelay(1, b, false, 0.999), 99);
+    assert.equal(backoffDelay(3, b, false, 0.5), 200);
+    assert.equal(backoffDelay(10, b, false, 0.5), 500);
+    assert.equal(backoffDelay(60, b, false, 0.999), 999);
+    assert.equal(backoffDelay(4, b, false, 0), 0);
   });
 });
 
@@ -62,10 +41,17 @@ describe('which statements may be retried after a lost connection', () => {
 
 describe('retry budget', () => {
   it('allows retries until the count or the deadline runs out', () => {
-    assert.equal(budgetAllows({ retriesMade: 0, retries: 1, remainingMs: 10 }), true);
-    assert.equal(budgetAllows({ retriesMade: 1, retries: 1, remainingMs: 10 }), 'retries-exhausted');
-    assert.equal(budgetAllows({ retriesMade: 0, retries: 3, remainingMs: 0 }), 'deadline-exceeded');
-    assert.equal(budgetAllows({ retriesMade: 0, retries: 0, remainingMs: 10 }), 'retry-disabled');
+    const at = (retriesMade: number, retries: number, now = 5990, firstFailureAt = 5000) => ({
+      spent: { retriesMade, firstFailureAt },
+      limits: { retries, deadlineMs: 1000 },
+      now,
+    });
+    assert.equal(budgetAllows(at(0, 1)), true);
+    assert.equal(budgetAllows(at(1, 1)), 'retries-exhausted');
+    assert.equal(budgetAllows(at(0, 3, 6000)), 'deadline-exceeded');
+    assert.equal(budgetAllows(at(0, 0)), 'retry-disabled');
+    // Before the first failure the whole deadline is left.
+    assert.equal(budgetAllows(at(0, 1, 99_999, 0)), true);
   });
   it('counts the deadline from the first failure of the operation', () => {
     const op = newOperation();
