@@ -208,6 +208,22 @@ describe('the recovery engine (fake host, virtual time)', () => {
     }
   });
 
+  it('afterReconnect throwing ends the recovery and gives the new connection back, the statement never moved to it', async () => {
+    const h = harness({ retries: 2, ...FAST });
+    h.instanceHooks['afterReconnect'] = [
+      () => {
+        throw new Error('metrics down');
+      },
+    ];
+    const { q, result } = lostStatement(h, 'SELECT', fail('lost-sent'));
+    const lost = q.connection;
+    assert.equal((await rejection(result)).reason, 'hook-failed');
+    assert.equal(h.acquired.length, 1);
+    assert.deepEqual(h.released, [{ id: 1 }]);
+    assert.equal(q.connection, lost);
+    assert.equal(h.reruns, 0);
+  });
+
   it('a rollback on a lost connection resolves as done: the server rolled back with the session', async () => {
     const h = harness({});
     const { result } = lostStatement(h, 'RAW', fail('lost-sent'), 'ROLLBACK', { id: 't', connection: {} as Connection, options: {} });

@@ -56,6 +56,8 @@ export interface Harness {
   facade: Facade;
   /** Connection attempts made, and statements re-run. */
   acquired: AcquireOptions[];
+  /** Connections given back to the pool. */
+  released: Connection[];
   reruns: number;
   /** Delays of the timers that fired (backoffs, deadlines), and the zero-delay yields. */
   waited: number[];
@@ -84,6 +86,7 @@ export function harness(
   let connectionIds = 0;
   const h = {
     acquired: [] as AcquireOptions[],
+    released: [] as Connection[],
     reruns: 0,
     waited: [] as number[],
     hooks: [] as string[],
@@ -145,7 +148,7 @@ export function harness(
       if (answer === 'hang') return new Promise(() => {});
       return answer === 'ok' ? Promise.resolve({ id: ++connectionIds } as Connection) : Promise.reject(answer);
     },
-    release: () => {},
+    release: (connection) => void h.released.push(connection),
     destroy: () => {},
     invalidate: (connection) => {
       (connection as { _invalid?: boolean })._invalid = true;
