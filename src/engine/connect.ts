@@ -11,7 +11,7 @@ import { hasReconnectHook } from './run-hook';
 import { operationFor, type Operation } from './operation';
 import type { AcquireOptions, Connection, PoolName } from './port';
 import { publishLost, publishRecovered } from './events';
-import { retry, type GiveUp, type RetryAbout, type RetryPlan } from './retry';
+import { retry, type GiveUpWith, type RetryAbout, type RetryPlan } from './retry';
 import type { Engine } from './state';
 import { ConnectTimeoutError, DeadlineError } from './timing';
 
@@ -139,7 +139,7 @@ class ConnectRecovery {
     };
   }
 
-  private readonly giveUp: GiveUp = (reason, hookError, cause) => {
+  private readonly giveUp: GiveUpWith = (reason, hookError, cause) => {
     if (cause !== undefined && !(cause instanceof DeadlineError)) this.op.cause = cause;
     const config = this.failedAttempt(this.op.cause)?.config ?? this.engine.host.configOf(this.pool);
     return giveUp(this.engine, this.op, { phase: 'connect', reason, cause: this.op.cause, hookError, config });

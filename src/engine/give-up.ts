@@ -1,10 +1,10 @@
 import type { GiveUpReason } from '../core/decide';
+import { asError } from '../core/failure';
 import { ConnectionLostError, connectFailure, explain } from '../errors';
 import type { ReconnectConfig } from '../hooks';
 import { listening, publish } from './events';
 import { explainExhausted, poolBusy } from './exhausted';
 import type { Operation } from './operation';
-import { asError } from '../core/failure';
 import { noteFailedIn, type Engine } from './state';
 
 export interface GiveUp {

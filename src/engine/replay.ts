@@ -1,11 +1,11 @@
 import { nextStep, transactionReplayable } from '../core/decide';
+import { asError } from '../core/failure';
 import { ConnectionLostError } from '../errors';
 import { acquireFor } from './connect';
 import { giveUp } from './give-up';
 import { newOperation, type Operation } from './operation';
 import { elapsedSince, listening, publish, publishRecovered } from './events';
-import { retry, type GiveUp, type RetryAbout, type RetryPlan } from './retry';
-import { asError } from '../core/failure';
+import { retry, type GiveUpWith, type RetryAbout, type RetryPlan } from './retry';
 import { configFor, type Engine } from './state';
 
 /** Did this failure leave the transaction certainly not committed, so that running it again is safe? */
@@ -122,7 +122,7 @@ class TransactionReplay<T> {
     return { phase: 'transaction', failure: this.failure, config, pool: engine.host.replicated ? 'write' : undefined, host: config.host };
   }
 
-  private readonly giveUp: GiveUp = (reason, hookError, cause) => {
+  private readonly giveUp: GiveUpWith = (reason, hookError, cause) => {
     // Out of replays after a conflict: the caller gets the server's error, as without the plugin.
     if (this.failure === 'conflict' && hookError === undefined && cause === undefined && reason !== 'closed') {
       this.engine.stats.note('retriesFailed');

@@ -1,12 +1,12 @@
 import { backoffDelay } from '../core/backoff';
 import type { GiveUpReason } from '../core/decide';
+import { asError } from '../core/failure';
 import type { ReconnectContext } from '../hooks';
 import { listening, publish } from './events';
 import { remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection } from './port';
 import { runHook } from './run-hook';
 import { sleepScouted } from './scout';
-import { asError } from '../core/failure';
 import type { Engine } from './state';
 
 /**
@@ -34,12 +34,10 @@ export type RetryAbout = Omit<ReconnectContext, 'attempt' | 'error'>;
 export type Acquire = (engine: Engine, op: Operation, options: AcquireOptions) => Promise<Connection>;
 
 /** The error a recovery ends with (`cause`: the failure it reports, when not its last one). */
-export type GiveUp = (reason: GiveUpReason, hookError?: unknown, cause?: unknown) => Error;
+export type GiveUpWith = (reason: GiveUpReason, hookError?: unknown, cause?: unknown) => Error;
 
-/** A new connection, not in use yet; or the error that kept it from being had. Each with what the hooks were told. */
-export type Retried =
-  | { readonly connection: Connection; readonly context: ReconnectContext }
-  | { readonly failed: unknown; readonly context: ReconnectContext };
+/** A new connection, not in use yet, and what the hooks were told; or the error that kept it from being had. */
+export type Retried = { readonly connection: Connection; readonly context: ReconnectContext } | { readonly failed: unknown };
 
 /**
  * Spends one retry of `op`: counted; `beforeReconnect` told; a backoff within the deadline (a
@@ -55,7 +53,7 @@ export async function retry(
   error: unknown,
   acquire: Acquire,
   options: AcquireOptions,
-  giveUp: GiveUp,
+  giveUp: GiveUpWith,
 ): Promise<Retried> {
   op.retriesMade++;
   engine.stats.note('retries');
@@ -96,7 +94,7 @@ export async function retry(
       (hookError) => giveUp('hook-failed', hookError, reconnectError),
       hookBoundMs(engine, op, plan),
     );
-    return { failed: reconnectError, context };
+    return { failed: reconnectError };
   }
   engine.stats.note('reconnects');
   if (listening('reconnect')) {

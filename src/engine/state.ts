@@ -6,7 +6,7 @@ import type { ReconnectConfig } from '../hooks';
 import type { Operation } from './operation';
 import type { TransactionIds } from '../dialects/types';
 import type { AcquireOptions, Clock, Connection, HostPort, PoolName } from './port';
-import { ConnectGate, CONNECT_PACE_MS } from './connect-gate';
+import { ConnectGates, CONNECT_PACE_MS } from './connect-gate';
 import { Stats } from './stats';
 import { Backoffs } from './backoffs';
 
@@ -33,8 +33,8 @@ export interface ConnectionsState {
   readonly marks: Record<PoolName, PoolMarks>;
   /** Connections being opened right now (the pool's factory has not settled), waiting for the gate included. */
   opening: number;
-  /** New connections open one at a time (see connect-gate.ts). */
-  readonly gate: ConnectGate;
+  /** New connections to a server open one at a time (see connect-gate.ts). */
+  readonly gates: ConnectGates;
   /** Driver connections being created right now, each bounded by the connect timeout. */
   readonly attempts: Set<ConnectAttempt>;
   /** Attempts to reach the server since the last that succeeded (see exhausted.ts). */
@@ -154,7 +154,7 @@ export function createEngine(parts: {
       failedAttempts: new WeakMap(),
       marks: { read: { sweptAt: 0, droppedAt: 0 }, write: { sweptAt: 0, droppedAt: 0 } },
       opening: 0,
-      gate: new ConnectGate(parts.clock, CONNECT_PACE_MS),
+      gates: new ConnectGates(parts.clock, CONNECT_PACE_MS),
       attempts: new Set(),
       reach: newReachability(),
     },

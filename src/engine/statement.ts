@@ -12,7 +12,7 @@ import { operationFor, remainingMs, type Operation } from './operation';
 import type { AcquireOptions, Connection, QueryLike, TransactionLike } from './port';
 import { runAgain, type DriverCall } from './driver-call';
 import { publishLost, publishRecovered } from './events';
-import { retry, type GiveUp, type RetryAbout, type RetryPlan } from './retry';
+import { retry, type GiveUpWith, type RetryAbout, type RetryPlan } from './retry';
 import { configFor, configOf, noteFailedIn, type Engine } from './state';
 import { lostOutcome } from './settle-commit';
 import { WatchedRecord, type SilenceWatch } from './silence';
@@ -224,7 +224,7 @@ class StatementRecovery {
     }
   }
 
-  private readonly giveUp: GiveUp = (reason, hookError, cause) => {
+  private readonly giveUp: GiveUpWith = (reason, hookError, cause) => {
     // The driver's error as Sequelize wraps it, like every `parent` of Sequelize's own errors.
     const parent = this.engine.host.formatError(this.query, cause ?? this.error);
     const g = { phase: 'query', reason, cause: parent, sql: this.sql, hookError, config: configOf(this.engine, this.lost) } as const;

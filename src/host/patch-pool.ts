@@ -35,7 +35,8 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
     const { password } = config;
     const { connections } = engine;
     connections.opening++;
-    const waited = connections.gate.enter();
+    const gate = connections.gates.of(config);
+    const waited = gate.enter();
     try {
       if (waited) await waited;
       const connection = await connect(config);
@@ -48,7 +49,7 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
       throw error;
     } finally {
       connections.opening--;
-      connections.gate.leave();
+      gate.leave();
     }
   };
 
@@ -77,7 +78,7 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
   cm.close = function (): Promise<void> {
     engine.closed = true;
     engine.backoffs.wakeAll();
-    engine.connections.gate.openAll();
+    engine.connections.gates.openAll();
     return close();
   };
 

@@ -4,6 +4,7 @@ import { DatabaseError, QueryTypes, Sequelize } from 'sequelize';
 import { autoreconnect, ConnectionLostError, getReconnectStats, type ReconnectContext } from '../../src';
 import { admin, assertPoolIntact, createDatabase, uniqueAppName } from '../support/db';
 import { FaultProxy } from '../support/fault-proxy';
+import { StalledListener } from '../support/stalled';
 import { outcome } from '../support/fixture';
 import { TestServer } from '../support/postgres';
 import { until } from '../support/workload';
@@ -95,6 +96,38 @@ describe('read replicas', () => {
     await sequelize.query("INSERT INTO notes (body) VALUES ('written')");
     assert.equal(getReconnectStats(sequelize).retriesFailed, 0);
     await sequelize.close();
+  });
+
+  it('paces logins per server: a login hanging on a stalled replica does not hold one to the primary', async () => {
+    const stalled = await StalledListener.start();
+    const { username, password, database } = credentials(db.url);
+    const sequelize = new Sequelize(database, username, password, {
+      dialect: 'postgres',
+      logging: false,
+      // Known already: no first connection of its own to learn it (an option Sequelize's types omit).
+      ...({ databaseVersion: '13.0.0' } as object),
+      replication: {
+        read: [{ host: '127.0.0.1', port: stalled.port, username, password }],
+        write: { ...hostOf(db.url), username, password },
+      },
+    }).use(autoreconnect({ connectTimeoutMs: 2000, retries: 0 }));
+    try {
+      const read = outcome(readNote(sequelize));
+      await until('the read to log in to the stalled replica', () => stalled.accepted === 1, 5000);
+      // A write needs a connection of its own, to another server: its login goes at once. With
+      // one pace for every server it would wait its turn (250 ms) behind the replica's.
+      const started = Date.now();
+      assert.deepEqual(await sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT, useMaster: true }), [{ n: 1 }]);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 250, `the write's login waited: done after ${elapsed} ms`);
+      assert.equal(stalled.accepted, 1);
+      const result = await read;
+      assert.ok(!result.ok && result.error instanceof ConnectionLostError, result.ok ? 'resolved' : result.error.message);
+      assert.equal(result.error.phase, 'connect');
+    } finally {
+      await stalled.close();
+      await sequelize.close();
+    }
   });
 });
 

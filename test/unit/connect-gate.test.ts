@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConnectGate } from '../../src/engine/connect-gate';
+import { ConnectGate, ConnectGates } from '../../src/engine/connect-gate';
 import type { Clock } from '../../src/engine/port';
 
 function fakeClock() {
@@ -54,5 +54,20 @@ describe('the connect gate', () => {
     gate.openAll();
     assert.equal(await settled(fourth), true);
     assert.equal(gate.enter(), undefined, 'nobody waits after close()');
+  });
+
+  it('paces logins per server: one hanging on a replica does not hold a login to the primary', async () => {
+    const { clock } = fakeClock();
+    const gates = new ConnectGates(clock, 250);
+    const replica = { host: 'replica', port: 5432 };
+    const primary = { host: 'primary', port: 5432 };
+    void gates.of(replica).enter();
+    assert.equal(await settled(gates.of({ ...replica }).enter()), false, 'the same server, other settings objects: paced');
+    assert.equal(await settled(gates.of(primary).enter()), true);
+    assert.equal(await settled(gates.of({ host: 'replica', port: 5433 }).enter()), true, 'another port is another server');
+    gates.openAll();
+    const later = gates.of({ host: 'new' });
+    void later.enter();
+    assert.equal(later.enter(), undefined, 'nobody waits after close(), at a gate made since too');
   });
 });
