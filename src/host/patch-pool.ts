@@ -79,7 +79,17 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
     engine.closed = true;
     engine.backoffs.wakeAll();
     engine.connections.gates.openAll();
-    return close();
+    // Sequelize's pool waits at close() for every connection it is still opening: a login that
+    // has not settled within DISCONNECT_GRACE_MS (a server that went silent) is abandoned then,
+    // as an idle connection's close is, rather than holding close() up to the connect timeout.
+    const cancel = engine.clock.setTimer(
+      () => {
+        for (const attempt of [...engine.connections.attempts]) attempt.abort();
+      },
+      DISCONNECT_GRACE_MS,
+      true,
+    );
+    return close().finally(cancel);
   };
 
   cm.releaseConnection = function (connection: Connection): void {

@@ -190,4 +190,35 @@ export function stalledConnectTests(make: MakeInstance, server: () => { host: st
       await stalled.close();
     }
   });
+
+  it('close() is not held by a new pooled connection whose login gets no answer: abandoned after a second', async () => {
+    const stalled = await StalledListener.start();
+    stalled.answer(server());
+    const sequelize = await make(stalled.port, { connectTimeoutMs: 8000 });
+    let closing: Promise<unknown> | undefined;
+    try {
+      // The pooled connection is held, the next statement makes the pool open another, and the
+      // first is given back before that login ends: the statement is served by it, the login
+      // goes on, and Sequelize's close() waits for every connection its pool is still opening.
+      const transaction = await sequelize.transaction();
+      stalled.stall();
+      const accepted = stalled.accepted;
+      const read = outcome(select(sequelize));
+      await until('the new login to reach the listener', () => stalled.accepted === accepted + 1, 5000);
+      await transaction.commit();
+      const result = await read;
+      assert.ok(result.ok, !result.ok ? result.error.message : '');
+      const started = Date.now();
+      closing = sequelize.close();
+      const closed = await Promise.race([closing.then(() => 'closed'), new Promise((r) => setTimeout(r, 4000, 'pending'))]);
+      const elapsed = Date.now() - started;
+      console.log(`# close() with a login that got no answer: ${elapsed} ms`);
+      assert.equal(closed, 'closed', 'close() still pending 4 s later (the connect timeout is 8 s)');
+      assert.ok(elapsed >= 900 && elapsed < 2500, `close() took ${elapsed} ms`);
+      await until('the abandoned socket to close', () => stalled.openSockets === 0, 1000);
+    } finally {
+      await (closing ?? sequelize.close());
+      await stalled.close();
+    }
+  });
 }
