@@ -4,10 +4,10 @@ import type { Clock } from './port';
  * New connections to a server open one at a time, as HikariCP adds them. After an outage, the
  * operations that were waiting are served by the connections open already while the pool
  * refills, rather than each waiting for a login of its own that a burst of logins on a server
- * just started slows for all (in `npm run bench`'s outage, the last waiting read: 101 ms after the server was back
- * with every connection opened at once, 22 ms one at a time). A pace, not a lock: a waiter goes
- * anyway after `maxWaitMs`, so a login that hangs (a black hole, until its connect timeout)
- * never holds the others back for longer; after `close()` nobody waits.
+ * just started slows for all (in `npm run bench`'s outage, the last waiting read: 101 ms after
+ * the server was back with every connection opened at once, 22 ms one at a time). A pace, not a
+ * lock: a waiter goes anyway after `maxWaitMs`, so a login that hangs (a black hole, until its
+ * connect timeout) never holds the others back for longer; after `close()` nobody waits.
  */
 export class ConnectGate {
   private running = 0;
