@@ -89,11 +89,12 @@ function withinDeadline(engine: Engine, op: Operation, options: AcquireOptions):
 }
 
 /**
- * The deadline passed while this attempt waited: connects started since it began, which it may
- * be waiting for, are abandoned rather than left open up to the connect timeout. Another caller
- * waiting for one of them gets a transient connect failure, retried within its own budget.
+ * Abandons the connects started since `since` (0: all of them) rather than leaving them open up
+ * to the connect timeout: when a deadline passed while an attempt waited (one of them may be
+ * what it waits for), and at `close()`. A caller waiting for one gets a transient connect
+ * failure, retried within its own budget.
  */
-function abortAttempts(engine: Engine, since: number): void {
+export function abortAttempts(engine: Engine, since: number): void {
   for (const attempt of [...engine.connections.attempts]) if (attempt.startedAt >= since) attempt.abort();
 }
 

@@ -1,4 +1,4 @@
-import { opened, released } from '../engine/checkout';
+import { abortAttempts, opened, released } from '../engine/checkout';
 import { reached, unreached } from '../engine/exhausted';
 import type { Connection } from '../engine/port';
 import type { Engine } from '../engine/state';
@@ -82,13 +82,7 @@ export function patchPool(engine: Engine, cm: ConnectionManagerInternals): void 
     // Sequelize's pool waits at close() for every connection it is still opening: a login that
     // has not settled within DISCONNECT_GRACE_MS (a server that went silent) is abandoned then,
     // as an idle connection's close is, rather than holding close() up to the connect timeout.
-    const cancel = engine.clock.setTimer(
-      () => {
-        for (const attempt of [...engine.connections.attempts]) attempt.abort();
-      },
-      DISCONNECT_GRACE_MS,
-      true,
-    );
+    const cancel = engine.clock.setTimer(() => abortAttempts(engine, 0), DISCONNECT_GRACE_MS, true);
     return close().finally(cancel);
   };
 
