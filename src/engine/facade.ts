@@ -4,6 +4,7 @@ import { settlingUnsupported } from '../dialects';
 import { withCallerStack } from '../errors';
 import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
 import { checkedOut } from './checkout';
+import { FreeList } from './free-list';
 import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
@@ -36,9 +37,10 @@ class Running extends WatchedRecord {
   query: QueryLike | undefined = undefined;
   sql = '';
   parameters: unknown = undefined;
+  nextFree: Running | undefined = undefined;
   constructor(
     private readonly engine: Engine,
-    private readonly free: Running[],
+    private readonly free: FreeList<Running>,
     private readonly silence: SilenceWatch | undefined,
   ) {
     super();
@@ -55,7 +57,7 @@ class Running extends WatchedRecord {
     this.silence?.end(this);
     this.query = undefined;
     this.parameters = undefined;
-    this.free.push(this);
+    this.free.give(this);
   }
 
   readonly rejected = (error: unknown): Promise<unknown> => {
@@ -134,7 +136,7 @@ function askedAt(engine: Engine): number {
 }
 
 export function createFacade(engine: Engine): Facade {
-  const runs: Running[] = [];
+  const runs = new FreeList<Running>();
   const { silenceMs } = engine.options.hygiene;
   const probe = engine.dialect.silence;
   // With a tap, the tap watches for silence at the driver.
@@ -178,7 +180,7 @@ export function createFacade(engine: Engine): Facade {
     askedAt: () => askedAt(engine),
     tap: engine.dialect.driverStatements ? new Tap(engine, silence) : undefined,
     watch(query, sql, parameters, running) {
-      const handlers = runs.pop() ?? new Running(engine, runs, silence);
+      const handlers = runs.take() ?? new Running(engine, runs, silence);
       handlers.query = query;
       handlers.sql = sql;
       handlers.parameters = parameters;

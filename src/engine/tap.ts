@@ -1,4 +1,5 @@
 import type { DriverCallback, DriverTap } from '../dialects/types';
+import { FreeList } from './free-list';
 import type { QueryLike } from './port';
 import { WatchedRecord, type SilenceWatch } from './silence';
 import type { Engine } from './state';
@@ -20,10 +21,11 @@ class Watcher extends WatchedRecord {
   config: unknown = undefined;
   values: unknown = undefined;
   callback: DriverCallback | undefined = undefined;
+  nextFree: Watcher | undefined = undefined;
 
   constructor(
     private readonly engine: Engine,
-    private readonly free: Watcher[],
+    private readonly free: FreeList<Watcher>,
     private readonly silence: SilenceWatch | undefined,
   ) {
     super();
@@ -33,7 +35,7 @@ class Watcher extends WatchedRecord {
     const { engine, query, sql, config, values, callback } = this;
     this.silence?.end(this);
     this.query = this.config = this.values = this.callback = undefined;
-    this.free.push(this);
+    this.free.give(this);
     if (!error) {
       try {
         noteUnderway(engine, query!, sql);
@@ -63,7 +65,7 @@ export class Tap implements DriverTap {
   armed = false;
   private query: QueryLike | undefined = undefined;
   private sql: unknown = undefined;
-  private readonly free: Watcher[] = [];
+  private readonly free = new FreeList<Watcher>();
   constructor(
     private readonly engine: Engine,
     /** The instance's watchdog for statements gone silent, where the dialect can ask the server about them. */
@@ -83,7 +85,7 @@ export class Tap implements DriverTap {
     this.query = this.sql = undefined;
     // Only the call the statement armed for: its connection, its SQL.
     if (query?.connection !== connection || sql !== config || typeof sql !== 'string') return callback;
-    const watcher = this.free.pop() ?? new Watcher(this.engine, this.free, this.silence);
+    const watcher = this.free.take() ?? new Watcher(this.engine, this.free, this.silence);
     watcher.query = query;
     watcher.sql = sql;
     watcher.config = config;
