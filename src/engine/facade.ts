@@ -4,7 +4,7 @@ import { settlingUnsupported } from '../dialects';
 import { withCallerStack } from '../errors';
 import { isReplayable, replayTransaction, type ReplayRules, type ReplayRun } from './replay';
 import { checkedOut } from './checkout';
-import { FreeList } from './free-list';
+import type { FreeList } from './free-list';
 import { acquireFor, connectFailed } from './connect';
 import type { AcquireOptions, Connection, QueryLike } from './port';
 import type { Engine } from './state';
@@ -57,7 +57,8 @@ class Running extends WatchedRecord {
     this.silence?.end(this);
     this.query = undefined;
     this.parameters = undefined;
-    this.free.give(this);
+    this.nextFree = this.free.head;
+    this.free.head = this;
   }
 
   readonly rejected = (error: unknown): Promise<unknown> => {
@@ -136,7 +137,7 @@ function askedAt(engine: Engine): number {
 }
 
 export function createFacade(engine: Engine): Facade {
-  const runs = new FreeList<Running>();
+  const runs: FreeList<Running> = { head: undefined };
   const { silenceMs } = engine.options.hygiene;
   const probe = engine.dialect.silence;
   // With a tap, the tap watches for silence at the driver.
@@ -180,7 +181,9 @@ export function createFacade(engine: Engine): Facade {
     askedAt: () => askedAt(engine),
     tap: engine.dialect.driverStatements ? new Tap(engine, silence) : undefined,
     watch(query, sql, parameters, running) {
-      const handlers = runs.take() ?? new Running(engine, runs, silence);
+      let handlers = runs.head;
+      if (handlers) runs.head = handlers.nextFree;
+      else handlers = new Running(engine, runs, silence);
       handlers.query = query;
       handlers.sql = sql;
       handlers.parameters = parameters;

@@ -1,5 +1,5 @@
 import type { DriverCallback, DriverTap } from '../dialects/types';
-import { FreeList } from './free-list';
+import type { FreeList } from './free-list';
 import type { QueryLike } from './port';
 import { WatchedRecord, type SilenceWatch } from './silence';
 import type { Engine } from './state';
@@ -35,7 +35,8 @@ class Watcher extends WatchedRecord {
     const { engine, query, sql, config, values, callback } = this;
     this.silence?.end(this);
     this.query = this.config = this.values = this.callback = undefined;
-    this.free.give(this);
+    this.nextFree = this.free.head;
+    this.free.head = this;
     if (!error) {
       try {
         noteUnderway(engine, query!, sql);
@@ -65,7 +66,7 @@ export class Tap implements DriverTap {
   armed = false;
   private query: QueryLike | undefined = undefined;
   private sql: unknown = undefined;
-  private readonly free = new FreeList<Watcher>();
+  private readonly free: FreeList<Watcher> = { head: undefined };
   constructor(
     private readonly engine: Engine,
     /** The instance's watchdog for statements gone silent, where the dialect can ask the server about them. */
@@ -85,7 +86,9 @@ export class Tap implements DriverTap {
     this.query = this.sql = undefined;
     // Only the call the statement armed for: its connection, its SQL.
     if (query?.connection !== connection || sql !== config || typeof sql !== 'string') return callback;
-    const watcher = this.free.take() ?? new Watcher(this.engine, this.free, this.silence);
+    let watcher = this.free.head;
+    if (watcher) this.free.head = watcher.nextFree;
+    else watcher = new Watcher(this.engine, this.free, this.silence);
     watcher.query = query;
     watcher.sql = sql;
     watcher.config = config;
