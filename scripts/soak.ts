@@ -129,6 +129,8 @@ interface Variant {
   upserts: UpsertRecord[];
   hung: number;
   errorSamples: Map<string, number>;
+  /** Each write reported failed, how: printed for the verified variant, whose every failure counts. */
+  writeFailures: string[];
 }
 
 async function makeVariant(name: VariantName, backend: SoakBackend, target: Endpoint): Promise<Variant> {
@@ -140,11 +142,29 @@ async function makeVariant(name: VariantName, backend: SoakBackend, target: Endp
       ? await backend.sequelize(appName, proxy, pool, false, name === 'retry' ? SEQUELIZE_RETRY : undefined)
       : await backend.sequelize(appName, proxy, pool, PLUGIN_VARIANTS[name]);
   const Item = sequelize.define('Item', { tag: { type: DataTypes.TEXT, allowNull: false } }, { tableName: 'items' });
-  return { name, appName, proxy, sequelize, Item, reads: { ok: 0, failed: 0 }, inserts: [], upserts: [], hung: 0, errorSamples: new Map() };
+  return {
+    name,
+    appName,
+    proxy,
+    sequelize,
+    Item,
+    reads: { ok: 0, failed: 0 },
+    inserts: [],
+    upserts: [],
+    hung: 0,
+    errorSamples: new Map(),
+    writeFailures: [],
+  };
 }
 
 function mayHaveExecuted(error: unknown): boolean | undefined {
   return error instanceof ConnectionLostError ? error.mayHaveExecuted : undefined;
+}
+
+function howLost(error: unknown): string {
+  if (!(error instanceof ConnectionLostError)) return String(error);
+  const { reason, attempts, committed, mayHaveExecuted } = error;
+  return `${reason}, ${attempts} attempts, committed ${String(committed)}, mayHaveExecuted ${mayHaveExecuted}`;
 }
 
 function sample(variant: Variant, error: unknown): void {
@@ -199,6 +219,7 @@ async function worker(variant: Variant, backend: SoakBackend, id: number, isRunn
       const tag = `${key}-${n}`;
       // The replay variant's inserts are managed transactions of two rows, both audited.
       const tags = variant.name === 'replay' ? [tag, `${tag}-b`] : [tag];
+      const startedAt = Date.now();
       const result = await guarded<unknown>(
         variant.name === 'replay'
           ? sequelize.transaction(async (transaction) => {
@@ -207,7 +228,10 @@ async function worker(variant: Variant, backend: SoakBackend, id: number, isRunn
           : Item.create({ tag }),
       );
       if (result === 'hung') variant.hung++;
-      else if (!result.ok) sample(variant, result.error);
+      else if (!result.ok) {
+        sample(variant, result.error);
+        variant.writeFailures.push(`${tag} after ${Date.now() - startedAt} ms: ${howLost(result.error)}`);
+      }
       const ok = result !== 'hung' && result.ok;
       for (const t of tags)
         variant.inserts.push({
@@ -525,6 +549,7 @@ async function main(): Promise<number> {
       console.log(
         `verified: ${v.insertsFailed} of ${v.insertsOk + v.insertsFailed} inserts reported failed (${(verifiedFailedShare * 100).toFixed(3)}%)`,
       );
+      for (const failure of variants.find((x) => x.name === 'verified')!.writeFailures) console.log(`  ${failure}`);
     }
 
     const problems = [

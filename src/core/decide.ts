@@ -16,6 +16,8 @@ export type GiveUpReason =
 export interface StatementFacts {
   /** The statement may have reached the server (and so may have run). */
   readonly mayHaveRun: boolean;
+  /** A verified write's lost COMMIT could not be settled: it may have committed. */
+  readonly commitUnknown: boolean;
   /** Reads have no effect to duplicate. */
   readonly isRead: boolean;
   /** The caller said running it twice is harmless. */
@@ -25,6 +27,7 @@ export interface StatementFacts {
 
 /** May this statement, whose connection was lost outside a transaction, be run again? */
 export function statementRetryable(s: StatementFacts): true | GiveUpReason {
+  if (s.commitUnknown) return 'commit-outcome-unknown';
   if (s.isRead || s.idempotent) return true;
   switch (s.retryWrites) {
     case 'always':
@@ -33,7 +36,7 @@ export function statementRetryable(s: StatementFacts): true | GiveUpReason {
       return 'writes-not-retried';
     case 'unsent':
     case 'verified':
-      // Verified writes get here with `mayHaveRun` false unless their outcome stayed unknown.
+      // A verified write gets here with `mayHaveRun` false (settled) or `commitUnknown`, unless it ran bare (raw SQL of several statements).
       return s.mayHaveRun ? 'write-may-have-executed' : true;
   }
 }

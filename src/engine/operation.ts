@@ -9,6 +9,8 @@ export interface Operation {
   firstFailureAt: number;
   /** Some attempt may have reached the server. */
   mayHaveRun: boolean;
+  /** A verified write's COMMIT was lost and the server could not say in time how it ended. */
+  commitUnknown: boolean;
   /** A statement is being recovered: the connect phase is part of it and leaves the counting to it. */
   recovering: boolean;
   /** Pooled connections replaced at checkout (retired or failed validation) for this operation. */
@@ -26,6 +28,7 @@ export function newOperation(): Operation {
     retriesMade: 0,
     firstFailureAt: 0,
     mayHaveRun: false,
+    commitUnknown: false,
     recovering: false,
     replacements: 0,
     staleLogins: 0,

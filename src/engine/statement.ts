@@ -56,7 +56,7 @@ export async function statementFailed(
     // Only the statements that open a transaction may move to a new connection: nothing ran yet.
     if (transaction.parent || !classifier.isTransactionStart(sql) || engine.transactions.underway.has(transaction)) {
       // A lost COMMIT whose transaction's id was learned is settled: committed, it succeeds.
-      const lostAt = await lostOutcome(engine, op, query, error, classifier.isCommit(sql) && failure.mayHaveRun);
+      const lostAt = await lostOutcome(engine, silence, op, query, error, classifier.isCommit(sql) && failure.mayHaveRun);
       if (lostAt.done) return lostAt.value;
       const commitUnknown = lostAt.mayHaveRun;
       throw giveUp(engine, op, {
@@ -71,9 +71,10 @@ export async function statementFailed(
       });
     }
   }
-  const lostAt = await lostOutcome(engine, op, query, error, failure.mayHaveRun);
+  const lostAt = await lostOutcome(engine, silence, op, query, error, failure.mayHaveRun);
   if (lostAt.done) return lostAt.value;
   op.mayHaveRun ||= lostAt.mayHaveRun;
+  op.commitUnknown ||= lostAt.commitUnknown;
   op.cause = error;
   const recovery = new StatementRecovery(engine, silence, op, query, sql, parameters, driver, failure, error);
   op.recovering = true;
@@ -151,9 +152,10 @@ class StatementRecovery {
         discard(engine, connection, failure.readOnlyServer ? 'read-only' : 'dead');
         this.lost = connection;
         this.owned = undefined;
-        const lostAt = await lostOutcome(engine, op, this.query, retryError, failure.mayHaveRun);
+        const lostAt = await lostOutcome(engine, this.silence, op, this.query, retryError, failure.mayHaveRun);
         if (lostAt.done) return lostAt.value;
         op.mayHaveRun ||= lostAt.mayHaveRun;
+        op.commitUnknown ||= lostAt.commitUnknown;
         op.cause = retryError;
         this.error = retryError;
       }
@@ -167,6 +169,7 @@ class StatementRecovery {
       closed: engine.closed,
       statement: {
         mayHaveRun: op.mayHaveRun,
+        commitUnknown: op.commitUnknown,
         isRead: this.isRead,
         // A BEGIN that may have reached a session that is now gone left nothing behind.
         idempotent: !!this.transaction || settings.idempotent,

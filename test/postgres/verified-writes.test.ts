@@ -177,7 +177,7 @@ describe("retryWrites: 'verified'", () => {
       assert.ok(!result.ok && result.error instanceof ConnectionLostError, 'a ConnectionLostError');
       assert.equal(result.error['mayHaveExecuted'], true);
       assert.equal(result.error['committed'], undefined);
-      assert.equal(result.error['reason'], 'write-may-have-executed');
+      assert.equal(result.error['reason'], 'commit-outcome-unknown');
       assert.equal(getReconnectStats(sequelize).commitsUnknown, 1);
     } finally {
       f.proxy.accept();

@@ -20,7 +20,7 @@ describe('backoff', () => {
 });
 
 describe('which statements may be retried after a lost connection', () => {
-  const base = { mayHaveRun: true, isRead: false, idempotent: false, retryWrites: 'unsent' } as const;
+  const base = { mayHaveRun: true, commitUnknown: false, isRead: false, idempotent: false, retryWrites: 'unsent' } as const;
   it('retries reads even if they reached the server', () => {
     assert.equal(statementRetryable({ ...base, isRead: true }), true);
   });

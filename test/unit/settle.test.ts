@@ -60,8 +60,10 @@ describe('settling a lost COMMIT', () => {
 describe("retryWrites: 'verified'", () => {
   it('retries a write known not to have committed and reports one whose outcome stayed unknown', () => {
     const base = { isRead: false, idempotent: false, retryWrites: 'verified' } as const;
-    assert.equal(statementRetryable({ ...base, mayHaveRun: false }), true);
-    assert.equal(statementRetryable({ ...base, mayHaveRun: true }), 'write-may-have-executed');
+    assert.equal(statementRetryable({ ...base, mayHaveRun: false, commitUnknown: false }), true);
+    assert.equal(statementRetryable({ ...base, mayHaveRun: true, commitUnknown: true }), 'commit-outcome-unknown');
+    // Raw SQL of several statements runs bare, under the 'unsent' rule.
+    assert.equal(statementRetryable({ ...base, mayHaveRun: true, commitUnknown: false }), 'write-may-have-executed');
   });
 
   it('is accepted by the plugin, a model and a call; anything else is a TypeError naming the option', () => {
