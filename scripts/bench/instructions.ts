@@ -6,7 +6,10 @@
  * warm-up runs uninstrumented (fast); then, with the counters zeroed before and read after
  * (callgrind_control), the child runs N and 2N operations, many times each: (I(2N) − I(N)) / N,
  * each length's lowest count, is the cost of one operation, JIT-compiled as in a long-running
- * app, with what a loop costs besides (the command's round trip) cancelled out.
+ * app, with what a loop costs besides (the command's round trip) cancelled out. What V8 decides
+ * to compile and inline differs from one process to the next (by a few hundred instructions per
+ * SELECT 1, a few tenths of a percent, measured on unchanged code): each variant is counted in
+ * several processes, and the figure is their median.
  * Under `--single-threaded` V8 compiles on the main thread, in the counted loops: for a while
  * after a long warm-up it still compiles a function now and then (a few million instructions
  * each, measured), and loops fall to a steady count that repeats within ~0.3 % (SELECT 1
@@ -26,6 +29,7 @@ import { defineItem, fixture } from '../../test/support/fixture';
 import { findBinary } from '../../test/support/binaries';
 import { testSequelize, uniqueAppName } from '../../test/support/db';
 import { onExitSync } from '../lib/scratch';
+import { median } from '../lib/stats';
 import { markdownTable } from '../lib/table';
 import { ROWS } from './hot-path-protocol';
 import type { Goal } from './types';
@@ -37,13 +41,13 @@ export interface InstructionCell {
   /** Operations in the shorter loop (the longer one runs twice as many), and warm-up before. */
   ops: number;
   warmup: number;
-  /** Pairs of loops per variant; the figures come from each length's lowest count. */
+  /** Pairs of loops per process; a process's figure comes from each length's lowest count. */
   pairs: number;
-  /** Instructions per operation, and the lowest and highest of the settled pairs (the later half) one by one: how well it resolves. */
+  /** Instructions per operation: the median of the processes' figures, and each process's (how well it resolves). */
   bare: number;
   plugin: number;
-  bareRange: [number, number];
-  pluginRange: [number, number];
+  bareRuns: number[];
+  pluginRuns: number[];
 }
 
 export type InstructionResult = { cells: InstructionCell[] } | { skipped: string };
@@ -62,19 +66,31 @@ export async function instructions(quick: boolean, progress: (message: string) =
   const valgrind = findBinary('valgrind');
   const control = findBinary('callgrind_control');
   if (!valgrind || !control) return { skipped: 'valgrind (callgrind_control) is not on PATH: instruction counts not measured' };
-  const settings = { ops: 150, warmup: quick ? 10_000 : 20_000, pairs: quick ? 12 : 16 };
+  const settings = { ops: 150, warmup: quick ? 10_000 : 20_000, pairs: quick ? 10 : 12 };
+  const processes = quick ? 2 : 3;
   const f = await fixture();
   const seeder = testSequelize(f.url, { appName: uniqueAppName('seed'), plugin: false });
   await defineItem(seeder).bulkCreate(Array.from({ length: ROWS }, (_, i) => ({ tag: `row-${i}` })));
   await seeder.close();
   try {
-    progress(
-      `instructions: bare and plugin side by side under callgrind (${settings.pairs} pair(s) of ${settings.ops} / ${2 * settings.ops} operations)`,
-    );
-    // Side by side: a count does not depend on what else the machine does.
-    const [bare, plugin] = await Promise.all((['bare', 'plugin'] as const).map((v) => countVariant(valgrind, control, f.url, v, settings)));
+    const runs: Record<Variant, number[][]> = { bare: [], plugin: [] };
+    for (let p = 0; p < processes; p++) {
+      progress(
+        `instructions: bare and plugin side by side under callgrind, process ${p + 1}/${processes} (${settings.pairs} pair(s) of ${settings.ops} / ${2 * settings.ops} operations)`,
+      );
+      // Side by side: a count does not depend on what else the machine does.
+      const [bare, plugin] = await Promise.all(
+        (['bare', 'plugin'] as const).map((v) => countVariant(valgrind, control, f.url, v, settings)),
+      );
+      runs.bare.push(bare!);
+      runs.plugin.push(plugin!);
+    }
     return {
-      cells: WORKLOADS.map((workload, i) => ({ workload, ...settings, ...cell('bare', bare![i]!), ...cell('plugin', plugin![i]!) })),
+      cells: WORKLOADS.map((workload, i) => {
+        const bareRuns = runs.bare.map((r) => r[i]!);
+        const pluginRuns = runs.plugin.map((r) => r[i]!);
+        return { workload, ...settings, bare: median(bareRuns), plugin: median(pluginRuns), bareRuns, pluginRuns };
+      }),
     };
   } finally {
     await f.close();
@@ -83,17 +99,11 @@ export async function instructions(quick: boolean, progress: (message: string) =
 
 /**
  * A GC or a burst of compiling that lands in one loop and not in another only adds to its count,
- * by as much as a hundred operations cost: the lowest count of each length is the one without
- * it. The spread: the per-operation figures of the later half of the pairs one by one (the
- * earlier ones still compile).
+ * by as much as a hundred operations cost: the lowest count of each length is the one without it.
  */
-function perOperation({ short, long }: Record<'short' | 'long', number[]>, ops: number): { value: number; range: [number, number] } {
-  const pairs = short.map((s, i) => (long[i]! - s) / ops).slice(Math.floor(short.length / 2));
-  return { value: (Math.min(...long) - Math.min(...short)) / ops, range: [Math.min(...pairs), Math.max(...pairs)] };
+function perOperation({ short, long }: Record<'short' | 'long', number[]>, ops: number): number {
+  return (Math.min(...long) - Math.min(...short)) / ops;
 }
-
-const cell = <V extends Variant>(variant: V, { value, range }: { value: number; range: [number, number] }) =>
-  ({ [variant]: value, [`${variant}Range`]: range }) as Record<V, number> & Record<`${V}Range`, [number, number]>;
 
 /** Instructions per operation of each workload (in WORKLOADS' order), one a pair, in one variant's process. */
 async function countVariant(
@@ -102,7 +112,7 @@ async function countVariant(
   url: string,
   variant: Variant,
   { ops, warmup, pairs }: { ops: number; warmup: number; pairs: number },
-): Promise<Array<{ value: number; range: [number, number] }>> {
+): Promise<number[]> {
   const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
     valgrind,
     [
@@ -146,7 +156,7 @@ async function countVariant(
   };
   try {
     await ask('');
-    const perOp: Array<{ value: number; range: [number, number] }> = [];
+    const perOp: number[] = [];
     for (const workload of WORKLOADS) {
       // Warmed up alone: the other workload's calls would leave shared code to deoptimise here.
       await warmUp(ask, workload, warmup);
@@ -213,17 +223,17 @@ export function renderInstructions(result: InstructionResult): string[] {
       `sequential operations, ${c0?.pairs ?? 0} times each; the difference of the lowest count of each length divided by the difference in length ` +
       '(V8 still compiles a function now and then in the first pairs, and a compile or a GC landing in a loop only adds). ' +
       'The plugin with its defaults, but idle connections validated after 60 s instead of 500 ms: the counter is read and zeroed between loops, which takes longer, and each loop would start with a validation round trip. ' +
-      'Pairs: the same from each of the later half of the pairs alone, lowest and highest: what the count resolves.',
+      `Each variant in ${c0?.bareRuns.length ?? 0} processes (V8's compiling and inlining differ from one to the next): the median, and each process's figure, which shows what the count resolves.`,
     '',
     markdownTable(
-      ['workload', 'instructions/op bare', 'plugin', 'Δ', 'pairs: bare', 'plugin'],
+      ['workload', 'instructions/op bare', 'plugin', 'Δ', 'processes: bare', 'plugin'],
       result.cells.map((c) => [
         c.workload,
         int(c.bare),
         int(c.plugin),
         signedPct(pctOver(c)),
-        c.bareRange.map(int).join('–'),
-        c.pluginRange.map(int).join('–'),
+        c.bareRuns.map(int).join(' / '),
+        c.pluginRuns.map(int).join(' / '),
       ]),
     ),
   ];

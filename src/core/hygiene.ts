@@ -7,10 +7,11 @@ export interface ConnectionStamps {
   /** When it should be retired (max lifetime, jittered; 0 at once); Infinity for never. */
   retireAt: number;
   /**
-   * When it was last returned to the pool; NaN until its first use ends (idle since `createdAt`).
-   * A number from the start, so that V8 keeps the field unboxed: stamping a release allocates nothing.
+   * When a statement last got it (its last checkout: HikariCP's "last access"); NaN until its
+   * first (idle since `createdAt`). Stamped with the clock read the checkout makes anyway, so
+   * that a release reads none. A number from the start, so that V8 keeps the field unboxed.
    */
-  releasedAt: number;
+  usedAt: number;
   /** When it was last known alive: opened, or passed a validation round trip. */
   checkedAt: number;
 }
@@ -36,8 +37,8 @@ export function checkoutAction(stamps: ConnectionStamps, marks: PoolMarks, hygie
   // A connection never used yet (a pool's `min`, or one opened for a caller that left) has idled
   // since it was opened: as likely to be dead as a used one. Strictly longer, so that one handed
   // out the moment it opens is not checked even with `validateIdleMs: 0`.
-  if (Number.isNaN(stamps.releasedAt)) return now - stamps.createdAt > hygiene.validateIdleMs ? 'validate' : 'use';
-  return now - stamps.releasedAt >= hygiene.validateIdleMs ? 'validate' : 'use';
+  if (Number.isNaN(stamps.usedAt)) return now - stamps.createdAt > hygiene.validateIdleMs ? 'validate' : 'use';
+  return now - stamps.usedAt >= hygiene.validateIdleMs ? 'validate' : 'use';
 }
 
 /** A connection's retirement time: `maxLifetimeMs` less up to 10% jitter, so a pool opened at once does not close at once. */

@@ -15,7 +15,7 @@ export function opened(engine: Engine, connection: Connection, config: Reconnect
     config,
     createdAt: now,
     checkedAt: now,
-    releasedAt: NaN,
+    usedAt: NaN,
     retireAt: retireAt(now, engine.options.hygiene.maxLifetimeMs, engine.clock.random()),
     checkedOutWith: undefined,
   };
@@ -29,13 +29,21 @@ function adopt(engine: Engine, connection: Connection): ConnectionRecord {
   return engine.connections.records.get(connection)!;
 }
 
+/**
+ * Within this much of its end of life at checkout, a connection's release reads the clock to
+ * retire it if its lifetime ran out while it was in use. Further from it, no statement is taken
+ * to last that long: one that does returns its connection to the pool, whose next checkout
+ * retires it before any statement gets it.
+ */
+const NEAR_END_MS = 60_000;
+
 /** A connection goes back to the pool; false when it is past its lifetime and was retired instead. */
 export function released(engine: Engine, connection: Connection): boolean {
   const record = engine.connections.records.get(connection);
   if (record === undefined) return true;
   record.checkedOutWith = undefined;
-  record.releasedAt = engine.clock.now();
-  if (record.releasedAt < record.retireAt) return true;
+  // usedAt NaN (never checked out by us) reads the clock too.
+  if (record.retireAt - record.usedAt > NEAR_END_MS || engine.clock.now() < record.retireAt) return true;
   // retireAt 0: marked on a read-only server (see retireOnRelease).
   retire(engine, connection, record, record.retireAt === 0 ? 'read-only' : 'lifetime');
   return false;
@@ -51,19 +59,17 @@ export function checkedOut(engine: Engine, options: AcquireOptions, connection: 
   if (engine.backoffs.sleeping > 0) engine.backoffs.wakeAll();
   const record = engine.connections.records.get(connection) ?? adopt(engine, connection);
   record.checkedOutWith = options;
-  const action = checkoutAction(
-    record,
-    engine.connections.marks[engine.host.poolOf(connection)],
-    engine.options.hygiene,
-    engine.clock.now(),
-  );
+  const now = engine.clock.now();
+  const action = checkoutAction(record, engine.connections.marks[engine.host.poolOf(connection)], engine.options.hygiene, now);
+  const lastUsed = record.usedAt;
+  record.usedAt = now;
   if (action === 'use') return connection;
   const op = operationFor(engine.operations, options);
   if (action === 'retire') {
-    retire(engine, connection, record, record.retireAt === 0 || engine.clock.now() < record.retireAt ? 'read-only' : 'lifetime');
+    retire(engine, connection, record, record.retireAt === 0 || now < record.retireAt ? 'read-only' : 'lifetime');
     return replace(engine, op, options);
   }
-  return validate(engine, op, options, connection, record);
+  return validate(engine, op, options, connection, record, now - (Number.isNaN(lastUsed) ? record.createdAt : lastUsed));
 }
 
 /** One attempt at a usable connection, bounded by the deadline once the operation has failed. */
@@ -104,6 +110,7 @@ async function validate(
   options: AcquireOptions,
   connection: Connection,
   record: ConnectionRecord,
+  idleMs: number,
 ): Promise<Connection> {
   const { validateTimeoutMs } = engine.options.hygiene;
   engine.stats.note('validations');
@@ -120,8 +127,7 @@ async function validate(
   } catch (error) {
     engine.stats.note('validationFailures');
     if (listening('validationFailed')) {
-      const idleSince = Number.isNaN(record.releasedAt) ? record.createdAt : record.releasedAt;
-      publish(engine, 'validationFailed', { idleMs: engine.clock.now() - idleSince }, record.config);
+      publish(engine, 'validationFailed', { idleMs }, record.config);
     }
     engine.host.debug(
       `idle connection failed validation (${engine.redact(error instanceof Error ? error.message : String(error))}); replacing it`,

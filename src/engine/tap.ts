@@ -18,7 +18,6 @@ import { statementFailed } from './statement';
 class Watcher extends WatchedRecord {
   query: QueryLike | undefined = undefined;
   sql = '';
-  config: unknown = undefined;
   values: unknown = undefined;
   callback: DriverCallback | undefined = undefined;
   nextFree: Watcher | undefined = undefined;
@@ -32,9 +31,9 @@ class Watcher extends WatchedRecord {
   }
 
   readonly done = (error: unknown, result?: unknown): void => {
-    const { engine, query, sql, config, values, callback } = this;
+    const { engine, query, sql, values, callback } = this;
     this.silence?.end(this);
-    this.query = this.config = this.values = this.callback = undefined;
+    this.query = this.values = this.callback = undefined;
     this.nextFree = this.free.head;
     this.free.head = this;
     if (!error) {
@@ -48,7 +47,8 @@ class Watcher extends WatchedRecord {
       return;
     }
     // An async function: whatever goes wrong in it becomes its rejection, never a throw here.
-    statementFailed(engine, this.silence, query!, sql, values, error, { config, values }).then(
+    // The driver's config is the SQL itself (`take` watches no other call).
+    statementFailed(engine, this.silence, query!, sql, values, error, { config: sql, values }).then(
       (value) => callback!(null, value),
       (failure: unknown) => callback!(failure),
     );
@@ -91,7 +91,6 @@ export class Tap implements DriverTap {
     else watcher = new Watcher(this.engine, this.free, this.silence);
     watcher.query = query;
     watcher.sql = sql;
-    watcher.config = config;
     watcher.values = values;
     watcher.callback = callback;
     this.silence?.start(watcher, connection);

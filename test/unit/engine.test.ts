@@ -262,6 +262,8 @@ describe('the recovery engine (fake host, virtual time)', () => {
     // An idle connection (validateIdleMs 0: checked at every checkout) that fails its check.
     const idle = { id: 'idle' } as Connection;
     opened(h.engine, idle, h.engine.host.configOf('write'));
+    // Used once (handed out the moment it opened: not checked), then returned.
+    assert.equal(h.facade.acquired({}, idle), idle);
     released(h.engine, idle);
     const error = await rejection(Promise.resolve(h.facade.acquired({}, idle)));
     assert.equal(error.reason, 'deadline-exceeded');

@@ -7,7 +7,7 @@ const hygiene = resolveOptions({ validateIdleMs: 500 }).hygiene;
 const noMarks: PoolMarks = { sweptAt: 0, droppedAt: 0 };
 
 function stamps(overrides: Partial<ConnectionStamps> = {}): ConnectionStamps {
-  return { createdAt: 1000, checkedAt: 1000, releasedAt: 1100, retireAt: Infinity, ...overrides };
+  return { createdAt: 1000, checkedAt: 1000, usedAt: 1100, retireAt: Infinity, ...overrides };
 }
 
 describe('what to do with a pooled connection at checkout', () => {
@@ -22,15 +22,15 @@ describe('what to do with a pooled connection at checkout', () => {
     assert.equal(checkoutAction(stamps(), noMarks, { ...hygiene, validateIdleMs: 0 }, 1100), 'validate');
   });
   it('validates a connection never used yet once it has idled validateIdleMs since it opened (a pool min)', () => {
-    assert.equal(checkoutAction(stamps({ releasedAt: NaN }), noMarks, hygiene, 1400), 'use');
-    assert.equal(checkoutAction(stamps({ releasedAt: NaN }), noMarks, hygiene, 1501), 'validate');
+    assert.equal(checkoutAction(stamps({ usedAt: NaN }), noMarks, hygiene, 1400), 'use');
+    assert.equal(checkoutAction(stamps({ usedAt: NaN }), noMarks, hygiene, 1501), 'validate');
   });
   it('uses a connection handed out the moment it opens, even with validateIdleMs 0', () => {
-    assert.equal(checkoutAction(stamps({ releasedAt: NaN }), noMarks, { ...hygiene, validateIdleMs: 0 }, 1000), 'use');
+    assert.equal(checkoutAction(stamps({ usedAt: NaN }), noMarks, { ...hygiene, validateIdleMs: 0 }, 1000), 'use');
   });
   it('sweeps a connection never used yet that opened before a sibling was found dead', () => {
     assert.equal(
-      checkoutAction(stamps({ releasedAt: NaN }), { sweptAt: 1200, droppedAt: 0 }, { ...hygiene, validateIdleMs: false }, 1300),
+      checkoutAction(stamps({ usedAt: NaN }), { sweptAt: 1200, droppedAt: 0 }, { ...hygiene, validateIdleMs: false }, 1300),
       'validate',
     );
   });
@@ -42,7 +42,7 @@ describe('what to do with a pooled connection at checkout', () => {
   it('retires a connection past its lifetime, or opened before a failover was seen', () => {
     assert.equal(checkoutAction(stamps({ retireAt: 1300 }), noMarks, hygiene, 1300), 'retire');
     assert.equal(checkoutAction(stamps(), { sweptAt: 0, droppedAt: 1001 }, hygiene, 1200), 'retire');
-    assert.equal(checkoutAction(stamps({ releasedAt: NaN }), { sweptAt: 0, droppedAt: 1001 }, hygiene, 1200), 'retire');
+    assert.equal(checkoutAction(stamps({ usedAt: NaN }), { sweptAt: 0, droppedAt: 1001 }, hygiene, 1200), 'retire');
   });
 });
 
