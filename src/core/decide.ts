@@ -36,7 +36,8 @@ export function statementRetryable(s: StatementFacts): true | GiveUpReason {
       return 'writes-not-retried';
     case 'unsent':
     case 'verified':
-      // A verified write gets here with `mayHaveRun` false (settled) or `commitUnknown`, unless it ran bare (raw SQL of several statements).
+      // A verified write gets here settled (`mayHaveRun` false) or with `commitUnknown`, unless
+      // it ran bare (raw SQL of several statements): then the 'unsent' rule.
       return s.mayHaveRun ? 'write-may-have-executed' : true;
   }
 }

@@ -55,8 +55,8 @@ export interface PoolHygieneOptions {
   /**
    * A connection last handed to a statement at least this long ago (ms: its idle time, plus how
    * long that statement ran, as HikariCP counts from its last access) is checked with a round
-   * trip before a statement gets it; a dead one is replaced, so even a write after a silent drop runs once. `0` checks
-   * every checkout (SQLAlchemy's `pool_pre_ping`); `false` never.
+   * trip before a statement gets it; a dead one is replaced, so even a write after a silent
+   * drop runs once. `0` checks every checkout (SQLAlchemy's `pool_pre_ping`); `false` never.
    * @default 500
    */
   validateIdleMs?: number | false;
