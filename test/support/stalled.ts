@@ -108,7 +108,11 @@ export function stalledConnectTests(make: MakeInstance, server: () => { host: st
       assert.ok(!result.ok && result.error instanceof ConnectionLostError, !result.ok ? result.error.message : 'resolved');
       assert.equal(result.error.phase, 'connect');
       assert.equal(result.error.reason, 'deadline-exceeded');
-      assert.ok(elapsed >= 3900 && elapsed <= 4000 + SLACK_MS + lagMs, `failed after ${elapsed} ms (timers up to ${lagMs} ms late)`);
+      // Twice the slack: three attempts' setup and teardown (the connector's, Sequelize's) run on a
+      // CPU a loaded machine shares, which the timers' lag does not show (under test:stress,
+      // 4390-4467 ms with timers at most 52-109 ms late; 4015-4200 ms otherwise).
+      const bound = 4000 + 2 * SLACK_MS + lagMs;
+      assert.ok(elapsed >= 3900 && elapsed <= bound, `failed after ${elapsed} ms (timers up to ${lagMs} ms late)`);
       assert.equal(stalled.accepted, 3);
       // Every attempt's socket was destroyed: none left open on the listener.
       await until('the abandoned sockets to close', () => stalled.openSockets === 0, 1000);
