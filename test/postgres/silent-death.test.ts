@@ -257,20 +257,29 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     const app = f.appName('silent-pool');
     const sequelize = testSequelize(f.proxiedUrl, { appName: app, pool: { max: 6 } });
     instances.push(sequelize);
+    // Six statements held on the server by a lock the test holds (however slowly the pool's six
+    // logins come on a loaded machine), two waiting for a pool slot; then every path goes quiet
+    // and the lock is let go: the six answers go nowhere, their sessions go idle.
+    const holder = new pg.Client({ connectionString: f.url });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock(4242)');
     const reads = Array.from({ length: 8 }, (_, i) =>
-      outcome(sequelize.query(`SELECT pg_sleep(0.3) AS slept, ${i} AS worker`, { type: QueryTypes.SELECT })),
+      outcome(sequelize.query(`SELECT pg_advisory_xact_lock_shared(4242)::text AS locked, ${i} AS worker`, { type: QueryTypes.SELECT })),
     );
-    // Six are running on the server; two wait for a pool slot. Then every path goes quiet.
-    for (;;) {
-      const running = await admin(adminUrl(), async (c) => {
-        const { rows } = await c.query<{ n: number }>(
+    try {
+      const waitingSince = Date.now();
+      for (;;) {
+        const { rows } = await holder.query<{ n: number }>(
           "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
           [app],
         );
-        return rows[0]!.n;
-      });
-      if (running === 6) break;
-      await new Promise((r) => setTimeout(r, 10));
+        if (rows[0]!.n === 6) break;
+        assert.ok(Date.now() - waitingSince < 30_000, `only ${rows[0]!.n} of the 6 statements reached the server in 30 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } catch (error) {
+      await holder.end();
+      throw error;
     }
     // The watchdog's checks, counted as they connect: the six found silent at one tick are asked about together.
     const connect = pg.Client.prototype.connect;
@@ -281,6 +290,8 @@ describe('a connection that goes silent under a statement (PostgreSQL)', () => {
     } as typeof connect;
     f.proxy.muteAll();
     const mutedAt = Date.now();
+    await holder.query('SELECT pg_advisory_unlock(4242)');
+    await holder.end();
     const settled = await within(Promise.all(reads), 10_000).finally(() => (pg.Client.prototype.connect = connect));
     const elapsed = Date.now() - mutedAt;
     assert.notEqual(settled, 'pending', 'some reads still hang 10 s after the silence');
