@@ -15,6 +15,9 @@ declare const kConnection: unique symbol;
 
 export type PoolName = 'read' | 'write';
 
+/** A TCP connection to a server's port: refused (nothing listens), taken, or anything else (see host/knock.ts). */
+export type KnockResult = 'refused' | 'open' | 'unknown';
+
 /** What Sequelize passes to `connectionManager.getConnection`. */
 export interface AcquireOptions {
   type?: string;
@@ -42,6 +45,8 @@ export interface QueryLike {
 export interface HostPort {
   /** One attempt at a connection: Sequelize's own `getConnection`, unpatched. */
   acquireOnce(options: AcquireOptions): Promise<Connection>;
+  /** Whether the server a new connection of this pool would go to takes a TCP connection (no login); never rejects. */
+  knock(pool: PoolName, timeoutMs: number): Promise<KnockResult>;
   release(connection: Connection): void;
   /** Closes a connection and takes it out of the pool. */
   destroy(connection: Connection): void;

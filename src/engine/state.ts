@@ -127,6 +127,12 @@ export interface ScoutState {
   options: AcquireOptions | undefined;
   /** A timer is set or an attempt is under way: never more than one of either. */
   busy: boolean;
+  /** Its last login was refused (nothing listened): it knocks until one is taken. */
+  refused: boolean;
+  /** When it last tried to log in. */
+  loginAt: number;
+  /** When a knock was last taken after refusals: the server's port had just opened. */
+  openedAt: number;
 }
 
 export function createEngine(parts: {
@@ -162,7 +168,7 @@ export function createEngine(parts: {
     outcomes: { supported: false, verifiedFailures: new WeakMap() },
     stats: new Stats(),
     backoffs: new Backoffs(parts.clock),
-    scout: { intervalMs: scoutMs, sleepers: 0, options: undefined, busy: false },
+    scout: { intervalMs: scoutMs, sleepers: 0, options: undefined, busy: false, refused: false, loginAt: 0, openedAt: -Infinity },
     closed: false,
   };
 }

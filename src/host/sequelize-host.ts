@@ -2,6 +2,7 @@ import type { Model, ModelStatic } from 'sequelize';
 import type { Dialect, DriverTap } from '../dialects';
 import type { AcquireOptions, Connection, HostPort, PoolName, QueryLike, TransactionLike } from '../engine/port';
 import type { ReconnectConfig } from '../hooks';
+import { knock } from './knock';
 import type { Internals } from './probe';
 
 /** Sequelize query types that only read. A raw `sequelize.query(sql)` is `RAW` and counts as a write. */
@@ -42,8 +43,18 @@ export function sequelizeHost(
   // itself runs class-level hooks only for beforeInit / afterInit, so the plugin runs ours.
   const shared = (internals.sequelize as object).constructor as unknown as Partial<Hookable>;
   const hasShared = (name: string) => typeof shared.hasHook === 'function' && !!shared.hasHook(name);
+  const configOf = (pool: PoolName): ReconnectConfig => {
+    const { config } = cm;
+    if (!config.replication) return config;
+    return pool === 'read' && config.replication.read[0] ? config.replication.read[0] : config.replication.write;
+  };
   return {
     acquireOnce,
+    // With several read replicas the pool picks one per connection: no single address to knock.
+    knock: (pool, timeoutMs) =>
+      pool === 'read' && cm.config.replication && cm.config.replication.read.length > 1
+        ? Promise.resolve('unknown')
+        : knock(configOf(pool), timeoutMs),
     release: (connection) => cm.releaseConnection(connection),
     destroy: (connection) => {
       cm.destroyConnection(connection).catch(() => {});
@@ -86,11 +97,7 @@ export function sequelizeHost(
     get replicated() {
       return !!cm.config.replication;
     },
-    configOf: (pool: PoolName): ReconnectConfig => {
-      const { config } = cm;
-      if (!config.replication) return config;
-      return pool === 'read' && config.replication.read[0] ? config.replication.read[0] : config.replication.write;
-    },
+    configOf,
     maxPoolSize: () => Math.max(cm.pool.maxSize ?? 0, cm.pool.read?.maxSize ?? 0, cm.pool.write?.maxSize ?? 0),
     hasHook: (model, name) => !!sequelize.hasHook(name) || !!hookable(model)?.hasHook(name) || hasShared(name),
     // The model's hooks, the instance's (Sequelize's own runHooks adds them), then the class's.
