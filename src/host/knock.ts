@@ -16,6 +16,8 @@ export function knock(config: ReconnectConfig, timeoutMs: number): Promise<Knock
   if (!tcp || elsewhere(config)) return Promise.resolve('unknown');
   return new Promise((resolve) => {
     const socket = connect({ host, port });
+    // Background work: a knock still waiting never keeps the process alive.
+    socket.unref();
     const done = (result: KnockResult): void => {
       socket.destroy();
       resolve(result);

@@ -7,12 +7,10 @@ import { describe, it } from 'node:test';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { QueryTypes, type Options, type Sequelize } from 'sequelize';
 import { getReconnectStats } from '../../src';
-import { createServer, type AddressInfo } from 'node:net';
 import { SCOUT_INTERVAL_MS } from '../../src/core/backoff';
-import { KNOCK_INTERVAL_MS } from '../../src/engine/scout';
 import { adminUrl, assertPoolIntact, testSequelize, withHostPort } from '../support/db';
-import { FaultProxy } from '../support/fault-proxy';
 import { outcome, useFixture } from '../support/fixture';
+import { assertKnocksThenBackAtOnce, refusingPort } from '../support/refusing-port';
 import { until } from '../support/workload';
 
 describe('back at once', { timeout: 60_000 }, () => {
@@ -68,62 +66,21 @@ describe('back at once', { timeout: 60_000 }, () => {
   });
 
   it('while nothing listens it knocks rather than logs in, and the reads go once the port opens', async () => {
-    // A port where nothing listens (a server stopped: its port refuses), opened later by a proxy to the server.
-    const port = await freePort();
-    const sequelize = testSequelize(withHostPort(f.url, '127.0.0.1', port), {
+    const server = new URL(adminUrl());
+    const refusing = await refusingPort({ host: server.hostname, port: Number(server.port) });
+    const sequelize = testSequelize(withHostPort(f.url, '127.0.0.1', refusing.port), {
       appName: f.appName(),
       pool: { max: 4 },
       plugin: { retries: 1000, deadlineMs: 60_000, backoff: { baseMs: 500, maxMs: 2000 } },
     });
     const known = { databaseVersion: '14.0.0' } as unknown as Options; // Sequelize's option, missing from its types
     const bare = testSequelize(f.url, { ...known, appName: f.appName('bare'), plugin: false });
-    // Every login attempt, the scout's included, runs Sequelize's beforeConnect.
-    let logins = 0;
-    sequelize.addHook('beforeConnect', () => {
-      logins++;
-    });
-    let proxy: FaultProxy | undefined;
     try {
-      const finished: number[] = [];
-      const reads = Array.from({ length: 3 }, () =>
-        outcome(sequelize.query('SELECT 1 AS n', { type: QueryTypes.SELECT }).finally(() => finished.push(Date.now()))),
-      );
-      await until('the reads to be backing off', () => getReconnectStats(sequelize).retries >= 9, 20_000);
-      // A window of one second: logging in every interval would make ~60 attempts in it.
-      const before = logins;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const inWindow = logins - before;
-      assert.ok(inWindow < 20, `${inWindow} login attempts in one second while the port refused`);
-
-      const lag = monitorEventLoopDelay({ resolution: 10 });
-      lag.enable();
-      const server = new URL(adminUrl());
-      proxy = await FaultProxy.start({ port, target: { host: server.hostname, port: Number(server.port) } });
-      const openedAt = Date.now();
-      const [results, reference] = await Promise.all([Promise.all(reads), freshConnection(bare)]);
-      lag.disable();
-      for (const r of results) assert.ok(r.ok, !r.ok ? r.error.message : '');
-      const last = Math.max(...finished) - openedAt;
-      // A knock (every few ms), the scout's login, then the other reads on it or their own
-      // connections: about two fresh connections. Without knocks, one interval more.
-      const boundMs = 2 * reference + KNOCK_INTERVAL_MS + 50 + Math.round(lag.max / 1e6);
-      console.log(
-        `# ${inWindow} logins in the window; last read ${last} ms after the port opened; a fresh connection then took ${reference} ms`,
-      );
-      assert.ok(last < boundMs, `the last read finished ${last} ms after the port opened (bound ${boundMs} ms)`);
+      await assertKnocksThenBackAtOnce(sequelize, refusing, () => freshConnection(bare));
       await assertPoolIntact(sequelize);
     } finally {
       await Promise.all([sequelize.close(), bare.close()]);
-      await proxy?.close();
+      await refusing.close();
     }
   });
 });
-
-/** A port of this machine where nothing listens now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
