@@ -21,9 +21,14 @@ const running = new Set<Workers>();
 
 // A test whose assertion fails before it stops its workers must not leave them running into
 // the next test, or on forever: every test of a file that uses workers ends with them stopped.
-afterEach(async () => {
-  await Promise.all([...running].map((w) => w.stop()));
-});
+// Only under the test runner (`node --test` sets NODE_TEST_CONTEXT): a hook registered starts
+// node:test's harness, whose async hooks make every promise of the process about ten times
+// dearer, and the benchmarks and scripts that import this must measure what applications see.
+if (process.env['NODE_TEST_CONTEXT'] !== undefined) {
+  afterEach(async () => {
+    await Promise.all([...running].map((w) => w.stop()));
+  });
+}
 
 /**
  * `count` workers each running `op` back to back (with `pauseMs` between) until `stop()` is
