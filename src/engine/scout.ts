@@ -111,6 +111,10 @@ async function attempt(engine: Engine): Promise<Outcome> {
 /** Notes whether the server refuses connections, and when it stopped refusing. */
 function refusing(engine: Engine, refused: boolean): void {
   const { scout } = engine;
-  if (scout.refused && !refused) scout.openedAt = engine.clock.now();
+  if (scout.refused === refused) return;
+  if (!refused) scout.openedAt = engine.clock.now();
   scout.refused = refused;
+  engine.host.debug(
+    refused ? `scout: the server refuses connections; knocking every ${KNOCK_INTERVAL_MS} ms` : 'scout: the server takes connections again',
+  );
 }

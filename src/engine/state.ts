@@ -131,7 +131,7 @@ export interface ScoutState {
   refused: boolean;
   /** When it last tried to log in. */
   loginAt: number;
-  /** When a knock was last taken after refusals: the server's port had just opened. */
+  /** When it last found the server no longer refusing: its port had just opened. */
   openedAt: number;
 }
 

@@ -3,11 +3,14 @@ import type { KnockResult } from '../engine/port';
 import type { ReconnectConfig } from '../hooks';
 
 /**
- * Whether a server's port takes a TCP connection, without logging in: a fraction of the CPU of a
- * login attempt through Sequelize (knocking every 4 ms costs about what logging in every 15 ms
- * did), so the scout can look far more often while a server is down. `'unknown'` when a connection would not go to the config's host and
- * port (a Unix socket, an address or a stream set in `dialectOptions`), when no answer comes
- * within `timeoutMs`, and on any error but a refusal. Never rejects.
+ * Whether a server's port takes a TCP connection, without logging in: a fraction of the CPU of
+ * a login attempt through Sequelize (knocking every 4 ms costs about what logging in every 15 ms
+ * did), so the scout can look far more often while a server is down. `'unknown'` when a
+ * connection would not go to the config's host and port (a Unix socket, an address or a stream
+ * set in `dialectOptions`), when no answer comes within `timeoutMs`, and on any error but a
+ * refusal. Never rejects. A server that is up sees a connection closed before its handshake
+ * (MySQL counts it in `Aborted_connects`): the scout knocks only while the server refuses, so
+ * there is at most one such knock each time it comes back.
  */
 export function knock(config: ReconnectConfig, timeoutMs: number): Promise<KnockResult> {
   const { host } = config;
