@@ -4,13 +4,13 @@
  * server's own start would.
  */
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { getReconnectStats } from '../../src';
 import { KNOCK_INTERVAL_MS } from '../../src/engine/scout';
 import { FaultProxy } from './fault-proxy';
 import { outcome } from './fixture';
+import { freePort } from './postgres';
 import { until } from './workload';
 
 export interface RefusingPort {
@@ -21,10 +21,7 @@ export interface RefusingPort {
 }
 
 export async function refusingPort(target: { host: string; port: number }): Promise<RefusingPort> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await freePort();
   let proxy: FaultProxy | undefined;
   return {
     port,
